@@ -1,0 +1,45 @@
+# hoptap — see README.md. `make run` and `make test` are the two commands.
+GO       ?= go
+BIN      := bin/hoptap
+TOOLS    := $(CURDIR)/.tools/bin
+FUZZTIME ?= 20s
+FILE     ?= testdata/golden/interop.pcapng
+
+export PATH := $(TOOLS):$(PATH)
+
+.PHONY: all build run test unit lint deps fuzz bench-read clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/hoptap
+
+## run: decode a capture (FILE=..., default: the bundled grpc-go interop capture)
+run: build
+	./$(BIN) read --calls $(FILE)
+
+## test: install what the tests need, lint, then run every test
+test: deps lint
+	$(GO) test -count=1 ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+deps:
+	@./scripts/deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '_bpfel.go$$')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; done
+
+clean:
+	rm -rf bin .tools

@@ -1,0 +1,192 @@
+// Package read implements "hoptap read": decode pcap and pcapng files.
+package read
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/filter"
+	"github.com/hoptap/hoptap/decoder/pcapfile"
+	"github.com/hoptap/hoptap/decoder/render"
+)
+
+type options struct {
+	output  string
+	verbose bool
+	calls   bool
+	quiet   bool
+	abs     bool
+	hints   []string
+	methods []string
+	status  []string
+	hosts   []string
+	ports   []string
+	streams []string
+}
+
+// Command returns the cobra command.
+func Command() *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "read FILE...",
+		Short: "Decode gRPC from pcap or pcapng files",
+		Long: `Decode gRPC from pcap or pcapng files ("-" reads standard input).
+
+HTTP/2 is recognised by its client preface, or, on connections that began
+before the capture, by the shape of its frames: no port configuration is
+needed. Header values that cannot be known (an HPACK table entry inserted
+before the capture began, or after bytes were lost) are shown as "?" in
+text and null in JSON; they are never guessed.
+
+Output modes:
+  (default)  one line per HTTP/2 frame and connection event
+  -V         a detail tree per frame, every header with its HPACK representation
+  --calls    a table of calls, then per method: count, statuses, p50/p95/p99
+  -o json    JSON lines: "frame", "call" and "conn" objects (see README)`,
+		Example: `  hoptap read capture.pcapng
+  hoptap read --calls capture.pcap
+  hoptap read -o json --method '/grpc.testing.TestService/*' --status UNAVAILABLE capture.pcapng
+  tcpdump -i lo -w - port 50051 | hoptap read -`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(cmd.OutOrStdout(), cmd.ErrOrStderr(), args, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.BoolVarP(&o.verbose, "verbose", "V", false, "print a detail tree per frame, like tshark -V")
+	f.BoolVar(&o.calls, "calls", false, "print a table of calls and a per-method latency summary")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "do not print the summary on stderr")
+	f.BoolVar(&o.abs, "abs-time", false, "print absolute times (UTC) instead of seconds since the first event")
+	f.StringSliceVar(&o.hints, "decode-port", nil, "treat these TCP ports as HTTP/2 servers, like Wireshark's Decode As (optional)")
+	f.StringSliceVar(&o.methods, "method", nil, "only calls whose :path matches this glob, e.g. '/pkg.Svc/*' (repeatable)")
+	f.StringSliceVar(&o.status, "status", nil, "only calls with this gRPC status, by number or name (repeatable, comma-separated)")
+	f.StringSliceVar(&o.hosts, "host", nil, "only connections with this address or CIDR at either end (repeatable)")
+	f.StringSliceVar(&o.ports, "port", nil, "only connections with this port at either end (repeatable)")
+	f.StringSliceVar(&o.streams, "stream", nil, "only this HTTP/2 stream id (repeatable)")
+	return cmd
+}
+
+func run(stdout, stderr io.Writer, files []string, o *options) error {
+	mode := render.ModeText
+	switch {
+	case o.output == "json":
+		mode = render.ModeJSON
+	case o.output != "text":
+		return fmt.Errorf("unknown output format %q: want text or json", o.output)
+	case o.calls:
+		mode = render.ModeCalls
+	case o.verbose:
+		mode = render.ModeVerbose
+	}
+	spec := filter.Spec{Methods: o.methods, Statuses: o.status, Hosts: o.hosts}
+	var err error
+	if spec.Ports, err = filter.ParsePorts(o.ports); err != nil {
+		return err
+	}
+	hints, err := filter.ParsePorts(o.hints)
+	if err != nil {
+		return err
+	}
+	for _, s := range o.streams {
+		for _, one := range strings.Split(s, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(one), 10, 31)
+			if err != nil {
+				return fmt.Errorf("bad --stream %q: want a stream id", one)
+			}
+			spec.Streams = append(spec.Streams, uint32(n))
+		}
+	}
+	printer := render.NewPrinter(stdout, mode)
+	printer.AbsTime = o.abs
+	flt, err := filter.New(spec, printer)
+	if err != nil {
+		return err
+	}
+	dec := decoder.New(flt, decoder.Options{Ports: hints})
+	var read, failed int
+	for _, name := range files {
+		n, err := readFile(dec, name)
+		read += n
+		if err != nil {
+			failed++
+			fmt.Fprintf(stderr, "hoptap: %s: %v\n", name, err)
+		}
+	}
+	dec.Flush()
+	if err := printer.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	if !o.quiet {
+		printSummary(stderr, dec.Stats())
+	}
+	if read == 0 && failed > 0 {
+		return errors.New("nothing could be read")
+	}
+	return nil
+}
+
+// readFile feeds one file; it returns the packets read and the error that
+// stopped it, if any. What was read before an error is kept.
+func readFile(dec *decoder.Decoder, name string) (int, error) {
+	r, err := pcapfile.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	n, linkErrs := 0, 0
+	var firstLinkErr error
+	for {
+		data, ci, lt, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("after %d packets: %w; the rest of the file is unreadable", n, err)
+		}
+		n++
+		if err := dec.Packet(lt, data, ci.Timestamp, ci.Length); err != nil {
+			linkErrs++
+			if firstLinkErr == nil {
+				firstLinkErr = fmt.Errorf("packet %d: %w", n, err)
+			}
+		}
+	}
+	if linkErrs > 0 {
+		return n, fmt.Errorf("%d packets could not be decoded (first: %v)", linkErrs, firstLinkErr)
+	}
+	return n, nil
+}
+
+func printSummary(w io.Writer, s decoder.Stats) {
+	t := s.TCP
+	fmt.Fprintf(w, "%d packets, %d connections (%d HTTP/2, %d TLS, %d other; %d joined mid-way), %d frames, %d calls\n",
+		s.Packets, t.Conns, s.H2Conns, s.TLSConns, s.OtherConns, t.Midstream, s.Frames, s.Calls)
+	losses := []string{}
+	add := func(n uint64, what string) {
+		if n > 0 {
+			losses = append(losses, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(t.Gaps, fmt.Sprintf("TCP gaps (%d bytes)", t.GapBytes))
+	add(t.Truncated, "segments cut by the snap length")
+	add(s.SkippedBytes, "bytes skipped to find frame boundaries")
+	add(s.FrameErrors, "frame errors")
+	add(s.HPACKErrors, "HPACK errors")
+	add(s.HPACKUnknown, "header fields unknown (HPACK state from before the capture or a gap)")
+	add(s.HeadersLost, "header blocks lost")
+	add(s.LinkErrors, "undecodable packets")
+	add(s.Fragments, "IP fragments")
+	add(t.BufferDrops, "reassembly buffer overflows")
+	add(t.Evicted, "connections evicted")
+	if len(losses) > 0 {
+		fmt.Fprintf(w, "losses: %s\n", strings.Join(losses, ", "))
+	}
+}

@@ -1,0 +1,553 @@
+package decoder
+
+import (
+	"errors"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/hoptap/hoptap/decoder/grpc"
+	"github.com/hoptap/hoptap/decoder/hpack"
+	"github.com/hoptap/hoptap/decoder/http2"
+	"github.com/hoptap/hoptap/decoder/packet"
+	"github.com/hoptap/hoptap/decoder/tcp"
+	"github.com/hoptap/hoptap/decoder/tlshello"
+)
+
+// Options configure a Decoder.
+type Options struct {
+	// Ports are hints, like Wireshark's "Decode As": a connection with one
+	// of these ports is HTTP/2 and that port is the server's. Recognition
+	// works without them.
+	Ports []uint16
+	// KeepBodies keeps the first bytes of every message for display.
+	KeepBodies bool
+	TCP        tcp.Config
+}
+
+// Stats counts everything the decoder saw and, above all, lost.
+type Stats struct {
+	Packets       uint64
+	NotTCP        uint64 // frames that were not TCP over IP
+	Fragments     uint64 // IP fragments, which are not reassembled
+	LinkErrors    uint64 // frames that could not be decoded
+	TCP           tcp.Stats
+	H2Conns       uint64
+	TLSConns      uint64
+	OtherConns    uint64
+	Frames        uint64
+	FrameErrors   uint64
+	Resyncs       uint64
+	SkippedBytes  uint64 // bytes skipped while finding frame boundaries
+	HPACKErrors   uint64
+	HPACKUnknown  uint64 // header fields whose name or value could not be known
+	HeadersLost   uint64 // header blocks that could not be decoded at all
+	Calls         uint64
+	CallsByStatus map[int64]uint64
+}
+
+// Decoder is the pipeline. It is not safe for concurrent use.
+type Decoder struct {
+	opts  Options
+	sink  Sink
+	asm   *tcp.Assembler
+	pkt   packet.Decoder
+	seg   packet.Segment
+	stats Stats
+	ports map[uint16]bool
+	last  time.Time
+}
+
+// New returns a decoder writing to sink.
+func New(sink Sink, opts Options) *Decoder {
+	d := &Decoder{opts: opts, sink: sink, ports: map[uint16]bool{}}
+	d.stats.CallsByStatus = map[int64]uint64{}
+	for _, p := range opts.Ports {
+		d.ports[p] = true
+	}
+	d.asm = tcp.NewAssembler((*tcpHandler)(d), opts.TCP)
+	return d
+}
+
+// Packet decodes one captured link-layer frame.
+func (d *Decoder) Packet(lt layers.LinkType, data []byte, ts time.Time, wireLen int) error {
+	d.stats.Packets++
+	d.seg = packet.Segment{TS: ts}
+	if err := d.pkt.Decode(lt, data, &d.seg); err != nil {
+		switch {
+		case errors.Is(err, packet.ErrNotTCP), errors.Is(err, packet.ErrNotIP):
+			d.stats.NotTCP++
+			return nil
+		case errors.Is(err, packet.ErrFragment):
+			d.stats.Fragments++
+			return nil
+		}
+		d.stats.LinkErrors++
+		return err
+	}
+	// A frame cut by the snap length may have lost TCP payload that the IP
+	// header still counts; the segment's WireLen already says so.
+	d.Segment(&d.seg)
+	return nil
+}
+
+// Segment feeds one TCP segment, for sources that parse packets
+// themselves.
+func (d *Decoder) Segment(s *packet.Segment) {
+	if s.TS.After(d.last) {
+		d.last = s.TS
+	}
+	d.asm.Add(s)
+}
+
+// Flush ends all connections, reporting calls still open as incomplete.
+func (d *Decoder) Flush() {
+	d.asm.Flush(d.last)
+}
+
+// Stats returns the counters so far.
+func (d *Decoder) Stats() Stats {
+	s := d.stats
+	s.TCP = d.asm.Stats()
+	return s
+}
+
+// tcpHandler is the Decoder seen from the assembler.
+type tcpHandler Decoder
+
+func (h *tcpHandler) dec() *Decoder { return (*Decoder)(h) }
+
+func (h *tcpHandler) Open(c *tcp.Conn) {
+	d := h.dec()
+	cs := &connState{d: d, tc: c}
+	cs.info = Conn{ID: c.ID}
+	c.User = cs
+	if c.SawSYN {
+		cs.setRole(tcp.AtoB, RoleBySYN)
+	} else {
+		cs.guessRole()
+	}
+	if c.Midstream(tcp.AtoB) && c.Midstream(tcp.BtoA) {
+		d.sink.Conn(&ConnEvent{TS: c.First, Conn: &cs.info, Kind: ConnOpen})
+	}
+}
+
+func (h *tcpHandler) Handshake(c *tcp.Conn) {
+	cs := c.User.(*connState)
+	ev := &ConnEvent{TS: c.ACK, Conn: &cs.info, Kind: ConnTCPHandshake}
+	if !c.SYN.IsZero() && !c.SYNACK.IsZero() {
+		ev.SYNToSYNACK = c.SYNACK.Sub(c.SYN)
+	}
+	if !c.SYNACK.IsZero() {
+		ev.SYNACKToACK = c.ACK.Sub(c.SYNACK)
+	}
+	h.dec().sink.Conn(ev)
+}
+
+func (h *tcpHandler) Data(c *tcp.Conn, dir tcp.Dir, ts time.Time, b []byte) {
+	c.User.(*connState).data(dir, ts, b)
+}
+
+func (h *tcpHandler) Gap(c *tcp.Conn, dir tcp.Dir, ts time.Time, n int) {
+	c.User.(*connState).gap(dir, ts, n)
+}
+
+func (h *tcpHandler) Fin(c *tcp.Conn, dir tcp.Dir, ts time.Time) {
+	cs := c.User.(*connState)
+	h.dec().sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnFin, Dir: cs.role(dir), HasDir: true})
+}
+
+func (h *tcpHandler) Reset(c *tcp.Conn, dir tcp.Dir, ts time.Time) {
+	cs := c.User.(*connState)
+	h.dec().sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnReset, Dir: cs.role(dir), HasDir: true})
+}
+
+func (h *tcpHandler) Close(c *tcp.Conn, ts time.Time, why tcp.CloseReason) {
+	cs, ok := c.User.(*connState)
+	if !ok {
+		return
+	}
+	if cs.tracker != nil {
+		end := grpc.EndConnClosed
+		if why == tcp.CloseEnd || why == tcp.CloseEvicted || why == tcp.CloseIdle {
+			end = grpc.EndIncomplete
+		}
+		cs.tracker.Close(ts, end)
+	}
+	h.dec().sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnClose, Reason: why.String()})
+}
+
+// connState is the decoder's state for one connection.
+type connState struct {
+	d         *Decoder
+	tc        *tcp.Conn
+	info      Conn
+	clientDir tcp.Dir
+	proto     Proto
+	dirs      [2]dirState // by tcp.Dir
+	tracker   *grpc.Tracker
+
+	prefaceTS time.Time
+	acked     [2]bool
+	readySent bool
+	tlsStart  time.Time
+	tlsDone   bool
+}
+
+type dirState struct {
+	pending []byte // bytes held until the protocol is known
+	gapped  bool   // a hole came before or within pending
+	h2      *http2.Parser
+	hp      *hpack.Decoder
+	tls     *tlshello.Stream
+	headers []hpack.Field
+	hdrErr  error
+	hasHdr  bool
+}
+
+// maxPending bounds the bytes held per direction while recognising the
+// protocol; past it the connection is given up as not HTTP/2.
+const maxPending = 64 << 10
+
+func (cs *connState) role(dir tcp.Dir) grpc.Dir {
+	if dir == cs.clientDir {
+		return grpc.C2S
+	}
+	return grpc.S2C
+}
+
+func (cs *connState) setRole(client tcp.Dir, by RoleBy) {
+	cs.clientDir = client
+	cs.info.RoleBy = by
+	cs.info.Client = cs.tc.Addr(client)
+	cs.info.Server = cs.tc.Addr(client.Reverse())
+}
+
+// guessRole picks roles from ports until evidence arrives: a hinted port
+// is the server's, otherwise the lower port is.
+func (cs *connState) guessRole() {
+	a, b := cs.tc.A.Port(), cs.tc.B.Port()
+	client := tcp.AtoB
+	switch {
+	case cs.d.ports[a] && !cs.d.ports[b]:
+		client = tcp.BtoA
+	case cs.d.ports[b]:
+	case a < b:
+		client = tcp.BtoA
+	}
+	cs.setRole(client, RoleByPorts)
+}
+
+func (cs *connState) data(dir tcp.Dir, ts time.Time, b []byte) {
+	ds := &cs.dirs[dir]
+	switch cs.proto {
+	case ProtoHTTP2:
+		ds.h2.Feed(b, ts)
+		return
+	case ProtoTLS:
+		cs.feedTLS(dir, ts, b)
+		return
+	case ProtoOther:
+		return
+	}
+	if len(ds.pending)+len(b) > maxPending {
+		cs.proto = ProtoOther
+		cs.info.Proto = ProtoOther
+		cs.d.stats.OtherConns++
+		cs.dirs[0].pending, cs.dirs[1].pending = nil, nil
+		return
+	}
+	ds.pending = append(ds.pending, b...)
+	cs.recognise(dir, ts)
+}
+
+// fromStart reports whether direction dir's bytes are known from its
+// first byte on.
+func (cs *connState) fromStart(dir tcp.Dir) bool {
+	return !cs.tc.Midstream(dir) && !cs.dirs[dir].gapped
+}
+
+func (cs *connState) hinted() bool {
+	return cs.d.ports[cs.tc.A.Port()] || cs.d.ports[cs.tc.B.Port()]
+}
+
+// recognise decides what the connection carries, from the bytes held.
+func (cs *connState) recognise(dir tcp.Dir, ts time.Time) {
+	p := cs.dirs[dir].pending
+	if cs.fromStart(dir) {
+		n := min(len(p), len(http2.Preface))
+		switch {
+		case string(p[:n]) == http2.Preface[:n]:
+			if n < len(http2.Preface) {
+				return // wait for the rest of the preface
+			}
+			if cs.info.RoleBy != RoleBySYN || cs.clientDir == dir {
+				cs.setRole(dir, RoleByPreface)
+			}
+			cs.startH2(ts)
+			return
+		case tlshello.Looks(p):
+			cs.startTLS(ts)
+			return
+		case len(p) >= http2.HeaderLen:
+			// A server speaking first with SETTINGS (prior knowledge).
+			h := http2.ReadHeader(p)
+			if h.Type == http2.TypeSettings && http2.Plausible(h, 1<<14) && cs.role(dir) == grpc.S2C {
+				cs.startH2(ts)
+				return
+			}
+		default:
+			return // too few bytes to tell
+		}
+		if !cs.hinted() {
+			cs.giveUp()
+			return
+		}
+	}
+	// Joined mid-way, after a hole, or forced by a port hint: look for
+	// frame boundaries or TLS records.
+	if tlshello.Looks(p) && !cs.hinted() {
+		cs.startTLS(ts)
+		return
+	}
+	if _, ok := http2.FindBoundary(p); ok {
+		cs.startH2(ts)
+		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnH2Detected})
+	}
+}
+
+func (cs *connState) giveUp() {
+	cs.proto, cs.info.Proto = ProtoOther, ProtoOther
+	cs.d.stats.OtherConns++
+	cs.dirs[0].pending, cs.dirs[1].pending = nil, nil
+}
+
+func (cs *connState) startH2(ts time.Time) {
+	cs.proto, cs.info.Proto = ProtoHTTP2, ProtoHTTP2
+	cs.d.stats.H2Conns++
+	cs.tracker = grpc.NewTracker(cs.emitCall, cs.d.opts.KeepBodies)
+	for dir := tcp.AtoB; dir <= tcp.BtoA; dir++ {
+		ds := &cs.dirs[dir]
+		start := cs.fromStart(dir)
+		preface := start && cs.role(dir) == grpc.C2S
+		ds.h2 = http2.NewParser(&h2Handler{cs: cs, dir: dir}, preface, start)
+		ds.hp = hpack.NewDecoder()
+		if !start {
+			ds.hp.Reset(false)
+		}
+	}
+	for dir := tcp.AtoB; dir <= tcp.BtoA; dir++ {
+		ds := &cs.dirs[dir]
+		p := ds.pending
+		ds.pending = nil
+		if len(p) > 0 {
+			ds.h2.Feed(p, ts)
+		}
+	}
+}
+
+func (cs *connState) startTLS(ts time.Time) {
+	cs.proto, cs.info.Proto = ProtoTLS, ProtoTLS
+	cs.d.stats.TLSConns++
+	for dir := tcp.AtoB; dir <= tcp.BtoA; dir++ {
+		cs.dirs[dir].tls = &tlshello.Stream{}
+		p := cs.dirs[dir].pending
+		cs.dirs[dir].pending = nil
+		if len(p) > 0 {
+			cs.feedTLS(dir, ts, p)
+		}
+	}
+}
+
+func (cs *connState) feedTLS(dir tcp.Dir, ts time.Time, b []byte) {
+	ds := &cs.dirs[dir]
+	if ds.tls == nil {
+		return
+	}
+	err := ds.tls.Feed(b, func(ev tlshello.Event) {
+		switch ev.Kind {
+		case tlshello.EventHello:
+			if ev.Hello.Type == tlshello.ClientHello {
+				cs.tlsStart = ts
+				if cs.info.RoleBy == RoleByPorts {
+					cs.setRole(dir, RoleByHeaders)
+				}
+			}
+			cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnTLSHello, Hello: ev.Hello, Dir: cs.role(dir), HasDir: true})
+		case tlshello.EventRecord:
+			if ev.Record.Type == tlshello.RecordApplicationData && cs.role(dir) == grpc.C2S && !cs.tlsDone && !cs.tlsStart.IsZero() {
+				cs.tlsDone = true
+				cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnTLSHandshake, Duration: ts.Sub(cs.tlsStart)})
+			}
+		}
+	})
+	if err != nil {
+		ds.tls = nil // framing lost; the payload was opaque anyway
+	}
+}
+
+func (cs *connState) gap(dir tcp.Dir, ts time.Time, n int) {
+	ds := &cs.dirs[dir]
+	cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnGap, Dir: cs.role(dir), HasDir: true, Bytes: n})
+	switch cs.proto {
+	case ProtoHTTP2:
+		ds.h2.Gap(ts)
+		ds.hp.Reset(false)
+		cs.tracker.Lost(cs.role(dir))
+	case ProtoTLS:
+		ds.tls = nil
+	case ProtoUnknown:
+		ds.gapped = true
+		ds.pending = ds.pending[:0]
+	}
+}
+
+func (cs *connState) emitCall(c *grpc.Call) {
+	cs.d.stats.Calls++
+	if c.Status.OK {
+		cs.d.stats.CallsByStatus[c.Status.V]++
+	}
+	cs.d.sink.Call(&CallEvent{Conn: &cs.info, Call: c})
+}
+
+// h2Handler receives one direction's frames.
+type h2Handler struct {
+	cs  *connState
+	dir tcp.Dir
+}
+
+func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
+	cs := h.cs
+	ds := &cs.dirs[h.dir]
+	d := cs.role(h.dir)
+	cs.d.stats.Frames++
+	known := cs.info.RoleBy != RoleByPorts
+	switch f.Type {
+	case http2.TypeData:
+		if known && f.Flags.Has(http2.FlagEndStream) {
+			cs.tracker.EndStream(d, f.StreamID, ts)
+		}
+	case http2.TypeRSTStream:
+		if known {
+			cs.tracker.RST(d, f.StreamID, uint32(f.ErrCode), ts)
+		}
+	case http2.TypeGoAway:
+		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnGoAway, Dir: d, HasDir: true,
+			LastStream: f.LastStream, ErrCode: f.ErrCode, Debug: string(f.Debug)})
+		if known {
+			cs.tracker.GoAway(d, f.LastStream, ts)
+		}
+	case http2.TypeSettings:
+		cs.settings(h.dir, f, ts)
+	}
+	ev := &FrameEvent{TS: ts, Conn: &cs.info, Dir: d, Frame: f}
+	if ds.hasHdr {
+		ev.Headers, ev.HeadersErr, ev.HeadersShown = ds.headers, ds.hdrErr, true
+		ds.headers, ds.hdrErr, ds.hasHdr = nil, nil, false
+	}
+	cs.d.sink.Frame(ev)
+}
+
+// settings tracks the SETTINGS exchange: HPACK bounds, and the time from
+// the preface to both sides' SETTINGS being acknowledged.
+func (cs *connState) settings(dir tcp.Dir, f *http2.Frame, ts time.Time) {
+	r := cs.role(dir)
+	if f.Flags.Has(http2.FlagAck) {
+		cs.acked[r.Reverse()] = true
+		if cs.acked[0] && cs.acked[1] && !cs.readySent && !cs.prefaceTS.IsZero() {
+			cs.readySent = true
+			cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnH2Ready, Duration: ts.Sub(cs.prefaceTS)})
+		}
+		return
+	}
+	for _, s := range f.Settings {
+		if s.ID == http2.SettingHeaderTableSize {
+			// The sender's decoder limits the other direction's encoder.
+			cs.dirs[dir.Reverse()].hp.SetMaxTableSizeBound(s.Value)
+		}
+	}
+}
+
+func (h *h2Handler) DataChunk(fh *http2.FrameHeader, b []byte, ts time.Time) {
+	if h.cs.info.RoleBy == RoleByPorts {
+		return
+	}
+	h.cs.tracker.Data(h.cs.role(h.dir), fh.StreamID, b, ts)
+}
+
+func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.Time) {
+	cs := h.cs
+	ds := &cs.dirs[h.dir]
+	fields := make([]hpack.Field, 0, 16)
+	before := ds.hp.Stats()
+	err := ds.hp.Decode(block, func(f hpack.Field) {
+		if f.Rep != hpack.RepSizeUpdate {
+			fields = append(fields, f)
+		}
+	})
+	after := ds.hp.Stats()
+	cs.d.stats.HPACKUnknown += after.UnknownFields - before.UnknownFields
+	if err != nil {
+		cs.d.stats.HPACKErrors++
+		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnDecodeError, Dir: cs.role(h.dir), HasDir: true, Err: "HPACK: " + err.Error()})
+	}
+	ds.headers, ds.hdrErr, ds.hasHdr = fields, err, true
+	if first.Type != http2.TypeHeaders {
+		return // PUSH_PROMISE: gRPC does not use server push
+	}
+	cs.learnRole(h.dir, fields, ts)
+	if cs.info.RoleBy == RoleByPorts {
+		return
+	}
+	if err != nil {
+		// Fields after the error are missing: mark the list uncertain so
+		// that nothing is read as absent.
+		fields = append(fields, hpack.Field{})
+		ds.headers = fields
+	}
+	cs.tracker.Headers(cs.role(h.dir), first.StreamID, fields, first.Flags.Has(http2.FlagEndStream), ts)
+}
+
+// learnRole settles client and server from a request or response.
+func (cs *connState) learnRole(dir tcp.Dir, fs []hpack.Field, ts time.Time) {
+	if cs.info.RoleBy != RoleByPorts {
+		return
+	}
+	for i := range fs {
+		f := &fs[i]
+		if !f.NameKnown {
+			continue
+		}
+		switch f.Name {
+		case ":method", ":path", ":scheme", ":authority":
+			cs.setRole(dir, RoleByHeaders)
+		case ":status":
+			cs.setRole(dir.Reverse(), RoleByHeaders)
+		default:
+			continue
+		}
+		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnRoleCorrected})
+		return
+	}
+}
+
+func (h *h2Handler) HeadersLost(ts time.Time) {
+	h.cs.d.stats.HeadersLost++
+	h.cs.dirs[h.dir].hp.Reset(false)
+}
+
+func (h *h2Handler) Preface(ts time.Time) {
+	cs := h.cs
+	cs.prefaceTS = ts
+	cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnH2Preface, Dir: grpc.C2S, HasDir: true})
+}
+
+func (h *h2Handler) Synced(skipped int, ts time.Time) {
+	h.cs.d.stats.Resyncs++
+	h.cs.d.stats.SkippedBytes += uint64(skipped)
+}
+
+func (h *h2Handler) Error(err error, ts time.Time) {
+	h.cs.d.stats.FrameErrors++
+	h.cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &h.cs.info, Kind: ConnDecodeError, Dir: h.cs.role(h.dir), HasDir: true, Err: err.Error()})
+}

@@ -1,0 +1,232 @@
+package grpc
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hoptap/hoptap/decoder/hpack"
+)
+
+// Dir is the direction of a message or frame within a call.
+type Dir uint8
+
+// Directions.
+const (
+	C2S Dir = 0 // client to server: the request
+	S2C Dir = 1 // server to client: the response
+)
+
+func (d Dir) String() string {
+	if d == C2S {
+		return "c2s"
+	}
+	return "s2c"
+}
+
+// Str is a string that may be unknown.
+type Str struct {
+	V  string
+	OK bool
+}
+
+// Int is an integer that may be unknown.
+type Int struct {
+	V  int64
+	OK bool
+}
+
+// End tells how a call ended.
+type End string
+
+// Ways a call ends; the names are part of the JSON contract.
+const (
+	EndTrailers     End = "trailers"
+	EndTrailersOnly End = "trailers_only"
+	EndRSTStream    End = "rst_stream"
+	EndGoAway       End = "goaway"
+	EndConnClosed   End = "conn_closed"
+	EndIncomplete   End = "incomplete"
+)
+
+// MaxMessageRecords bounds the per-message timestamps kept per call.
+const MaxMessageRecords = 1000
+
+// MessageRecord is one message's arrival.
+type MessageRecord struct {
+	Dir        Dir
+	TS         time.Time
+	Compressed bool
+	Length     uint32
+	Body       []byte // only when bodies are kept
+}
+
+// Call is one gRPC call: one HTTP/2 stream.
+type Call struct {
+	Stream uint32
+	// Start is when the request headers were seen; zero when the stream
+	// began before the capture.
+	Start     time.Time
+	FirstResp time.Time // first response HEADERS or DATA
+	EndTS     time.Time
+	End       End
+
+	Method, Authority, ContentType, UserAgent, Timeout Str
+	HTTPStatus                                         Int
+	Status                                             Int // grpc-status, or the HTTP mapping
+	StatusFromHTTP                                     bool
+	Message                                            Str // grpc-message, percent-decoded
+	Details                                            []byte
+	DetailsErr                                         string
+
+	// Header lists as decoded; unknown entries included.
+	Request, Response, Trailers []hpack.Field
+
+	ReqMsgs, RespMsgs   Int
+	ReqBytes, RespBytes Int // message bytes, prefixes excluded
+	Messages            []MessageRecord
+	MessagesDropped     int
+
+	RSTCode uint32
+	RSTBy   Dir
+	GoAway  bool
+
+	reqSeen, respSeen, trailersSeen bool
+	reqEnded                        bool
+	framer                          [2]framer
+}
+
+// Duration returns the call's duration if its start is known.
+func (c *Call) Duration() (time.Duration, bool) {
+	if c.Start.IsZero() || c.EndTS.IsZero() {
+		return 0, false
+	}
+	return c.EndTS.Sub(c.Start), true
+}
+
+// TTFB returns the time to the first response byte if known.
+func (c *Call) TTFB() (time.Duration, bool) {
+	if c.Start.IsZero() || c.FirstResp.IsZero() {
+		return 0, false
+	}
+	return c.FirstResp.Sub(c.Start), true
+}
+
+// Service and method name from the :path, if known and well formed.
+func (c *Call) ServiceMethod() (svc, method string, ok bool) {
+	if !c.Method.OK {
+		return "", "", false
+	}
+	p := strings.TrimPrefix(c.Method.V, "/")
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return "", "", false
+	}
+	return p[:i], p[i+1:], true
+}
+
+// lookup finds a header. present is false when no field has that name;
+// certain is false when a field with an unknown name could be it.
+func lookup(fs []hpack.Field, name string) (v Str, present, certain bool) {
+	certain = true
+	for i := range fs {
+		f := &fs[i]
+		if !f.NameKnown {
+			certain = false
+			continue
+		}
+		if f.Name == name {
+			return Str{f.Value, f.ValueKnown}, true, true
+		}
+	}
+	return Str{}, false, certain
+}
+
+// header returns a header's value and whether it is known. A header
+// provably absent is known and empty; one that a field of unknown name
+// could be is unknown.
+func header(fs []hpack.Field, name string) Str {
+	v, present, certain := lookup(fs, name)
+	if present {
+		return v
+	}
+	return Str{"", certain}
+}
+
+func (c *Call) setRequest(fs []hpack.Field) {
+	c.reqSeen = true
+	c.Request = fs
+	c.Method = header(fs, ":path")
+	if _, present, _ := lookup(fs, ":path"); !present {
+		c.Method = Str{} // a request without :path has no method to know
+	}
+	c.Authority = header(fs, ":authority")
+	c.ContentType = header(fs, "content-type")
+	c.UserAgent = header(fs, "user-agent")
+	c.Timeout = header(fs, "grpc-timeout")
+}
+
+// applyStatus reads the status from trailers or a trailers-only response.
+func (c *Call) applyStatus(fs []hpack.Field) {
+	st := header(fs, "grpc-status")
+	c.Status = Int{}
+	if st.OK && st.V != "" {
+		if n, err := strconv.Atoi(st.V); err == nil {
+			c.Status = Int{int64(n), true}
+		}
+	}
+	if m := header(fs, "grpc-message"); m.OK {
+		c.Message = Str{PercentDecode(m.V), true}
+	}
+	if d := header(fs, "grpc-status-details-bin"); d.OK && d.V != "" {
+		b, err := decodeBin(d.V)
+		if err != nil {
+			c.DetailsErr = "grpc-status-details-bin: " + err.Error()
+		} else {
+			c.Details = b
+		}
+	}
+	c.mapHTTP()
+}
+
+// mapHTTP applies gRPC's HTTP status mapping when the status is not
+// given by grpc-status.
+func (c *Call) mapHTTP() {
+	if c.Status.OK || !c.HTTPStatus.OK || c.HTTPStatus.V == 200 {
+		return
+	}
+	if v, present, certain := lookup(c.Trailers, "grpc-status"); present || !certain || (v.OK && v.V != "") {
+		return
+	}
+	if v, present, certain := lookup(c.Response, "grpc-status"); present || !certain || (v.OK && v.V != "") {
+		return
+	}
+	c.Status = Int{int64(CodeFromHTTP(int(c.HTTPStatus.V))), true}
+	c.StatusFromHTTP = true
+}
+
+// decodeBin decodes a -bin header: base64, padded or not.
+func decodeBin(s string) ([]byte, error) {
+	s = strings.TrimRight(s, "=")
+	return base64.RawStdEncoding.DecodeString(s)
+}
+
+// IsBinaryHeader reports whether a header's value is binary (base64).
+func IsBinaryHeader(name string) bool { return strings.HasSuffix(name, "-bin") }
+
+// Reserved reports whether a header is gRPC's own rather than custom
+// metadata.
+func Reserved(name string) bool {
+	if strings.HasPrefix(name, ":") || strings.HasPrefix(name, "grpc-") {
+		return true
+	}
+	switch name {
+	case "content-type", "user-agent", "te", "content-length", "accept-encoding":
+		return true
+	}
+	return false
+}
+
+// Reverse returns the other direction.
+func (d Dir) Reverse() Dir { return d ^ 1 }

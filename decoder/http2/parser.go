@@ -1,0 +1,371 @@
+package http2
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits of the parser. Beyond them a frame or header block is skipped
+// and reported, so hostile input costs bounded memory.
+const (
+	// MaxBufferedFrame is the largest non-DATA frame held whole. DATA is
+	// streamed and never held.
+	MaxBufferedFrame = 1 << 20
+	// MaxHeaderBlock bounds a header block assembled from CONTINUATIONs.
+	MaxHeaderBlock = 1 << 20
+	// MaxContinuations bounds the CONTINUATION frames of one block, which
+	// stops floods of empty fragments.
+	MaxContinuations = 1024
+	// MaxSyncScan is how many bytes are searched for a frame boundary
+	// after a gap or on a connection joined mid-way.
+	MaxSyncScan = 256 << 10
+	// syncFrameLimit bounds frame lengths believed while searching.
+	syncFrameLimit = 1 << 20
+)
+
+// Handler receives what a Parser finds, in stream order.
+type Handler interface {
+	// Frame is called once per frame, when its last byte has arrived.
+	// For a frame that completes a header block, HeaderBlock comes first.
+	Frame(f *Frame, ts time.Time)
+	// DataChunk streams DATA payload (padding removed) as it arrives,
+	// before the Frame call for that DATA frame.
+	DataChunk(f *FrameHeader, b []byte, ts time.Time)
+	// HeaderBlock delivers a whole header block: HEADERS or PUSH_PROMISE
+	// plus any CONTINUATION frames. first is the frame that opened it.
+	HeaderBlock(first *FrameHeader, block []byte, ts time.Time)
+	// HeadersLost says a header block could not be decoded whole, so
+	// HPACK state of this direction may have missed insertions.
+	HeadersLost(ts time.Time)
+	// Preface is called when the client preface has been read whole.
+	Preface(ts time.Time)
+	// Synced is called when frame boundaries are found after a gap or on
+	// a connection joined mid-way; skipped bytes were discarded.
+	Synced(skipped int, ts time.Time)
+	// Error reports a malformed frame. Parsing goes on.
+	Error(err error, ts time.Time)
+}
+
+type state uint8
+
+const (
+	statePreface state = iota
+	stateFrames
+	stateSync
+)
+
+// Stats counts what one direction's parser saw.
+type Stats struct {
+	Frames       uint64
+	Errors       uint64
+	SkippedBytes uint64 // bytes discarded while searching for a frame boundary
+	Resyncs      uint64
+}
+
+// Parser parses one direction of an HTTP/2 connection.
+type Parser struct {
+	h     Handler
+	state state
+
+	prefaceSeen int
+	buf         []byte // header, or whole non-DATA frame, being assembled
+	in          bool   // inside a frame whose header is in hdr
+	hdr         FrameHeader
+	skip        uint32 // payload bytes of an oversized frame still to discard
+	// DATA streaming state.
+	dataLeft  uint32 // payload bytes still to come
+	padKnown  bool
+	padLeft   int // padding at the end of the current DATA frame
+	dataFrame Frame
+
+	// Header block assembly.
+	block       []byte
+	blockFirst  FrameHeader
+	blockOpen   bool
+	blockFrames int
+
+	frame Frame // reused for buffered frames
+	Stats Stats
+}
+
+// NewParser returns a parser. preface says whether the direction starts
+// at its first byte with the client preface; fromStart says the first byte
+// is a frame boundary (a server direction seen from the start). Otherwise
+// the parser searches for frame boundaries.
+func NewParser(h Handler, preface, fromStart bool) *Parser {
+	p := &Parser{h: h, state: stateSync}
+	switch {
+	case preface:
+		p.state = statePreface
+	case fromStart:
+		p.state = stateFrames
+	}
+	return p
+}
+
+// InSync reports whether frame boundaries are known.
+func (p *Parser) InSync() bool { return p.state != stateSync }
+
+// Gap tells the parser bytes were lost: frame boundaries must be found
+// again and any header block in progress is gone.
+func (p *Parser) Gap(ts time.Time) {
+	if p.blockOpen || (p.in && (p.hdr.Type == TypeHeaders || p.hdr.Type == TypePushPromise || p.hdr.Type == TypeContinuation)) {
+		p.h.HeadersLost(ts)
+	}
+	p.reset()
+	p.state = stateSync
+}
+
+func (p *Parser) reset() {
+	p.buf = p.buf[:0]
+	p.in, p.skip, p.dataLeft = false, 0, 0
+	p.block, p.blockOpen, p.blockFrames = p.block[:0], false, 0
+}
+
+// Feed parses the next bytes of the direction.
+func (p *Parser) Feed(b []byte, ts time.Time) {
+	for len(b) > 0 {
+		switch p.state {
+		case statePreface:
+			n := min(len(b), len(Preface)-p.prefaceSeen)
+			if string(b[:n]) != Preface[p.prefaceSeen:p.prefaceSeen+n] {
+				p.error(errors.New("client preface expected"), ts)
+				p.state = stateSync
+				continue
+			}
+			p.prefaceSeen += n
+			b = b[n:]
+			if p.prefaceSeen == len(Preface) {
+				p.state = stateFrames
+				p.h.Preface(ts)
+			}
+		case stateFrames:
+			b = p.frames(b, ts)
+		case stateSync:
+			b = p.sync(b, ts)
+		}
+	}
+}
+
+func (p *Parser) error(err error, ts time.Time) {
+	p.Stats.Errors++
+	p.h.Error(err, ts)
+}
+
+// frames consumes bytes while in sync and returns the rest.
+func (p *Parser) frames(b []byte, ts time.Time) []byte {
+	if !p.in {
+		need := HeaderLen - len(p.buf)
+		if len(b) < need {
+			p.buf = append(p.buf, b...)
+			return nil
+		}
+		var hb []byte
+		if len(p.buf) == 0 {
+			hb = b[:HeaderLen]
+		} else {
+			p.buf = append(p.buf, b[:need]...)
+			hb = p.buf
+		}
+		p.hdr = ReadHeader(hb)
+		p.buf = p.buf[:0]
+		b = b[need:]
+		p.in = true
+		if p.hdr.Type == TypeData {
+			p.dataLeft = p.hdr.Length
+			p.padKnown = !p.hdr.Flags.Has(FlagPadded)
+			p.padLeft = 0
+			p.dataFrame = Frame{FrameHeader: p.hdr, PadLength: -1}
+		} else if p.hdr.Length > MaxBufferedFrame {
+			p.skip = p.hdr.Length
+			p.error(fmt.Errorf("%v frame of %d bytes on stream %d exceeds the %d-byte limit; skipped", p.hdr.Type, p.hdr.Length, p.hdr.StreamID, MaxBufferedFrame), ts)
+			if p.hdr.Type == TypeHeaders || p.hdr.Type == TypeContinuation || p.hdr.Type == TypePushPromise {
+				p.h.HeadersLost(ts)
+				p.blockOpen = false
+			}
+		}
+		if p.hdr.Length == 0 {
+			p.finishFrame(nil, ts)
+			return b
+		}
+	}
+	switch {
+	case p.hdr.Type == TypeData:
+		return p.data(b, ts)
+	case p.skip > 0:
+		n := min(uint32(len(b)), p.skip)
+		p.skip -= n
+		if p.skip == 0 {
+			p.in = false
+		}
+		return b[n:]
+	}
+	need := int(p.hdr.Length) - len(p.buf)
+	if len(p.buf) == 0 && len(b) >= need {
+		// Whole payload in this chunk: parse in place, no copy.
+		p.finishFrame(b[:need], ts)
+		return b[need:]
+	}
+	n := min(len(b), need)
+	p.buf = append(p.buf, b[:n]...)
+	if len(p.buf) == int(p.hdr.Length) {
+		p.finishFrame(p.buf, ts)
+		p.buf = p.buf[:0]
+	}
+	return b[n:]
+}
+
+// data streams the payload of a DATA frame.
+func (p *Parser) data(b []byte, ts time.Time) []byte {
+	if !p.padKnown {
+		pad := int(b[0])
+		if uint32(pad) >= p.hdr.Length {
+			p.error(fmt.Errorf("DATA frame on stream %d: padding %d exceeds payload %d", p.hdr.StreamID, pad, p.hdr.Length), ts)
+			pad = int(p.hdr.Length) - 1
+		}
+		p.padKnown, p.padLeft = true, pad
+		p.dataFrame.PadLength = pad
+		p.dataLeft--
+		b = b[1:]
+	}
+	n := min(uint32(len(b)), p.dataLeft)
+	chunk := b[:n]
+	if dataEnd := int(p.dataLeft) - p.padLeft; len(chunk) > dataEnd {
+		chunk = chunk[:max(dataEnd, 0)]
+	}
+	if len(chunk) > 0 {
+		p.h.DataChunk(&p.hdr, chunk, ts)
+	}
+	p.dataLeft -= n
+	if p.dataLeft == 0 {
+		p.in = false
+		p.Stats.Frames++
+		p.checkInterleave(&p.dataFrame, ts)
+		p.h.Frame(&p.dataFrame, ts)
+	}
+	return b[n:]
+}
+
+// finishFrame parses and dispatches a buffered frame.
+func (p *Parser) finishFrame(payload []byte, ts time.Time) {
+	p.in = false
+	if p.hdr.Type == TypeData { // zero-length DATA
+		p.Stats.Frames++
+		p.dataFrame = Frame{FrameHeader: p.hdr, PadLength: -1}
+		p.checkInterleave(&p.dataFrame, ts)
+		p.h.Frame(&p.dataFrame, ts)
+		return
+	}
+	f := &p.frame
+	settings := f.Settings
+	*f = Frame{FrameHeader: p.hdr, Settings: settings}
+	if err := f.parse(payload); err != nil {
+		p.error(err, ts)
+		if f.Type == TypeHeaders || f.Type == TypePushPromise || f.Type == TypeContinuation {
+			p.h.HeadersLost(ts)
+			p.blockOpen = false
+		}
+		p.Stats.Frames++
+		p.h.Frame(f, ts)
+		return
+	}
+	p.Stats.Frames++
+	p.checkInterleave(f, ts)
+	switch f.Type {
+	case TypeHeaders, TypePushPromise:
+		p.block = append(p.block[:0], f.Fragment...)
+		p.blockFirst, p.blockOpen, p.blockFrames = f.FrameHeader, true, 1
+		p.maybeEndBlock(f, ts)
+	case TypeContinuation:
+		if !p.blockOpen {
+			p.error(fmt.Errorf("CONTINUATION on stream %d without a header block", f.StreamID), ts)
+			p.h.HeadersLost(ts)
+			break
+		}
+		p.blockFrames++
+		if p.blockFrames > MaxContinuations || len(p.block)+len(f.Fragment) > MaxHeaderBlock {
+			p.error(fmt.Errorf("header block on stream %d exceeds %d bytes or %d frames; dropped", f.StreamID, MaxHeaderBlock, MaxContinuations), ts)
+			p.h.HeadersLost(ts)
+			p.blockOpen = false
+			p.block = p.block[:0]
+			break
+		}
+		p.block = append(p.block, f.Fragment...)
+		p.maybeEndBlock(f, ts)
+	}
+	p.h.Frame(f, ts)
+}
+
+func (p *Parser) maybeEndBlock(f *Frame, ts time.Time) {
+	if f.Flags.Has(FlagEndHeaders) {
+		p.blockOpen = false
+		p.h.HeaderBlock(&p.blockFirst, p.block, ts)
+	}
+}
+
+// checkInterleave enforces RFC 9113 §6.10: nothing may come between a
+// header block's frames but its CONTINUATIONs.
+func (p *Parser) checkInterleave(f *Frame, ts time.Time) {
+	if p.blockOpen && (f.Type != TypeContinuation || f.StreamID != p.blockFirst.StreamID) {
+		p.error(fmt.Errorf("%v frame on stream %d interrupts the header block of stream %d", f.Type, f.StreamID, p.blockFirst.StreamID), ts)
+		p.h.HeadersLost(ts)
+		p.blockOpen = false
+	}
+}
+
+// sync searches the bytes for a frame boundary. A boundary is believed
+// when two plausible frame headers follow each other, or one plausible
+// frame ends exactly where the captured bytes end (writers flush whole
+// frames, so segments tend to end on frame boundaries).
+func (p *Parser) sync(b []byte, ts time.Time) []byte {
+	p.buf = append(p.buf, b...)
+	if i, ok := FindBoundary(p.buf); ok {
+		rest := append([]byte(nil), p.buf[i:]...)
+		p.Stats.SkippedBytes += uint64(i)
+		p.Stats.Resyncs++
+		p.buf = p.buf[:0]
+		p.state = stateFrames
+		p.in = false
+		p.h.Synced(i, ts)
+		return rest
+	}
+	if len(p.buf) > MaxSyncScan {
+		drop := len(p.buf) - HeaderLen
+		p.Stats.SkippedBytes += uint64(drop)
+		p.buf = append(p.buf[:0], p.buf[drop:]...)
+	}
+	return nil
+}
+
+// FindBoundary returns the offset of the first believable frame header in b.
+func FindBoundary(b []byte) (int, bool) {
+	for i := 0; i+HeaderLen <= len(b); i++ {
+		h := ReadHeader(b[i:])
+		if !Plausible(h, syncFrameLimit) {
+			continue
+		}
+		end := i + HeaderLen + int(h.Length)
+		if end == len(b) && strongAlone(h) {
+			return i, true
+		}
+		if end+HeaderLen <= len(b) && Plausible(ReadHeader(b[end:]), syncFrameLimit) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// strongAlone reports whether a single frame header is distinctive
+// enough to trust without a second one after it.
+func strongAlone(h FrameHeader) bool {
+	switch h.Type {
+	case TypeSettings, TypePing, TypeWindowUpdate, TypeRSTStream, TypeGoAway:
+		return true
+	case TypeHeaders:
+		return h.Flags.Has(FlagEndHeaders) && h.Length > 0
+	case TypeData:
+		return h.Length >= 5 // a gRPC message prefix at least
+	}
+	return false
+}

@@ -1,0 +1,157 @@
+package render
+
+import (
+	"bufio"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
+	"github.com/hoptap/hoptap/decoder/http2"
+)
+
+// CallTable collects calls for the --calls view.
+type CallTable struct {
+	rows    []callRow
+	methods map[string]*methodStats
+	first   time.Time
+}
+
+type callRow struct {
+	start          time.Time
+	client, server string
+	stream         uint32
+	method, status string
+	dur, ttfb      string
+	req, resp      string
+	end            string
+}
+
+type methodStats struct {
+	count    int
+	byStatus map[string]int
+	durs     []time.Duration
+	unknown  int // calls whose duration is unknown
+}
+
+// NewCallTable returns an empty table.
+func NewCallTable() *CallTable { return &CallTable{methods: map[string]*methodStats{}} }
+
+// Add records one call.
+func (t *CallTable) Add(e *decoder.CallEvent) {
+	c := e.Call
+	ts := c.Start
+	if ts.IsZero() {
+		ts = c.EndTS
+	}
+	if t.first.IsZero() || ts.Before(t.first) {
+		t.first = ts
+	}
+	method := "?"
+	if c.Method.OK {
+		method = c.Method.V
+	}
+	status := "?"
+	if c.Status.OK {
+		status = grpc.CodeName(int(c.Status.V))
+		if c.StatusFromHTTP {
+			status += fmt.Sprintf(" (http %d)", c.HTTPStatus.V)
+		}
+	}
+	end := string(c.End)
+	if c.End == grpc.EndRSTStream {
+		by := "client"
+		if c.RSTBy == grpc.S2C {
+			by = "server"
+		}
+		end = fmt.Sprintf("rst_stream %s by %s", http2.ErrCode(c.RSTCode), by)
+	}
+	row := callRow{start: ts, client: e.Conn.Client.String(), server: e.Conn.Server.String(),
+		stream: c.Stream, method: method, status: status, end: end,
+		dur: "?", ttfb: "?", req: optCount(c.ReqMsgs), resp: optCount(c.RespMsgs)}
+	m := t.methods[method]
+	if m == nil {
+		m = &methodStats{byStatus: map[string]int{}}
+		t.methods[method] = m
+	}
+	m.count++
+	m.byStatus[status]++
+	if d, ok := c.Duration(); ok {
+		row.dur = fmtDur(d)
+		m.durs = append(m.durs, d)
+	} else {
+		m.unknown++
+	}
+	if d, ok := c.TTFB(); ok {
+		row.ttfb = fmtDur(d)
+	}
+	t.rows = append(t.rows, row)
+}
+
+func optCount(v grpc.Int) string {
+	if !v.OK {
+		return "?"
+	}
+	return fmt.Sprint(v.V)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1fµs", float64(d)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	}
+	return fmt.Sprintf("%.3fs", d.Seconds())
+}
+
+// Percentile returns the p-th percentile (0..100) of sorted durations by
+// the nearest-rank method.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(len(sorted)) + 0.999999)
+	rank = min(max(rank, 1), len(sorted))
+	return sorted[rank-1]
+}
+
+// Write prints the table and the per-method summary.
+func (t *CallTable) Write(w *bufio.Writer) {
+	sort.SliceStable(t.rows, func(i, j int) bool { return t.rows[i].start.Before(t.rows[j].start) })
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tCLIENT\tSERVER\tSTREAM\tMETHOD\tSTATUS\tDURATION\tTTFB\tREQ\tRESP\tEND")
+	for _, r := range t.rows {
+		fmt.Fprintf(tw, "%.6f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.start.Sub(t.first).Seconds(),
+			r.client, r.server, r.stream, r.method, r.status, r.dur, r.ttfb, r.req, r.resp, r.end)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	names := make([]string, 0, len(t.methods))
+	for n := range t.methods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "METHOD\tCALLS\tSTATUS\tP50\tP95\tP99")
+	for _, n := range names {
+		m := t.methods[n]
+		sort.Slice(m.durs, func(i, j int) bool { return m.durs[i] < m.durs[j] })
+		var st []string
+		for s, c := range m.byStatus {
+			st = append(st, fmt.Sprintf("%s=%d", s, c))
+		}
+		sort.Strings(st)
+		p := func(q float64) string {
+			if len(m.durs) == 0 {
+				return "?"
+			}
+			return fmtDur(Percentile(m.durs, q))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", n, m.count, strings.Join(st, " "), p(50), p(95), p(99))
+	}
+	tw.Flush()
+}

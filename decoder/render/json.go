@@ -1,0 +1,370 @@
+// Package render prints decoder events: one text line per frame like
+// Wireshark's packet list, a detail tree like tshark -V, JSON lines to the
+// documented contract, and a table of calls with per-method latency.
+package render
+
+import (
+	"encoding/base64"
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
+	"github.com/hoptap/hoptap/decoder/hpack"
+	"github.com/hoptap/hoptap/decoder/http2"
+)
+
+// jsonBuf builds one JSON object by appending; it never allocates per
+// field once the buffer has grown.
+type jsonBuf struct {
+	b     []byte
+	first bool
+}
+
+func (j *jsonBuf) open() { j.b = append(j.b[:0], '{'); j.first = true }
+func (j *jsonBuf) close() []byte {
+	j.b = append(j.b, '}', '\n')
+	return j.b
+}
+
+func (j *jsonBuf) key(k string) {
+	if !j.first {
+		j.b = append(j.b, ',')
+	}
+	j.first = false
+	j.b = append(j.b, '"')
+	j.b = append(j.b, k...)
+	j.b = append(j.b, '"', ':')
+}
+
+func (j *jsonBuf) str(k, v string) { j.key(k); j.b = appendString(j.b, v) }
+func (j *jsonBuf) strOpt(k string, v grpc.Str) {
+	j.key(k)
+	if v.OK {
+		j.b = appendString(j.b, v.V)
+	} else {
+		j.b = append(j.b, "null"...)
+	}
+}
+func (j *jsonBuf) int(k string, v int64) { j.key(k); j.b = strconv.AppendInt(j.b, v, 10) }
+func (j *jsonBuf) uint(k string, v uint64) {
+	j.key(k)
+	j.b = strconv.AppendUint(j.b, v, 10)
+}
+func (j *jsonBuf) intOpt(k string, v grpc.Int) {
+	j.key(k)
+	if v.OK {
+		j.b = strconv.AppendInt(j.b, v.V, 10)
+	} else {
+		j.b = append(j.b, "null"...)
+	}
+}
+func (j *jsonBuf) null(k string)         { j.key(k); j.b = append(j.b, "null"...) }
+func (j *jsonBuf) bool(k string, v bool) { j.key(k); j.b = strconv.AppendBool(j.b, v) }
+func (j *jsonBuf) time(k string, t time.Time) {
+	j.key(k)
+	if t.IsZero() {
+		j.b = append(j.b, "null"...)
+		return
+	}
+	j.b = append(j.b, '"')
+	j.b = t.UTC().AppendFormat(j.b, TimeFormat)
+	j.b = append(j.b, '"')
+}
+func (j *jsonBuf) addr(k string, a netip.AddrPort) {
+	j.key(k)
+	if !a.IsValid() {
+		j.b = append(j.b, "null"...)
+		return
+	}
+	j.b = append(j.b, '"')
+	j.b = a.AppendTo(j.b) // IPv6 comes out as [addr]:port
+	j.b = append(j.b, '"')
+}
+
+// TimeFormat is RFC 3339 with nanoseconds, always nine digits.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// HeaderValue is how a header's value is shown: -bin values as base64
+// (they travel base64-encoded already), redaction applied.
+func HeaderValue(f *hpack.Field) string { return f.Value }
+
+func (j *jsonBuf) headers(k string, fs []hpack.Field) {
+	j.key(k)
+	j.b = append(j.b, '[')
+	for i := range fs {
+		f := &fs[i]
+		if i > 0 {
+			j.b = append(j.b, ',')
+		}
+		j.b = append(j.b, '[')
+		if f.NameKnown {
+			j.b = appendString(j.b, f.Name)
+		} else {
+			j.b = append(j.b, "null"...)
+		}
+		j.b = append(j.b, ',')
+		if f.ValueKnown && f.NameKnown {
+			j.b = appendString(j.b, HeaderValue(f))
+		} else {
+			j.b = append(j.b, "null"...)
+		}
+		j.b = append(j.b, ']')
+	}
+	j.b = append(j.b, ']')
+}
+
+func (j *jsonBuf) connFields(c *decoder.Conn) {
+	j.uint("conn", c.ID)
+	j.addr("client", c.Client)
+	j.addr("server", c.Server)
+}
+
+// JSONFrame encodes a frame event.
+func (j *jsonBuf) frame(e *decoder.FrameEvent) []byte {
+	f := e.Frame
+	j.open()
+	j.str("kind", "frame")
+	j.time("ts", e.TS)
+	j.connFields(e.Conn)
+	j.str("dir", e.Dir.String())
+	j.str("type", f.Type.String())
+	j.uint("stream", uint64(f.StreamID))
+	j.uint("flags", uint64(f.Flags))
+	j.str("flag_names", http2.FlagString(f.Type, f.Flags))
+	j.uint("length", uint64(f.Length))
+	if f.PadLength >= 0 {
+		j.int("pad_length", int64(f.PadLength))
+	}
+	switch f.Type {
+	case http2.TypeRSTStream:
+		j.str("error_code", f.ErrCode.String())
+	case http2.TypeGoAway:
+		j.uint("last_stream", uint64(f.LastStream))
+		j.str("error_code", f.ErrCode.String())
+		j.str("debug", string(f.Debug))
+	case http2.TypeSettings:
+		j.key("settings")
+		j.b = append(j.b, '[')
+		for i, s := range f.Settings {
+			if i > 0 {
+				j.b = append(j.b, ',')
+			}
+			j.b = append(j.b, '[')
+			j.b = appendString(j.b, s.ID.String())
+			j.b = append(j.b, ',')
+			j.b = strconv.AppendUint(j.b, uint64(s.Value), 10)
+			j.b = append(j.b, ']')
+		}
+		j.b = append(j.b, ']')
+	case http2.TypeWindowUpdate:
+		j.uint("increment", uint64(f.Increment))
+	case http2.TypePing:
+		j.key("ping")
+		j.b = append(j.b, '"')
+		for _, c := range f.PingData {
+			j.b = append(j.b, hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		j.b = append(j.b, '"')
+	case http2.TypePushPromise:
+		j.uint("promised_stream", uint64(f.PromisedID))
+	}
+	if f.Priority != nil {
+		j.uint("depends_on", uint64(f.Priority.DependsOn))
+		j.int("weight", int64(f.Priority.Weight)+1)
+		j.bool("exclusive", f.Priority.Exclusive)
+	}
+	if e.HeadersShown {
+		j.headers("headers", e.Headers)
+		if e.HeadersErr != nil {
+			j.str("headers_error", e.HeadersErr.Error())
+		}
+	}
+	return j.close()
+}
+
+func (j *jsonBuf) call(e *decoder.CallEvent) []byte {
+	c := e.Call
+	j.open()
+	j.str("kind", "call")
+	j.time("ts", c.EndTS)
+	j.connFields(e.Conn)
+	j.uint("stream", uint64(c.Stream))
+	j.strOpt("method", c.Method)
+	j.strOpt("authority", c.Authority)
+	j.intOpt("grpc_status", c.Status)
+	if c.Status.OK {
+		j.str("grpc_status_name", grpc.CodeName(int(c.Status.V)))
+	} else {
+		j.null("grpc_status_name")
+	}
+	j.strOpt("grpc_message", c.Message)
+	j.intOpt("http_status", c.HTTPStatus)
+	j.bool("status_from_http", c.StatusFromHTTP)
+	j.time("start", c.Start)
+	if d, ok := c.Duration(); ok {
+		j.int("duration_ns", int64(d))
+	} else {
+		j.null("duration_ns")
+	}
+	if d, ok := c.TTFB(); ok {
+		j.int("ttfb_ns", int64(d))
+	} else {
+		j.null("ttfb_ns")
+	}
+	j.intOpt("req_msgs", c.ReqMsgs)
+	j.intOpt("resp_msgs", c.RespMsgs)
+	j.intOpt("req_bytes", c.ReqBytes)
+	j.intOpt("resp_bytes", c.RespBytes)
+	j.str("end", string(c.End))
+	if c.End == grpc.EndRSTStream {
+		j.str("rst_code", http2.ErrCode(c.RSTCode).String())
+		j.str("rst_by", c.RSTBy.String())
+	}
+	j.strOpt("content_type", c.ContentType)
+	j.strOpt("user_agent", c.UserAgent)
+	j.strOpt("grpc_timeout", c.Timeout)
+	j.metadata("metadata", c.Request)
+	j.metadata("response_metadata", append(append([]hpack.Field(nil), c.Response...), c.Trailers...))
+	if len(c.Details) > 0 {
+		j.str("grpc_status_details_bin", base64.StdEncoding.EncodeToString(c.Details))
+	}
+	if len(c.Messages) > 0 {
+		j.key("messages")
+		j.b = append(j.b, '[')
+		for i, m := range c.Messages {
+			if i > 0 {
+				j.b = append(j.b, ',')
+			}
+			j.b = append(j.b, `{"dir":"`...)
+			j.b = append(j.b, m.Dir.String()...)
+			j.b = append(j.b, `","ts":"`...)
+			j.b = m.TS.UTC().AppendFormat(j.b, TimeFormat)
+			j.b = append(j.b, `","compressed":`...)
+			j.b = strconv.AppendBool(j.b, m.Compressed)
+			j.b = append(j.b, `,"length":`...)
+			j.b = strconv.AppendUint(j.b, uint64(m.Length), 10)
+			j.b = append(j.b, '}')
+		}
+		j.b = append(j.b, ']')
+	}
+	return j.close()
+}
+
+// metadata writes custom metadata as [name, value] pairs; unknown
+// entries are kept so that their presence is visible.
+func (j *jsonBuf) metadata(k string, fs []hpack.Field) {
+	var md []hpack.Field
+	for _, f := range fs {
+		if !f.NameKnown || !grpc.Reserved(f.Name) {
+			md = append(md, f)
+		}
+	}
+	if len(md) == 0 {
+		return
+	}
+	j.headers(k, md)
+}
+
+func (j *jsonBuf) conn(e *decoder.ConnEvent) []byte {
+	j.open()
+	j.str("kind", "conn")
+	j.time("ts", e.TS)
+	j.connFields(e.Conn)
+	j.str("event", string(e.Kind))
+	j.str("role_by", string(e.Conn.RoleBy))
+	if e.Conn.Proto != "" {
+		j.str("proto", string(e.Conn.Proto))
+	}
+	if e.HasDir {
+		j.str("dir", e.Dir.String())
+	}
+	switch e.Kind {
+	case decoder.ConnTCPHandshake:
+		j.int("syn_to_synack_ns", int64(e.SYNToSYNACK))
+		j.int("synack_to_ack_ns", int64(e.SYNACKToACK))
+	case decoder.ConnH2Ready, decoder.ConnTLSHandshake:
+		j.int("duration_ns", int64(e.Duration))
+	case decoder.ConnTLSHello:
+		h := e.Hello
+		j.str("hello", h.Type.String())
+		j.str("version", tlsVersion(h.Version))
+		if h.SNI != "" {
+			j.str("sni", h.SNI)
+		}
+		j.key("alpn")
+		j.b = append(j.b, '[')
+		for i, p := range h.ALPN {
+			if i > 0 {
+				j.b = append(j.b, ',')
+			}
+			j.b = appendString(j.b, p)
+		}
+		j.b = append(j.b, ']')
+	case decoder.ConnGoAway:
+		j.uint("last_stream", uint64(e.LastStream))
+		j.str("error_code", e.ErrCode.String())
+		j.str("debug", e.Debug)
+	case decoder.ConnGap:
+		j.int("bytes", int64(e.Bytes))
+	case decoder.ConnClose:
+		j.str("reason", e.Reason)
+	case decoder.ConnDecodeError:
+		j.str("error", e.Err)
+	}
+	return j.close()
+}

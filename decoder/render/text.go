@@ -1,0 +1,265 @@
+package render
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
+	"github.com/hoptap/hoptap/decoder/hpack"
+	"github.com/hoptap/hoptap/decoder/http2"
+	"github.com/hoptap/hoptap/decoder/tlshello"
+)
+
+// Mode selects the output.
+type Mode int
+
+// Output modes.
+const (
+	ModeText    Mode = iota // one line per frame and connection event
+	ModeVerbose             // a detail tree per frame
+	ModeJSON                // JSON lines: frames, calls and connection events
+	ModeCalls               // a table of calls, then a summary per method
+)
+
+// Printer is a decoder.Sink that writes one of the modes.
+type Printer struct {
+	w     *bufio.Writer
+	mode  Mode
+	j     jsonBuf
+	first time.Time
+	n     uint64
+	calls *CallTable
+	line  []byte
+	// AbsTime prints absolute timestamps instead of seconds since the
+	// first event.
+	AbsTime bool
+}
+
+// NewPrinter writes mode to w. Call Close at the end.
+func NewPrinter(w io.Writer, mode Mode) *Printer {
+	p := &Printer{w: bufio.NewWriterSize(w, 64<<10), mode: mode}
+	if mode == ModeCalls {
+		p.calls = NewCallTable()
+	}
+	return p
+}
+
+// Close writes what is pending (the calls summary) and flushes.
+func (p *Printer) Close() error {
+	if p.calls != nil {
+		p.calls.Write(p.w)
+	}
+	return p.w.Flush()
+}
+
+// Flush writes buffered output, for live use.
+func (p *Printer) Flush() error { return p.w.Flush() }
+
+func (p *Printer) stamp(ts time.Time) string {
+	if p.first.IsZero() {
+		p.first = ts
+	}
+	if p.AbsTime {
+		return ts.UTC().Format("15:04:05.000000")
+	}
+	return fmt.Sprintf("%11.6f", ts.Sub(p.first).Seconds())
+}
+
+// Frame implements decoder.Sink.
+func (p *Printer) Frame(e *decoder.FrameEvent) {
+	p.n++
+	switch p.mode {
+	case ModeJSON:
+		p.w.Write(p.j.frame(e))
+	case ModeText:
+		p.textFrame(e)
+	case ModeVerbose:
+		p.verboseFrame(e)
+	}
+}
+
+// Call implements decoder.Sink.
+func (p *Printer) Call(e *decoder.CallEvent) {
+	switch p.mode {
+	case ModeJSON:
+		p.w.Write(p.j.call(e))
+	case ModeCalls:
+		p.calls.Add(e)
+	}
+}
+
+// Conn implements decoder.Sink.
+func (p *Printer) Conn(e *decoder.ConnEvent) {
+	switch p.mode {
+	case ModeJSON:
+		p.w.Write(p.j.conn(e))
+	case ModeText, ModeVerbose:
+		p.textConn(e)
+	}
+}
+
+func arrow(c *decoder.Conn, d grpc.Dir) string {
+	if d == grpc.C2S {
+		return c.Client.String() + " → " + c.Server.String()
+	}
+	return c.Server.String() + " → " + c.Client.String()
+}
+
+func (p *Printer) textFrame(e *decoder.FrameEvent) {
+	f := e.Frame
+	b := p.line[:0]
+	b = fmt.Appendf(b, "%s  %s  %-13s stream=%d len=%d", p.stamp(e.TS), arrow(e.Conn, e.Dir), f.Type, f.StreamID, f.Length)
+	if fl := http2.FlagString(f.Type, f.Flags); fl != "" {
+		b = append(b, " ["...)
+		b = append(b, fl...)
+		b = append(b, ']')
+	}
+	if s := summary(e); s != "" {
+		b = append(b, "  "...)
+		b = append(b, s...)
+	}
+	b = append(b, '\n')
+	p.line = b
+	p.w.Write(b)
+}
+
+// summary is the info column: the method or status of HEADERS and the
+// important fields of control frames.
+func summary(e *decoder.FrameEvent) string {
+	f := e.Frame
+	switch f.Type {
+	case http2.TypeHeaders, http2.TypeContinuation, http2.TypePushPromise:
+		if !e.HeadersShown {
+			return ""
+		}
+		return headerSummary(e.Headers, e.HeadersErr)
+	case http2.TypeRSTStream:
+		return f.ErrCode.String()
+	case http2.TypeGoAway:
+		s := fmt.Sprintf("last_stream=%d %s", f.LastStream, f.ErrCode)
+		if len(f.Debug) > 0 {
+			s += fmt.Sprintf(" %q", f.Debug)
+		}
+		return s
+	case http2.TypeSettings:
+		var parts []string
+		for _, s := range f.Settings {
+			parts = append(parts, fmt.Sprintf("%s=%d", s.ID, s.Value))
+		}
+		return strings.Join(parts, " ")
+	case http2.TypeWindowUpdate:
+		return fmt.Sprintf("+%d", f.Increment)
+	case http2.TypePing:
+		return fmt.Sprintf("%x", f.PingData)
+	}
+	return ""
+}
+
+func headerSummary(fs []hpack.Field, err error) string {
+	get := func(name string) (string, bool, bool) {
+		for _, f := range fs {
+			if f.NameKnown && f.Name == name {
+				return f.Value, f.ValueKnown, true
+			}
+		}
+		return "", false, false
+	}
+	show := func(v string, known bool) string {
+		if !known {
+			return "?"
+		}
+		return v
+	}
+	var parts []string
+	if m, ok, present := get(":method"); present {
+		path, pok, _ := get(":path")
+		parts = append(parts, show(m, ok)+" "+show(path, pok))
+	}
+	if s, ok, present := get(":status"); present {
+		parts = append(parts, ":status "+show(s, ok))
+	}
+	if s, ok, present := get("grpc-status"); present {
+		st := show(s, ok)
+		if ok {
+			if c, valid := grpc.CodeFromName(s); valid {
+				st += " " + grpc.CodeName(c)
+			}
+		}
+		parts = append(parts, "grpc-status "+st)
+		if m, mok, present := get("grpc-message"); present {
+			if mok {
+				parts = append(parts, fmt.Sprintf("%q", grpc.PercentDecode(m)))
+			} else {
+				parts = append(parts, "grpc-message ?")
+			}
+		}
+	}
+	unknown := 0
+	for _, f := range fs {
+		if !f.NameKnown || !f.ValueKnown {
+			unknown++
+		}
+	}
+	if unknown > 0 {
+		parts = append(parts, fmt.Sprintf("(%d unknown)", unknown))
+	}
+	if err != nil {
+		parts = append(parts, "(HPACK error)")
+	}
+	return strings.Join(parts, " ")
+}
+
+func tlsVersion(v uint16) string { return tlshello.VersionName(v) }
+
+func (p *Printer) textConn(e *decoder.ConnEvent) {
+	c := e.Conn
+	where := c.Client.String() + " ↔ " + c.Server.String()
+	if e.HasDir {
+		where = arrow(c, e.Dir)
+	}
+	var info string
+	switch e.Kind {
+	case decoder.ConnTCPHandshake:
+		info = fmt.Sprintf("TCP handshake  syn→synack %v  synack→ack %v", e.SYNToSYNACK, e.SYNACKToACK)
+	case decoder.ConnOpen:
+		info = "TCP connection joined mid-way"
+	case decoder.ConnH2Preface:
+		info = "HTTP/2 client preface"
+	case decoder.ConnH2Ready:
+		info = fmt.Sprintf("HTTP/2 SETTINGS exchanged in %v", e.Duration)
+	case decoder.ConnH2Detected:
+		info = "HTTP/2 recognised mid-stream"
+	case decoder.ConnTLSHello:
+		h := e.Hello
+		info = fmt.Sprintf("TLS %s %s", h.Type, tlsVersion(h.Version))
+		if h.SNI != "" {
+			info += " sni=" + h.SNI
+		}
+		if len(h.ALPN) > 0 {
+			info += " alpn=" + strings.Join(h.ALPN, ",")
+		}
+	case decoder.ConnTLSHandshake:
+		info = fmt.Sprintf("TLS handshake done in %v", e.Duration)
+	case decoder.ConnGoAway:
+		return // the GOAWAY frame line says it
+	case decoder.ConnGap:
+		info = fmt.Sprintf("GAP: %d bytes not captured", e.Bytes)
+	case decoder.ConnDecodeError:
+		info = "ERROR: " + e.Err
+	case decoder.ConnFin:
+		info = "TCP FIN"
+	case decoder.ConnReset:
+		info = "TCP RST"
+	case decoder.ConnClose:
+		info = "closed (" + e.Reason + ")"
+	case decoder.ConnRoleCorrected:
+		info = "client/server told by headers"
+	default:
+		info = string(e.Kind)
+	}
+	fmt.Fprintf(p.w, "%s  %s  %s\n", p.stamp(e.TS), where, info)
+}
