@@ -173,6 +173,7 @@ func (h *tcpHandler) Close(c *tcp.Conn, ts time.Time, why tcp.CloseReason) {
 			end = grpc.EndIncomplete
 		}
 		cs.tracker.Close(ts, end)
+		cs.flushCalls()
 	}
 	h.dec().sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnClose, Reason: why.String()})
 }
@@ -192,6 +193,9 @@ type connState struct {
 	readySent bool
 	tlsStart  time.Time
 	tlsDone   bool
+	// Calls finished while a frame is handled wait for the frame's own
+	// event, so output reads in wire order: the trailers, then the call.
+	done []*grpc.Call
 }
 
 type dirState struct {
@@ -407,7 +411,15 @@ func (cs *connState) emitCall(c *grpc.Call) {
 	if c.Status.OK {
 		cs.d.stats.CallsByStatus[c.Status.V]++
 	}
-	cs.d.sink.Call(&CallEvent{Conn: &cs.info, Call: c})
+	cs.done = append(cs.done, c)
+}
+
+func (cs *connState) flushCalls() {
+	for i, c := range cs.done {
+		cs.d.sink.Call(&CallEvent{Conn: &cs.info, Call: c})
+		cs.done[i] = nil
+	}
+	cs.done = cs.done[:0]
 }
 
 // h2Handler receives one direction's frames.
@@ -446,6 +458,7 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 		ds.headers, ds.hdrErr, ds.hasHdr = nil, nil, false
 	}
 	cs.d.sink.Frame(ev)
+	cs.flushCalls()
 }
 
 // settings tracks the SETTINGS exchange: HPACK bounds, and the time from

@@ -5,6 +5,7 @@ package render
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/netip"
 	"strconv"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/hoptap/hoptap/decoder/grpc"
 	"github.com/hoptap/hoptap/decoder/hpack"
 	"github.com/hoptap/hoptap/decoder/http2"
+	"github.com/hoptap/hoptap/decoder/protobuf"
 )
 
 // jsonBuf builds one JSON object by appending; it never allocates per
@@ -237,7 +239,7 @@ func (j *jsonBuf) frame(e *decoder.FrameEvent) []byte {
 	return j.close()
 }
 
-func (j *jsonBuf) call(e *decoder.CallEvent) []byte {
+func (j *jsonBuf) call(e *decoder.CallEvent, bodies *Bodies) []byte {
 	c := e.Call
 	j.open()
 	j.str("kind", "call")
@@ -282,6 +284,15 @@ func (j *jsonBuf) call(e *decoder.CallEvent) []byte {
 	j.metadata("response_metadata", append(append([]hpack.Field(nil), c.Response...), c.Trailers...))
 	if len(c.Details) > 0 {
 		j.str("grpc_status_details_bin", base64.StdEncoding.EncodeToString(c.Details))
+		if st, err := protobuf.DecodeStatus(c.Details); err == nil {
+			js, _ := json.Marshal(st)
+			j.key("grpc_status_details")
+			j.b = append(j.b, js...)
+		} else {
+			j.str("grpc_status_details_error", err.Error())
+		}
+	} else if c.DetailsErr != "" {
+		j.str("grpc_status_details_error", c.DetailsErr)
 	}
 	if len(c.Messages) > 0 {
 		j.key("messages")
@@ -298,6 +309,15 @@ func (j *jsonBuf) call(e *decoder.CallEvent) []byte {
 			j.b = strconv.AppendBool(j.b, m.Compressed)
 			j.b = append(j.b, `,"length":`...)
 			j.b = strconv.AppendUint(j.b, uint64(m.Length), 10)
+			if bodies != nil {
+				if js, err := bodies.JSON(c, &c.Messages[i]); err == nil {
+					j.b = append(j.b, `,"body":`...)
+					j.b = append(j.b, js...)
+				} else {
+					j.b = append(j.b, `,"body":null,"body_error":`...)
+					j.b = appendString(j.b, err.Error())
+				}
+			}
 			j.b = append(j.b, '}')
 		}
 		j.b = append(j.b, ']')

@@ -34,6 +34,9 @@ type Printer struct {
 	n     uint64
 	calls *CallTable
 	line  []byte
+	// Bodies, when set, shows message bodies in JSON and -V output; the
+	// decoder must keep them (decoder.Options.KeepBodies).
+	Bodies *Bodies
 	// AbsTime prints absolute timestamps instead of seconds since the
 	// first event.
 	AbsTime bool
@@ -86,9 +89,11 @@ func (p *Printer) Frame(e *decoder.FrameEvent) {
 func (p *Printer) Call(e *decoder.CallEvent) {
 	switch p.mode {
 	case ModeJSON:
-		p.w.Write(p.j.call(e))
+		p.w.Write(p.j.call(e, p.Bodies))
 	case ModeCalls:
 		p.calls.Add(e)
+	case ModeVerbose:
+		p.verboseCall(e)
 	}
 }
 

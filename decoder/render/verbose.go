@@ -5,8 +5,10 @@ import (
 	"strings"
 
 	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
 	"github.com/hoptap/hoptap/decoder/hpack"
 	"github.com/hoptap/hoptap/decoder/http2"
+	"github.com/hoptap/hoptap/decoder/protobuf"
 )
 
 // verboseFrame prints a detail tree like tshark -V.
@@ -92,5 +94,74 @@ func writeHeaderTree(p *Printer, fs []hpack.Field, err error) {
 	}
 	if err != nil {
 		fmt.Fprintf(w, "        HPACK error: %v\n", err)
+	}
+}
+
+// verboseCall prints a finished call: status, timing, metadata, and the
+// messages with their bodies when kept.
+func (p *Printer) verboseCall(e *decoder.CallEvent) {
+	c := e.Call
+	w := p.w
+	method := "<unknown>"
+	if c.Method.OK {
+		method = c.Method.V
+	}
+	ts := c.EndTS
+	fmt.Fprintf(w, "gRPC call: %s  %s → %s  stream %d  (conn %d)\n", p.stamp(ts), e.Conn.Client, e.Conn.Server, c.Stream, e.Conn.ID)
+	fmt.Fprintf(w, "    Method: %s\n", method)
+	status := "<unknown>"
+	if c.Status.OK {
+		status = fmt.Sprintf("%s (%d)", grpc.CodeName(int(c.Status.V)), c.Status.V)
+		if c.StatusFromHTTP {
+			status += fmt.Sprintf(", mapped from HTTP %d", c.HTTPStatus.V)
+		}
+	}
+	fmt.Fprintf(w, "    Status: %s\n", status)
+	if c.Message.OK && c.Message.V != "" {
+		fmt.Fprintf(w, "    Message: %q\n", c.Message.V)
+	}
+	end := string(c.End)
+	if c.End == grpc.EndRSTStream {
+		end += fmt.Sprintf(" (%s from %s)", http2.ErrCode(c.RSTCode), c.RSTBy)
+	}
+	fmt.Fprintf(w, "    End: %s\n", end)
+	if d, ok := c.Duration(); ok {
+		fmt.Fprintf(w, "    Duration: %v\n", d)
+	}
+	if d, ok := c.TTFB(); ok {
+		fmt.Fprintf(w, "    Time to first response byte: %v\n", d)
+	}
+	if len(c.Details) > 0 {
+		if st, err := protobuf.DecodeStatus(c.Details); err == nil {
+			fmt.Fprintf(w, "    Status details (google.rpc.Status):\n")
+			writeIndented(w, st.Text(), "        ")
+		} else {
+			fmt.Fprintf(w, "    Status details: undecodable: %v\n", err)
+		}
+	}
+	for i := range c.Messages {
+		m := &c.Messages[i]
+		comp := ""
+		if m.Compressed {
+			comp = ", compressed"
+		}
+		fmt.Fprintf(w, "    Message %d: %s, %d bytes%s, at %s\n", i+1, m.Dir, m.Length, comp, strings.TrimSpace(p.stamp(m.TS)))
+		if p.Bodies != nil {
+			if s, err := p.Bodies.Text(c, m); err == nil {
+				writeIndented(w, s, "        ")
+			} else {
+				fmt.Fprintf(w, "        <%v>\n", err)
+			}
+		}
+	}
+	if c.MessagesDropped > 0 {
+		fmt.Fprintf(w, "    (%d more messages not listed)\n", c.MessagesDropped)
+	}
+	w.WriteByte('\n')
+}
+
+func writeIndented(w interface{ WriteString(string) (int, error) }, s, indent string) {
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		w.WriteString(indent + line + "\n")
 	}
 }

@@ -80,5 +80,6 @@ func TestInteropAgreesWithTshark(t *testing.T) {
 	file := peers.Record(t, []int{port}, func() {
 		peers.InteropClient(t, "127.0.0.1", port, peers.InteropCases...)
 	})
+	peers.KeepOnFailure(t, file)
 	agree(t, readJSON(t, file), peers.TsharkCalls(t, tshark, file, []int{port}))
 }

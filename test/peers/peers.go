@@ -192,38 +192,53 @@ func Record(t testing.TB, ports []int, fn func()) string {
 	case <-time.After(20 * time.Second):
 		t.Fatal("dumpcap did not start")
 	}
-	fn()
-	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", marker), time.Second); err == nil {
-		c.Close()
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !hasReset(out, uint16(marker)) {
-		if time.Now().After(deadline) {
-			t.Fatal("the capture never showed the end marker")
+	// "Capturing on" comes before the filter is live: a first marker
+	// proves it is, a second one that everything before it was written.
+	mark := func(n int) {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", marker), time.Second); err == nil {
+			c.Close()
 		}
-		time.Sleep(50 * time.Millisecond)
+		deadline := time.Now().Add(20 * time.Second)
+		for resets(out, uint16(marker)) < n {
+			if time.Now().After(deadline) {
+				t.Fatal("the capture never showed the marker")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
+	for i := 1; resets(out, uint16(marker)) == 0; i++ {
+		if i > 50 {
+			t.Fatal("the capture never became live")
+		}
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", marker), time.Second); err == nil {
+			c.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fn()
+	mark(resets(out, uint16(marker)) + 1)
 	cmd.Process.Signal(os.Interrupt)
 	cmd.Wait()
 	return out
 }
 
-// hasReset reports whether file holds a RST from port.
-func hasReset(file string, port uint16) bool {
+// resets counts the RSTs from port in file.
+func resets(file string, port uint16) int {
 	r, err := pcapfile.Open(file)
 	if err != nil {
-		return false
+		return 0
 	}
 	defer r.Close()
 	var d packet.Decoder
 	var s packet.Segment
+	n := 0
 	for {
 		data, _, lt, err := r.Next()
 		if err != nil {
-			return false // EOF, or a record still being written
+			return n // EOF, or a record still being written
 		}
 		if d.Decode(lt, data, &s) == nil && s.Src.Port() == port && s.Has(packet.FlagRST) {
-			return true
+			n++
 		}
 	}
 }
@@ -242,4 +257,20 @@ func Run(t testing.TB, name string, args ...string) []byte {
 		}
 	}
 	return out
+}
+
+// KeepOnFailure copies file to /tmp/hoptap-failures when the test fails,
+// so a disagreement can be looked at after the temporary directory is gone.
+func KeepOnFailure(t testing.TB, file string) {
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		dir := filepath.Join(os.TempDir(), "hoptap-failures")
+		os.MkdirAll(dir, 0o755)
+		dst := filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_")+"-"+filepath.Base(file))
+		if b, err := os.ReadFile(file); err == nil && os.WriteFile(dst, b, 0o644) == nil {
+			t.Logf("capture kept at %s", dst)
+		}
+	})
 }

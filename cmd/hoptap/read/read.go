@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -14,21 +15,26 @@ import (
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/filter"
 	"github.com/hoptap/hoptap/decoder/pcapfile"
+	"github.com/hoptap/hoptap/decoder/protobuf"
 	"github.com/hoptap/hoptap/decoder/render"
 )
 
 type options struct {
-	output  string
-	verbose bool
-	calls   bool
-	quiet   bool
-	abs     bool
-	hints   []string
-	methods []string
-	status  []string
-	hosts   []string
-	ports   []string
-	streams []string
+	output    string
+	verbose   bool
+	calls     bool
+	quiet     bool
+	abs       bool
+	hints     []string
+	methods   []string
+	status    []string
+	hosts     []string
+	ports     []string
+	streams   []string
+	bodies    bool
+	protosets []string
+	protos    []string
+	protoPath []string
 }
 
 // Command returns the cobra command.
@@ -71,6 +77,10 @@ Output modes:
 	f.StringSliceVar(&o.hosts, "host", nil, "only connections with this address or CIDR at either end (repeatable)")
 	f.StringSliceVar(&o.ports, "port", nil, "only connections with this port at either end (repeatable)")
 	f.StringSliceVar(&o.streams, "stream", nil, "only this HTTP/2 stream id (repeatable)")
+	f.BoolVar(&o.bodies, "bodies", false, "show message bodies (-V and JSON): with field names when a schema is given, else raw like protoc --decode_raw")
+	f.StringSliceVar(&o.protosets, "protoset", nil, "descriptor set (protoc --descriptor_set_out --include_imports) naming message fields; implies --bodies")
+	f.StringSliceVar(&o.protos, "proto", nil, ".proto file naming message fields; implies --bodies (repeatable)")
+	f.StringSliceVarP(&o.protoPath, "proto-path", "I", nil, "import path for --proto files (repeatable; default: each file's directory)")
 	return cmd
 }
 
@@ -106,11 +116,18 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 	}
 	printer := render.NewPrinter(stdout, mode)
 	printer.AbsTime = o.abs
+	if o.bodies || len(o.protosets) > 0 || len(o.protos) > 0 {
+		b, err := loadSchemas(o)
+		if err != nil {
+			return err
+		}
+		printer.Bodies = b
+	}
 	flt, err := filter.New(spec, printer)
 	if err != nil {
 		return err
 	}
-	dec := decoder.New(flt, decoder.Options{Ports: hints})
+	dec := decoder.New(flt, decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil})
 	var read, failed int
 	for _, name := range files {
 		n, err := readFile(dec, name)
@@ -189,4 +206,41 @@ func printSummary(w io.Writer, s decoder.Stats) {
 	if len(losses) > 0 {
 		fmt.Fprintf(w, "losses: %s\n", strings.Join(losses, ", "))
 	}
+}
+
+// loadSchemas builds the body renderer from --protoset and --proto.
+func loadSchemas(o *options) (*render.Bodies, error) {
+	b := &render.Bodies{}
+	var regs []*protobuf.Registry
+	if len(o.protosets) > 0 {
+		r, err := protobuf.LoadProtoset(o.protosets...)
+		if err != nil {
+			return nil, fmt.Errorf("--protoset: %w", err)
+		}
+		regs = append(regs, r)
+	}
+	if len(o.protos) > 0 {
+		paths := o.protoPath
+		if len(paths) == 0 {
+			seen := map[string]bool{}
+			for _, f := range o.protos {
+				if d := filepath.Dir(f); !seen[d] {
+					seen[d] = true
+					paths = append(paths, d)
+				}
+			}
+		}
+		r, err := protobuf.CompileProtos(paths, o.protos...)
+		if err != nil {
+			return nil, fmt.Errorf("--proto: %w", err)
+		}
+		regs = append(regs, r)
+	}
+	switch len(regs) {
+	case 1:
+		b.Registry = regs[0]
+	case 2:
+		return nil, errors.New("give either --protoset or --proto, not both")
+	}
+	return b, nil
 }
