@@ -294,7 +294,9 @@ func (a *Assembler) syn(c *Conn, d Dir, s *packet.Segment) {
 			a.finish(c, s.TS, CloseEnd)
 		}
 		a.forget(c)
-		c, d = a.lookup(s)
+		if c, d = a.lookup(s); c == nil {
+			return // SYN with RST: nothing to start
+		}
 		h = &c.half[d]
 		c.Last = s.TS
 	}
