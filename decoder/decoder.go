@@ -56,6 +56,22 @@ type Decoder struct {
 	stats Stats
 	ports map[uint16]bool
 	last  time.Time
+	// Reused per frame: events are only valid during the Sink call.
+	frameEv FrameEvent
+	// Header lists are carved from slabs: one allocation per many blocks.
+	scratch []hpack.Field
+	slab    []hpack.Field
+}
+
+// fieldsCopy moves a decoded header list into the slab.
+func (d *Decoder) fieldsCopy(fs []hpack.Field) []hpack.Field {
+	n := len(fs)
+	if cap(d.slab)-len(d.slab) < n {
+		d.slab = make([]hpack.Field, 0, max(512, n))
+	}
+	start := len(d.slab)
+	d.slab = append(d.slab, fs...)
+	return d.slab[start : start+n : start+n]
 }
 
 // New returns a decoder writing to sink.
@@ -434,6 +450,9 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 	d := cs.role(h.dir)
 	cs.d.stats.Frames++
 	known := cs.info.RoleBy != RoleByPorts
+	if known {
+		cs.tracker.Activity(d, f.StreamID)
+	}
 	switch f.Type {
 	case http2.TypeData:
 		if known && f.Flags.Has(http2.FlagEndStream) {
@@ -452,7 +471,8 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 	case http2.TypeSettings:
 		cs.settings(h.dir, f, ts)
 	}
-	ev := &FrameEvent{TS: ts, Conn: &cs.info, Dir: d, Frame: f}
+	ev := &cs.d.frameEv
+	*ev = FrameEvent{TS: ts, Conn: &cs.info, Dir: d, Frame: f}
 	if ds.hasHdr {
 		ev.Headers, ev.HeadersErr, ev.HeadersShown = ds.headers, ds.hdrErr, true
 		ds.headers, ds.hdrErr, ds.hasHdr = nil, nil, false
@@ -491,13 +511,20 @@ func (h *h2Handler) DataChunk(fh *http2.FrameHeader, b []byte, ts time.Time) {
 func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.Time) {
 	cs := h.cs
 	ds := &cs.dirs[h.dir]
-	fields := make([]hpack.Field, 0, 16)
+	scratch := cs.d.scratch[:0]
 	before := ds.hp.Stats()
 	err := ds.hp.Decode(block, func(f hpack.Field) {
 		if f.Rep != hpack.RepSizeUpdate {
-			fields = append(fields, f)
+			scratch = append(scratch, f)
 		}
 	})
+	if err != nil {
+		// Fields after the error are missing: an unknown entry at the end
+		// keeps anything from being read as absent.
+		scratch = append(scratch, hpack.Field{})
+	}
+	cs.d.scratch = scratch
+	fields := cs.d.fieldsCopy(scratch)
 	after := ds.hp.Stats()
 	cs.d.stats.HPACKUnknown += after.UnknownFields - before.UnknownFields
 	if err != nil {
@@ -511,12 +538,6 @@ func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.
 	cs.learnRole(h.dir, fields, ts)
 	if cs.info.RoleBy == RoleByPorts {
 		return
-	}
-	if err != nil {
-		// Fields after the error are missing: mark the list uncertain so
-		// that nothing is read as absent.
-		fields = append(fields, hpack.Field{})
-		ds.headers = fields
 	}
 	cs.tracker.Headers(cs.role(h.dir), first.StreamID, fields, first.Flags.Has(http2.FlagEndStream), ts)
 }

@@ -1,6 +1,7 @@
 package grpc
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -24,6 +25,7 @@ type Tracker struct {
 	firstReq, maxReq uint32
 	ended            map[uint32]bool
 	endedOrder       []uint32
+	lingering        []*Call // reset calls waiting for the peer's frames in flight
 	Stats            TrackerStats
 }
 
@@ -87,6 +89,10 @@ func (t *Tracker) evictOldest() {
 }
 
 func (t *Tracker) finish(c *Call, ts time.Time, end End) {
+	if c.rst {
+		end = EndRSTStream
+		t.lingering = slices.DeleteFunc(t.lingering, func(x *Call) bool { return x == c })
+	}
 	delete(t.calls, c.Stream)
 	if t.maxReq == 0 || c.Stream < t.firstReq {
 		t.ended[c.Stream] = true
@@ -140,6 +146,17 @@ func (t *Tracker) Headers(d Dir, stream uint32, fs []hpack.Field, endStream bool
 	if !existed {
 		c = t.call(stream, true)
 	}
+	if c.rst {
+		if c.RSTBy == C2S {
+			// The server's answer to a reset call: keep its status.
+			c.Trailers = fs
+			c.applyStatus(fs)
+			if endStream {
+				t.finish(c, ts, EndRSTStream)
+			}
+		}
+		return
+	}
 	if c.FirstResp.IsZero() {
 		c.FirstResp = ts
 	}
@@ -175,6 +192,9 @@ func (t *Tracker) Data(d Dir, stream uint32, b []byte, ts time.Time) {
 	if !existed {
 		c = t.call(stream, true)
 	}
+	if c.rst {
+		return
+	}
 	if d == S2C && c.FirstResp.IsZero() {
 		c.FirstResp = ts
 	}
@@ -200,6 +220,12 @@ func (t *Tracker) EndStream(d Dir, stream uint32, ts time.Time) {
 	if !ok {
 		return
 	}
+	if c.rst {
+		if d != c.RSTBy {
+			t.finish(c, ts, EndRSTStream)
+		}
+		return
+	}
 	if d == C2S {
 		c.reqEnded = true
 		return
@@ -217,8 +243,28 @@ func (t *Tracker) RST(d Dir, stream uint32, code uint32, ts time.Time) {
 	if !ok {
 		c = t.call(stream, true)
 	}
-	c.RSTCode, c.RSTBy = code, d
-	t.finish(c, ts, EndRSTStream)
+	if c.rst {
+		if d != c.RSTBy {
+			t.finish(c, ts, EndRSTStream) // both sides reset
+		}
+		return
+	}
+	c.rst, c.RSTCode, c.RSTBy, c.EndTS = true, code, d, ts
+	t.lingering = append(t.lingering, c)
+}
+
+// Activity is called for every frame of direction d. Once the peer of a
+// reset call sends a frame for another stream, frames it had in flight
+// for the reset one have all been seen, and the call ends.
+func (t *Tracker) Activity(d Dir, stream uint32) {
+	if len(t.lingering) == 0 {
+		return
+	}
+	for _, c := range slices.Clone(t.lingering) {
+		if c.RSTBy != d && c.Stream != stream {
+			t.finish(c, c.EndTS, EndRSTStream)
+		}
+	}
 }
 
 // GoAway handles GOAWAY sent in direction d. Streams above the last

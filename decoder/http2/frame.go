@@ -86,8 +86,26 @@ var allowed = [...]Flags{
 	TypeContinuation: FlagEndHeaders,
 }
 
+// flagStrings caches FlagString for the known types: it runs for every
+// frame printed.
+var flagStrings = func() (tab [TypeContinuation + 1][256]string) {
+	for t := range tab {
+		for f := range tab[t] {
+			tab[t][f] = flagString(Type(t), Flags(f))
+		}
+	}
+	return tab
+}()
+
 // FlagString renders flags by name, as Wireshark lists them.
 func FlagString(t Type, f Flags) string {
+	if t.Known() {
+		return flagStrings[t][f]
+	}
+	return flagString(t, f)
+}
+
+func flagString(t Type, f Flags) string {
 	if f == 0 {
 		return ""
 	}

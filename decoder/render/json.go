@@ -23,6 +23,31 @@ import (
 type jsonBuf struct {
 	b     []byte
 	first bool
+	ts    timeCache
+}
+
+// timeCache formats timestamps fast: the date and time up to the second
+// change rarely within a capture, so they are formatted once per second.
+type timeCache struct {
+	sec    int64
+	prefix []byte // "2006-01-02T15:04:05."
+}
+
+func (c *timeCache) append(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if s := t.Unix(); s != c.sec || c.prefix == nil {
+		c.sec = s
+		c.prefix = t.Truncate(time.Second).AppendFormat(c.prefix[:0], "2006-01-02T15:04:05.")
+	}
+	b = append(b, c.prefix...)
+	ns := t.Nanosecond()
+	var d [9]byte
+	for i := 8; i >= 0; i-- {
+		d[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	b = append(b, d[:]...)
+	return append(b, 'Z')
 }
 
 func (j *jsonBuf) open() { j.b = append(j.b[:0], '{'); j.first = true }
@@ -72,7 +97,7 @@ func (j *jsonBuf) time(k string, t time.Time) {
 		return
 	}
 	j.b = append(j.b, '"')
-	j.b = t.UTC().AppendFormat(j.b, TimeFormat)
+	j.b = j.ts.append(j.b, t)
 	j.b = append(j.b, '"')
 }
 func (j *jsonBuf) addr(k string, a netip.AddrPort) {
@@ -153,19 +178,7 @@ func (j *jsonBuf) headers(k string, fs []hpack.Field) {
 		if i > 0 {
 			j.b = append(j.b, ',')
 		}
-		j.b = append(j.b, '[')
-		if f.NameKnown {
-			j.b = appendString(j.b, f.Name)
-		} else {
-			j.b = append(j.b, "null"...)
-		}
-		j.b = append(j.b, ',')
-		if f.ValueKnown && f.NameKnown {
-			j.b = appendString(j.b, HeaderValue(f))
-		} else {
-			j.b = append(j.b, "null"...)
-		}
-		j.b = append(j.b, ']')
+		j.field(f)
 	}
 	j.b = append(j.b, ']')
 }
@@ -281,7 +294,7 @@ func (j *jsonBuf) call(e *decoder.CallEvent, bodies *Bodies) []byte {
 	j.strOpt("user_agent", c.UserAgent)
 	j.strOpt("grpc_timeout", c.Timeout)
 	j.metadata("metadata", c.Request)
-	j.metadata("response_metadata", append(append([]hpack.Field(nil), c.Response...), c.Trailers...))
+	j.metadata("response_metadata", c.Response, c.Trailers)
 	if len(c.Details) > 0 {
 		j.str("grpc_status_details_bin", base64.StdEncoding.EncodeToString(c.Details))
 		if st, err := protobuf.DecodeStatus(c.Details); err == nil {
@@ -304,7 +317,7 @@ func (j *jsonBuf) call(e *decoder.CallEvent, bodies *Bodies) []byte {
 			j.b = append(j.b, `{"dir":"`...)
 			j.b = append(j.b, m.Dir.String()...)
 			j.b = append(j.b, `","ts":"`...)
-			j.b = m.TS.UTC().AppendFormat(j.b, TimeFormat)
+			j.b = j.ts.append(j.b, m.TS)
 			j.b = append(j.b, `","compressed":`...)
 			j.b = strconv.AppendBool(j.b, m.Compressed)
 			j.b = append(j.b, `,"length":`...)
@@ -327,17 +340,43 @@ func (j *jsonBuf) call(e *decoder.CallEvent, bodies *Bodies) []byte {
 
 // metadata writes custom metadata as [name, value] pairs; unknown
 // entries are kept so that their presence is visible.
-func (j *jsonBuf) metadata(k string, fs []hpack.Field) {
-	var md []hpack.Field
-	for _, f := range fs {
-		if !f.NameKnown || !grpc.Reserved(f.Name) {
-			md = append(md, f)
+func (j *jsonBuf) metadata(k string, lists ...[]hpack.Field) {
+	n := 0
+	for _, fs := range lists {
+		for i := range fs {
+			f := &fs[i]
+			if f.NameKnown && grpc.Reserved(f.Name) {
+				continue
+			}
+			if n == 0 {
+				j.key(k)
+				j.b = append(j.b, '[')
+			} else {
+				j.b = append(j.b, ',')
+			}
+			n++
+			j.field(f)
 		}
 	}
-	if len(md) == 0 {
-		return
+	if n > 0 {
+		j.b = append(j.b, ']')
 	}
-	j.headers(k, md)
+}
+
+func (j *jsonBuf) field(f *hpack.Field) {
+	j.b = append(j.b, '[')
+	if f.NameKnown {
+		j.b = appendString(j.b, f.Name)
+	} else {
+		j.b = append(j.b, "null"...)
+	}
+	j.b = append(j.b, ',')
+	if f.ValueKnown && f.NameKnown {
+		j.b = appendString(j.b, HeaderValue(f))
+	} else {
+		j.b = append(j.b, "null"...)
+	}
+	j.b = append(j.b, ']')
 }
 
 func (j *jsonBuf) conn(e *decoder.ConnEvent) []byte {

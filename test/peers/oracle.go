@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/hoptap/hoptap/decoder/grpc"
 )
@@ -23,6 +24,18 @@ type Call struct {
 	Method         *string
 	Status         *int
 	Message        *string
+
+	// From hoptap only: when the request HEADERS was seen (nil when the
+	// call began before the capture), how long the call took and how it
+	// ended (and with end "rst_stream", who reset it: "c2s" or "s2c").
+	Start    *time.Time
+	Duration *time.Duration
+	End      string
+	RstBy    string
+
+	// From tshark only: the HPACK representation that carried :path and
+	// the last grpc-status, e.g. "Indexed Header Field".
+	MethodRepr, StatusRepr string
 }
 
 // Key identifies a call across tools.
@@ -50,19 +63,28 @@ func HoptapCalls(t testing.TB, jsonl []byte) []Call {
 	sc.Buffer(nil, 64<<20)
 	for sc.Scan() {
 		var o struct {
-			Kind    string  `json:"kind"`
-			Client  string  `json:"client"`
-			Server  string  `json:"server"`
-			Stream  uint32  `json:"stream"`
-			Method  *string `json:"method"`
-			Status  *int    `json:"grpc_status"`
-			Message *string `json:"grpc_message"`
+			Kind    string     `json:"kind"`
+			Client  string     `json:"client"`
+			Server  string     `json:"server"`
+			Stream  uint32     `json:"stream"`
+			Method  *string    `json:"method"`
+			Status  *int       `json:"grpc_status"`
+			Message *string    `json:"grpc_message"`
+			Start   *time.Time `json:"start"`
+			DurNS   *int64     `json:"duration_ns"`
+			End     string     `json:"end"`
+			RstBy   string     `json:"rst_by"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
 			t.Fatalf("hoptap JSON line %q: %v", sc.Text(), err)
 		}
 		if o.Kind == "call" {
-			out = append(out, Call{o.Client, o.Server, o.Stream, o.Method, o.Status, o.Message})
+			c := Call{Client: o.Client, Server: o.Server, Stream: o.Stream, Method: o.Method, Status: o.Status, Message: o.Message, Start: o.Start, End: o.End, RstBy: o.RstBy}
+			if o.DurNS != nil {
+				d := time.Duration(*o.DurNS)
+				c.Duration = &d
+			}
+			out = append(out, c)
 		}
 	}
 	return out
@@ -100,7 +122,8 @@ func (f *pdmlField) walk(fn func(*pdmlField)) {
 // TsharkCalls dissects file with tshark, HTTP/2 decoded on the given
 // server ports, and builds calls from the header blocks it shows: the
 // method from the request's :path, the status and message from the
-// response's last grpc-status and grpc-message. tshark does not undo
+// response's last grpc-status and grpc-message ("" when the block with
+// grpc-status has no grpc-message). tshark does not undo
 // grpc-message's percent-encoding, so the oracle applies the gRPC spec's
 // decoding to its value.
 func TsharkCalls(t testing.TB, tshark, file string, ports []int) []Call {
@@ -159,16 +182,19 @@ func TsharkCalls(t testing.TB, tshark, file string, ports []int) []Call {
 					continue
 				}
 				sid, _ := strconv.Atoi(st.find("http2.streamid").Show)
-				var hdrs [][2]string
+				var hdrs [][3]string // name, value, representation
 				st.walk(func(f *pdmlField) {
 					if f.Name == "http2.header" {
-						n, v := f.find("http2.header.name"), f.find("http2.header.value")
+						n, v, r := f.find("http2.header.name"), f.find("http2.header.value"), f.find("http2.header.repr")
 						if n != nil {
-							val := ""
+							val, repr := "", ""
 							if v != nil {
 								val = v.Show
 							}
-							hdrs = append(hdrs, [2]string{n.Show, val})
+							if r != nil {
+								repr = r.Show
+							}
+							hdrs = append(hdrs, [3]string{n.Show, val, repr})
 						}
 					}
 				})
@@ -195,14 +221,27 @@ func TsharkCalls(t testing.TB, tshark, file string, ports []int) []Call {
 				if c == nil {
 					continue // a response to a request before the capture
 				}
+				if !isReq {
+					for _, h := range hdrs {
+						if h[0] == "grpc-status" {
+							// tshark shows every header of the block, so
+							// a grpc-message missing from it is provably
+							// absent: "" in hoptap's JSON contract.
+							empty := ""
+							c.Message = &empty
+						}
+					}
+				}
 				for _, h := range hdrs {
 					switch h[0] {
 					case ":path":
 						v := h[1]
 						c.Method = &v
+						c.MethodRepr = h[2]
 					case "grpc-status":
 						if n, err := strconv.Atoi(h[1]); err == nil {
 							c.Status = &n
+							c.StatusRepr = h[2]
 						}
 					case "grpc-message":
 						v := grpc.PercentDecode(h[1])

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -35,6 +37,7 @@ type options struct {
 	protosets []string
 	protos    []string
 	protoPath []string
+	cpuprof   string
 }
 
 // Command returns the cobra command.
@@ -80,11 +83,28 @@ Output modes:
 	f.BoolVar(&o.bodies, "bodies", false, "show message bodies (-V and JSON): with field names when a schema is given, else raw like protoc --decode_raw")
 	f.StringSliceVar(&o.protosets, "protoset", nil, "descriptor set (protoc --descriptor_set_out --include_imports) naming message fields; implies --bodies")
 	f.StringSliceVar(&o.protos, "proto", nil, ".proto file naming message fields; implies --bodies (repeatable)")
+	f.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	f.MarkHidden("cpuprofile")
 	f.StringSliceVarP(&o.protoPath, "proto-path", "I", nil, "import path for --proto files (repeatable; default: each file's directory)")
 	return cmd
 }
 
 func run(stdout, stderr io.Writer, files []string, o *options) error {
+	if o.cpuprof != "" {
+		pf, err := os.Create(o.cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if os.Getenv("GOGC") == "" {
+		// Decoding churns short-lived objects while the live heap stays
+		// small: collecting less often is faster and memory stays bounded.
+		debug.SetGCPercent(400)
+	}
 	mode := render.ModeText
 	switch {
 	case o.output == "json":
