@@ -41,5 +41,9 @@ fuzz:
 	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
+## bench-read: hoptap read -o json vs tshark on a recorded capture of unary calls, at 1x and 4x
+bench-read: build
+	@HOPTAP=$(CURDIR)/$(BIN) ./scripts/bench-read.sh
+
 clean:
 	rm -rf bin .tools

@@ -92,8 +92,8 @@ type Call struct {
 	RSTBy   Dir
 	// rst: a RST_STREAM ended the call; it lingers until the peer's frames
 	// in flight for it (often the server's status) have been seen.
-	rst bool
-	GoAway  bool
+	rst    bool
+	GoAway bool
 
 	reqSeen, respSeen, trailersSeen bool
 	reqEnded                        bool
