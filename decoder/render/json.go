@@ -24,6 +24,10 @@ type jsonBuf struct {
 	b     []byte
 	first bool
 	ts    timeCache
+	// The last connection's fields, rendered.
+	connJSON               []byte
+	connID                 uint64
+	connClient, connServer netip.AddrPort
 }
 
 // timeCache formats timestamps fast: the date and time up to the second
@@ -116,15 +120,31 @@ const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes a JSON string can hold as they are.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
 // as encoding/json does.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	i := 0
+	for i < len(s) && plain[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if plain[c] {
 				i++
 				continue
 			}
@@ -183,10 +203,24 @@ func (j *jsonBuf) headers(k string, fs []hpack.Field) {
 	j.b = append(j.b, ']')
 }
 
+// connFields writes conn, client and server. The same connection comes
+// up for every frame, so its rendering is cached.
 func (j *jsonBuf) connFields(c *decoder.Conn) {
-	j.uint("conn", c.ID)
-	j.addr("client", c.Client)
-	j.addr("server", c.Server)
+	if j.connID != c.ID || j.connClient != c.Client || j.connServer != c.Server || j.connJSON == nil {
+		j.connID, j.connClient, j.connServer = c.ID, c.Client, c.Server
+		saved, first := j.b, j.first
+		j.b, j.first = j.connJSON[:0], false
+		j.uint("conn", c.ID)
+		j.addr("client", c.Client)
+		j.addr("server", c.Server)
+		j.connJSON, j.b = j.b, saved
+		j.first = first
+	}
+	if !j.first {
+		j.b = append(j.b, ',')
+	}
+	j.first = false
+	j.b = append(j.b, j.connJSON[1:]...)
 }
 
 // JSONFrame encodes a frame event.
