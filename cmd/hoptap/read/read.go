@@ -103,7 +103,7 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 	if os.Getenv("GOGC") == "" {
 		// Decoding churns short-lived objects while the live heap stays
 		// small: collecting less often is faster and memory stays bounded.
-		debug.SetGCPercent(400)
+		debug.SetGCPercent(200)
 	}
 	mode := render.ModeText
 	switch {
@@ -143,8 +143,11 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 		}
 		printer.Bodies = b
 	}
-	flt, err := filter.New(spec, printer)
+	// Printing runs beside decoding, on another core.
+	async := render.NewAsync(printer)
+	flt, err := filter.New(spec, async)
 	if err != nil {
+		async.Close()
 		return err
 	}
 	dec := decoder.New(flt, decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil})
@@ -158,6 +161,7 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 		}
 	}
 	dec.Flush()
+	async.Close()
 	if err := printer.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
 	}
