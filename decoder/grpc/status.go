@@ -4,7 +4,10 @@
 // non-200 HTTP status, a RST_STREAM, a GOAWAY or a closed connection.
 package grpc
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 var codeNames = [...]string{
 	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
@@ -123,13 +126,19 @@ func ParseTimeout(s string) (ns int64, ok bool) {
 	if len(s) < 2 || len(s) > 9 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(s[:len(s)-1], 10, 64)
-	if err != nil || n < 0 {
-		return 0, false
+	var n int64
+	for _, c := range []byte(s[:len(s)-1]) {
+		if c < '0' || c > '9' { // no sign, no space: ASCII digits only
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
 	}
 	unit := map[byte]int64{'H': 3600e9, 'M': 60e9, 'S': 1e9, 'm': 1e6, 'u': 1e3, 'n': 1}[s[len(s)-1]]
 	if unit == 0 {
 		return 0, false
+	}
+	if n > math.MaxInt64/unit {
+		return math.MaxInt64, true // 8 digits of hours overflow; gRPC caps them too
 	}
 	return n * unit, true
 }

@@ -21,7 +21,8 @@ type Tracker struct {
 	// Streams that ended must not come back as new calls when late frames
 	// (after a RST_STREAM, say) arrive: requests are numbered upwards, so
 	// a stream between the first and the highest request seen that is not
-	// open has ended; ended streams from before the capture are remembered.
+	// open has ended; other ended streams (from before the capture, or whose
+	// request was lost) are remembered.
 	firstReq, maxReq uint32
 	ended            map[uint32]bool
 	endedOrder       []uint32
@@ -94,7 +95,7 @@ func (t *Tracker) finish(c *Call, ts time.Time, end End) {
 		t.lingering = slices.DeleteFunc(t.lingering, func(x *Call) bool { return x == c })
 	}
 	delete(t.calls, c.Stream)
-	if t.maxReq == 0 || c.Stream < t.firstReq {
+	if t.maxReq == 0 || c.Stream < t.firstReq || c.Stream > t.maxReq {
 		t.ended[c.Stream] = true
 		t.endedOrder = append(t.endedOrder, c.Stream)
 		if len(t.endedOrder) > maxEnded {

@@ -195,11 +195,21 @@ func Plausible(h FrameHeader, maxFrame uint32) bool {
 		return h.StreamID != 0 && h.Length == 4
 	case TypePriority:
 		return h.StreamID != 0 && h.Length == 5
-	case TypePushPromise:
-		return h.StreamID != 0 && h.Length >= 4
-	default: // DATA, HEADERS, CONTINUATION
-		return h.StreamID != 0
 	}
+	// The fields that flags announce must fit in the payload.
+	need := uint32(0)
+	if h.Flags.Has(FlagPadded) {
+		need++ // Pad Length
+	}
+	switch h.Type {
+	case TypePushPromise:
+		need += 4
+	case TypeHeaders:
+		if h.Flags.Has(FlagPriority) {
+			need += 5
+		}
+	}
+	return h.StreamID != 0 && h.Length >= need // DATA, HEADERS, PUSH_PROMISE, CONTINUATION
 }
 
 // ErrCode is an HTTP/2 error code (RST_STREAM, GOAWAY).

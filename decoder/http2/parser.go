@@ -83,7 +83,11 @@ type Parser struct {
 	block       []byte
 	blockFirst  FrameHeader
 	blockOpen   bool
-	blockFrames int
+	blockFrames int // CONTINUATIONs so far
+	// dropping says the rest of the header block of dropStream was
+	// already reported lost: its CONTINUATIONs pass without more errors.
+	dropping   bool
+	dropStream uint32
 
 	frame Frame // reused for buffered frames
 	Stats Stats
@@ -121,6 +125,7 @@ func (p *Parser) reset() {
 	p.buf = p.buf[:0]
 	p.in, p.skip, p.dataLeft = false, 0, 0
 	p.block, p.blockOpen, p.blockFrames = p.block[:0], false, 0
+	p.dropping = false
 }
 
 // Feed parses the next bytes of the direction.
@@ -132,6 +137,9 @@ func (p *Parser) Feed(b []byte, ts time.Time) {
 			if string(b[:n]) != Preface[p.prefaceSeen:p.prefaceSeen+n] {
 				p.error(errors.New("client preface expected"), ts)
 				p.state = stateSync
+				// The bytes that matched so far are searched and skipped
+				// like the rest, however the stream was cut.
+				p.buf = append(p.buf[:0], Preface[:p.prefaceSeen]...)
 				continue
 			}
 			p.prefaceSeen += n
@@ -182,7 +190,7 @@ func (p *Parser) frames(b []byte, ts time.Time) []byte {
 			p.error(fmt.Errorf("%v frame of %d bytes on stream %d exceeds the %d-byte limit; skipped", p.hdr.Type, p.hdr.Length, p.hdr.StreamID, MaxBufferedFrame), ts)
 			if p.hdr.Type == TypeHeaders || p.hdr.Type == TypeContinuation || p.hdr.Type == TypePushPromise {
 				p.h.HeadersLost(ts)
-				p.blockOpen = false
+				p.dropBlock(p.hdr)
 			}
 		}
 		if p.hdr.Length == 0 {
@@ -218,6 +226,9 @@ func (p *Parser) frames(b []byte, ts time.Time) []byte {
 
 // data streams the payload of a DATA frame.
 func (p *Parser) data(b []byte, ts time.Time) []byte {
+	if len(b) == 0 {
+		return b // the chunk ended with the frame header
+	}
 	if !p.padKnown {
 		pad := int(b[0])
 		if uint32(pad) >= p.hdr.Length {
@@ -253,41 +264,51 @@ func (p *Parser) finishFrame(payload []byte, ts time.Time) {
 	if p.hdr.Type == TypeData { // zero-length DATA
 		p.Stats.Frames++
 		p.dataFrame = Frame{FrameHeader: p.hdr, PadLength: -1}
+		if p.hdr.Flags.Has(FlagPadded) {
+			p.error(errors.New("DATA frame: PADDED without pad length"), ts)
+		}
 		p.checkInterleave(&p.dataFrame, ts)
 		p.h.Frame(&p.dataFrame, ts)
 		return
 	}
 	f := &p.frame
 	settings := f.Settings
-	*f = Frame{FrameHeader: p.hdr, Settings: settings}
+	*f = Frame{FrameHeader: p.hdr, Settings: settings[:0]}
 	if err := f.parse(payload); err != nil {
 		p.error(err, ts)
 		if f.Type == TypeHeaders || f.Type == TypePushPromise || f.Type == TypeContinuation {
 			p.h.HeadersLost(ts)
-			p.blockOpen = false
+			p.dropBlock(f.FrameHeader)
 		}
 		p.Stats.Frames++
 		p.h.Frame(f, ts)
 		return
 	}
 	p.Stats.Frames++
-	p.checkInterleave(f, ts)
+	interrupted := p.checkInterleave(f, ts)
 	switch f.Type {
 	case TypeHeaders, TypePushPromise:
 		p.block = append(p.block[:0], f.Fragment...)
-		p.blockFirst, p.blockOpen, p.blockFrames = f.FrameHeader, true, 1
+		p.blockFirst, p.blockOpen, p.blockFrames = f.FrameHeader, true, 0
+		p.dropping = false
 		p.maybeEndBlock(f, ts)
 	case TypeContinuation:
 		if !p.blockOpen {
-			p.error(fmt.Errorf("CONTINUATION on stream %d without a header block", f.StreamID), ts)
-			p.h.HeadersLost(ts)
+			if p.dropping && f.StreamID == p.dropStream {
+				p.dropping = !f.Flags.Has(FlagEndHeaders)
+				break
+			}
+			if !interrupted {
+				p.error(fmt.Errorf("CONTINUATION on stream %d without a header block", f.StreamID), ts)
+				p.h.HeadersLost(ts)
+			}
 			break
 		}
 		p.blockFrames++
 		if p.blockFrames > MaxContinuations || len(p.block)+len(f.Fragment) > MaxHeaderBlock {
 			p.error(fmt.Errorf("header block on stream %d exceeds %d bytes or %d frames; dropped", f.StreamID, MaxHeaderBlock, MaxContinuations), ts)
 			p.h.HeadersLost(ts)
-			p.blockOpen = false
+			p.dropBlock(f.FrameHeader)
 			p.block = p.block[:0]
 			break
 		}
@@ -305,13 +326,23 @@ func (p *Parser) maybeEndBlock(f *Frame, ts time.Time) {
 }
 
 // checkInterleave enforces RFC 9113 §6.10: nothing may come between a
-// header block's frames but its CONTINUATIONs.
-func (p *Parser) checkInterleave(f *Frame, ts time.Time) {
+// header block's frames but its CONTINUATIONs. It reports whether f broke
+// a block.
+func (p *Parser) checkInterleave(f *Frame, ts time.Time) bool {
 	if p.blockOpen && (f.Type != TypeContinuation || f.StreamID != p.blockFirst.StreamID) {
 		p.error(fmt.Errorf("%v frame on stream %d interrupts the header block of stream %d", f.Type, f.StreamID, p.blockFirst.StreamID), ts)
 		p.h.HeadersLost(ts)
-		p.blockOpen = false
+		p.dropBlock(p.blockFirst)
+		return true
 	}
+	return false
+}
+
+// dropBlock abandons the header block that the frame h belongs to, which
+// was reported lost.
+func (p *Parser) dropBlock(h FrameHeader) {
+	p.blockOpen = false
+	p.dropping, p.dropStream = !h.Flags.Has(FlagEndHeaders), h.StreamID
 }
 
 // sync searches the bytes for a frame boundary. A boundary is believed
@@ -342,18 +373,29 @@ func (p *Parser) sync(b []byte, ts time.Time) []byte {
 func FindBoundary(b []byte) (int, bool) {
 	for i := 0; i+HeaderLen <= len(b); i++ {
 		h := ReadHeader(b[i:])
-		if !Plausible(h, syncFrameLimit) {
+		if !believable(h) {
 			continue
 		}
 		end := i + HeaderLen + int(h.Length)
 		if end == len(b) && strongAlone(h) {
 			return i, true
 		}
-		if end+HeaderLen <= len(b) && Plausible(ReadHeader(b[end:]), syncFrameLimit) {
+		if end+HeaderLen <= len(b) && believable(ReadHeader(b[end:])) {
 			return i, true
 		}
 	}
 	return 0, false
+}
+
+// believable is Plausible for a header found by searching. An empty DATA
+// frame without END_STREAM carries nothing, so peers do not send it; but
+// nine bytes at the end of a run of zeros (padding, zero-filled messages)
+// read as one, with the next bytes as its stream id.
+func believable(h FrameHeader) bool {
+	if h.Type == TypeData && h.Length == 0 && !h.Flags.Has(FlagEndStream) {
+		return false
+	}
+	return Plausible(h, syncFrameLimit)
 }
 
 // strongAlone reports whether a single frame header is distinctive

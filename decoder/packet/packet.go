@@ -170,6 +170,11 @@ func (d *Decoder) decodeIP(next gopacket.LayerType, b []byte, seg *Segment) erro
 			return err
 		}
 		nh, rest := d.ip6.NextHeader, d.ip6.Payload
+		hbh := 0
+		if h := d.ip6.HopByHop; h != nil {
+			// gopacket has already taken the hop-by-hop header off Payload.
+			nh, hbh = h.NextHeader, h.ActualLength
+		}
 		// Skip extension headers; a fragment header means we cannot read TCP.
 		for i := 0; i < 8 && nh != layers.IPProtocolTCP; i++ {
 			switch nh {
@@ -194,7 +199,7 @@ func (d *Decoder) decodeIP(next gopacket.LayerType, b []byte, seg *Segment) erro
 		src, _ = netip.AddrFromSlice(d.ip6.SrcIP)
 		dst, _ = netip.AddrFromSlice(d.ip6.DstIP)
 		// Payload length counts extension headers too.
-		tcpWire = int(d.ip6.Length) - (len(d.ip6.Payload) - len(rest))
+		tcpWire = int(d.ip6.Length) - hbh - (len(d.ip6.Payload) - len(rest))
 		tcpBytes = rest
 		if d.ip6.Length == 0 { // jumbogram or truncated header; trust what we have
 			tcpWire = len(rest)

@@ -95,6 +95,9 @@ func (r *Reader) Next() (data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	} else {
 		data, ci, err = r.classic.ZeroCopyReadPacketData()
 		lt = r.classic.LinkType()
+		if err == io.EOF && ci.CaptureLength > 0 {
+			err = ErrTruncated // the file ends right after a record header
+		}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = ErrTruncated

@@ -239,7 +239,7 @@ func (a *Assembler) Add(s *packet.Segment) {
 		a.open(c)
 		a.h.Handshake(c)
 	}
-	if s.Has(packet.FlagACK) && o.started && seqDiff(s.Ack, o.next) > 0 {
+	if s.Has(packet.FlagACK) && o.started && !o.finDone && seqDiff(s.Ack, o.next) > 0 {
 		if o.ackAge < 0 || seqDiff(s.Ack, o.ackHint) > 0 {
 			if o.ackAge < 0 {
 				o.ackAge = 0
@@ -267,8 +267,14 @@ func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
 		return nil, 0 // a reset for a connection we never knew tells nothing
 	}
 	if a.n >= a.cfg.MaxConns && a.tail != nil {
-		a.stats.Evicted++
-		a.finish(a.tail, s.TS, CloseEvicted)
+		if a.tail.finished {
+			// Closed and only kept for its trailing packets: finish would
+			// do nothing, and nothing is lost by forgetting it.
+			a.forget(a.tail)
+		} else {
+			a.stats.Evicted++
+			a.finish(a.tail, s.TS, CloseEvicted)
+		}
 	}
 	a.nextID++
 	c := &Conn{ID: a.nextID, A: s.Src, B: s.Dst, First: s.TS}
@@ -305,6 +311,11 @@ func (a *Assembler) syn(c *Conn, d Dir, s *packet.Segment) {
 	}
 	if h.started && c.opened {
 		return // a SYN after data: not a new handshake we can use
+	}
+	if c.opened && (d == AtoB) == s.Has(packet.FlagACK) {
+		// It would make the peer the initiator, but the handler already
+		// has the directions of this connection: they cannot turn around.
+		return
 	}
 	h.synSeen, h.started, h.next = true, true, s.Seq+1
 	if s.Has(packet.FlagACK) {
@@ -371,6 +382,9 @@ func (a *Assembler) segment(c *Conn, d Dir, s *packet.Segment) {
 		}
 		return
 	}
+	if h.finDone {
+		return // nothing follows a FIN
+	}
 	if len(sg.data)+missing > 0 || sg.fin {
 		a.open(c)
 	}
@@ -408,16 +422,26 @@ func (a *Assembler) deliver(c *Conn, d Dir, sg seg, ts time.Time) {
 		h.fin, h.finSeq = true, sg.seq+uint32(len(sg.data)+max(sg.missing, 0))
 	}
 	if h.fin && !h.finDone && h.next == h.finSeq {
-		h.finDone = true
-		h.next++ // the FIN takes one sequence number
-		a.h.Fin(c, d, ts)
+		a.finDone(c, d, ts)
 	}
 	if h.ackAge >= 0 && seqDiff(h.ackHint, h.next) <= 0 {
 		h.ackAge = -1
 	}
 }
 
+// finDone ends direction d at its FIN. Bytes held beyond the FIN cannot
+// belong to the stream and are dropped.
+func (a *Assembler) finDone(c *Conn, d Dir, ts time.Time) {
+	h := &c.half[d]
+	h.finDone = true
+	h.next++ // the FIN takes one sequence number
+	a.buffered -= h.oooBytes
+	h.ooo, h.oooBytes, h.ackAge = nil, 0, -1
+	a.h.Fin(c, d, ts)
+}
+
 func (a *Assembler) gap(c *Conn, d Dir, ts time.Time, n int) {
+	a.open(c) // an ACK can prove a loss before any byte was captured
 	h := &c.half[d]
 	h.next += uint32(n)
 	a.stats.Gaps++
@@ -477,7 +501,7 @@ func (a *Assembler) checkAckHints(c *Conn, ts time.Time) {
 			continue
 		}
 		h.ackAge++
-		if h.ackAge < a.cfg.ReorderWindow {
+		if h.ackAge <= a.cfg.ReorderWindow { // the acknowledging packet counts as 1
 			continue
 		}
 		h.ackAge = -1
@@ -491,9 +515,7 @@ func (a *Assembler) checkAckHints(c *Conn, ts time.Time) {
 		a.skipTo(c, d, to, ts)
 		a.drain(c, d, ts)
 		if h.fin && !h.finDone && h.next == h.finSeq {
-			h.finDone = true
-			h.next++
-			a.h.Fin(c, d, ts)
+			a.finDone(c, d, ts)
 		}
 	}
 }
@@ -503,7 +525,6 @@ func (a *Assembler) flushAll(c *Conn, ts time.Time) {
 	for d := AtoB; d <= BtoA; d++ {
 		h := &c.half[d]
 		for len(h.ooo) > 0 {
-			a.stats.BufferDrops++
 			a.skipTo(c, d, h.ooo[0].seq, ts)
 			a.drain(c, d, ts)
 		}
