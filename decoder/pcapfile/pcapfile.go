@@ -21,7 +21,7 @@ var ErrTruncated = errors.New("file is truncated")
 
 // Reader yields packets with the link type of the interface that saw them.
 type Reader struct {
-	classic *pcapgo.Reader
+	classic *classic
 	ng      *pcapgo.NgReader
 	closer  io.Closer
 	// Format is "pcap" or "pcapng".
@@ -54,7 +54,8 @@ func Open(path string) (*Reader, error) {
 
 // NewReader detects the format of r from its first bytes.
 func NewReader(r io.Reader) (*Reader, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+	// Large enough to look past a whole record when resynchronising.
+	br := bufio.NewReaderSize(r, 2*maxRecord)
 	magic, err := br.Peek(4)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -70,9 +71,9 @@ func NewReader(r io.Reader) (*Reader, error) {
 		}
 		return &Reader{ng: ng, Format: "pcapng"}, nil
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
-		c, err := pcapgo.NewReader(br)
+		c, err := newClassic(br)
 		if err != nil {
-			return nil, fmt.Errorf("pcap header: %w", err)
+			return nil, err
 		}
 		return &Reader{classic: c, Format: "pcap"}, nil
 	}
@@ -81,6 +82,8 @@ func NewReader(r io.Reader) (*Reader, error) {
 
 // Next returns the next packet. The data is only valid until the next
 // call. At the end it returns io.EOF; ErrTruncated for a cut-off record.
+// A *ResyncError says a corrupt stretch of a pcap file was skipped: call
+// Next again to go on.
 func (r *Reader) Next() (data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, err error) {
 	if r.ng != nil {
 		data, ci, err = r.ng.ZeroCopyReadPacketData()
@@ -93,11 +96,8 @@ func (r *Reader) Next() (data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 			}
 		}
 	} else {
-		data, ci, err = r.classic.ZeroCopyReadPacketData()
-		lt = r.classic.LinkType()
-		if err == io.EOF && ci.CaptureLength > 0 {
-			err = ErrTruncated // the file ends right after a record header
-		}
+		data, ci, err = r.classic.next()
+		lt = r.classic.linkType
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		err = ErrTruncated

@@ -182,12 +182,20 @@ func readFile(dec *decoder.Decoder, name string) (int, error) {
 		return 0, err
 	}
 	defer r.Close()
-	n, linkErrs := 0, 0
-	var firstLinkErr error
+	n, linkErrs, resyncs := 0, 0, 0
+	var firstLinkErr, firstResync error
 	for {
 		data, ci, lt, err := r.Next()
 		if err == io.EOF {
 			break
+		}
+		var resync *pcapfile.ResyncError
+		if errors.As(err, &resync) {
+			resyncs++
+			if firstResync == nil {
+				firstResync = err
+			}
+			continue
 		}
 		if err != nil {
 			return n, fmt.Errorf("after %d packets: %w; the rest of the file is unreadable", n, err)
@@ -199,6 +207,9 @@ func readFile(dec *decoder.Decoder, name string) (int, error) {
 				firstLinkErr = fmt.Errorf("packet %d: %w", n, err)
 			}
 		}
+	}
+	if resyncs > 0 {
+		return n, fmt.Errorf("%d corrupt stretches skipped (first: %v); the rest was read", resyncs, firstResync)
 	}
 	if linkErrs > 0 {
 		return n, fmt.Errorf("%d packets could not be decoded (first: %v)", linkErrs, firstLinkErr)
