@@ -69,6 +69,7 @@ type Parser struct {
 	state state
 
 	prefaceSeen int
+	scan        int // where the boundary search resumes in buf
 	buf         []byte // header, or whole non-DATA frame, being assembled
 	in          bool   // inside a frame whose header is in hdr
 	hdr         FrameHeader
@@ -126,6 +127,7 @@ func (p *Parser) reset() {
 	p.in, p.skip, p.dataLeft = false, 0, 0
 	p.block, p.blockOpen, p.blockFrames = p.block[:0], false, 0
 	p.dropping = false
+	p.scan = 0
 }
 
 // Feed parses the next bytes of the direction.
@@ -351,7 +353,10 @@ func (p *Parser) dropBlock(h FrameHeader) {
 // frames, so segments tend to end on frame boundaries).
 func (p *Parser) sync(b []byte, ts time.Time) []byte {
 	p.buf = append(p.buf, b...)
-	if i, ok := FindBoundary(p.buf); ok {
+	i, ok, resume := findBoundary(p.buf, p.scan)
+	p.scan = resume
+	if ok {
+		p.scan = 0
 		rest := append([]byte(nil), p.buf[i:]...)
 		p.Stats.SkippedBytes += uint64(i)
 		p.Stats.Resyncs++
@@ -362,29 +367,56 @@ func (p *Parser) sync(b []byte, ts time.Time) []byte {
 		return rest
 	}
 	if len(p.buf) > MaxSyncScan {
-		drop := len(p.buf) - HeaderLen
+		drop := min(len(p.buf)-HeaderLen, p.scan)
 		p.Stats.SkippedBytes += uint64(drop)
 		p.buf = append(p.buf[:0], p.buf[drop:]...)
+		p.scan -= drop
+		if len(p.buf) > MaxSyncScan {
+			// A pending candidate holds the whole buffer: give it up.
+			extra := len(p.buf) - HeaderLen
+			p.Stats.SkippedBytes += uint64(extra)
+			p.buf = append(p.buf[:0], p.buf[extra:]...)
+			p.scan = 0
+		}
 	}
 	return nil
 }
 
 // FindBoundary returns the offset of the first believable frame header in b.
 func FindBoundary(b []byte) (int, bool) {
-	for i := 0; i+HeaderLen <= len(b); i++ {
+	i, ok, _ := findBoundary(b, 0)
+	return i, ok
+}
+
+// findBoundary searches b from offset from. resume is where a later
+// search, with more bytes appended, must start: offsets before it were
+// rejected for good, so the search costs linear time overall.
+func findBoundary(b []byte, from int) (at int, ok bool, resume int) {
+	resume = -1
+	i := from
+	for ; i+HeaderLen <= len(b); i++ {
 		h := ReadHeader(b[i:])
 		if !believable(h) {
 			continue
 		}
 		end := i + HeaderLen + int(h.Length)
 		if end == len(b) && strongAlone(h) {
-			return i, true
+			return i, true, 0
 		}
-		if end+HeaderLen <= len(b) && believable(ReadHeader(b[end:])) {
-			return i, true
+		if end+HeaderLen <= len(b) {
+			if believable(ReadHeader(b[end:])) {
+				return i, true, 0
+			}
+			continue
+		}
+		if resume < 0 {
+			resume = i // may yet be confirmed by the bytes to come
 		}
 	}
-	return 0, false
+	if resume < 0 {
+		resume = i
+	}
+	return 0, false, resume
 }
 
 // believable is Plausible for a header found by searching. An empty DATA

@@ -151,6 +151,11 @@ func (d *Decoder) decodeIP(next gopacket.LayerType, b []byte, seg *Segment) erro
 		}
 		ihl := int(b[0]&0x0f) * 4
 		total := int(b[2])<<8 | int(b[3])
+		if total == 0 {
+			// Segmentation offload (TSO/GSO, BIG TCP) leaves the length
+			// zero on captured super-packets: the captured bytes are it.
+			total = len(b)
+		}
 		if ihl < 20 || len(b) < ihl || total < ihl {
 			return ErrNotIP
 		}
