@@ -69,7 +69,7 @@ type Parser struct {
 	state state
 
 	prefaceSeen int
-	scan        int // where the boundary search resumes in buf
+	scan        int    // where the boundary search resumes in buf
 	buf         []byte // header, or whole non-DATA frame, being assembled
 	in          bool   // inside a frame whose header is in hdr
 	hdr         FrameHeader
