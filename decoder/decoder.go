@@ -512,10 +512,12 @@ func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.
 	cs := h.cs
 	ds := &cs.dirs[h.dir]
 	scratch := cs.d.scratch[:0]
-	before := ds.hp.Stats()
 	err := ds.hp.Decode(block, func(f hpack.Field) {
 		if f.Rep != hpack.RepSizeUpdate {
 			scratch = append(scratch, f)
+			if !f.Known() {
+				cs.d.stats.HPACKUnknown++
+			}
 		}
 	})
 	if err != nil {
@@ -525,8 +527,6 @@ func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.
 	}
 	cs.d.scratch = scratch
 	fields := cs.d.fieldsCopy(scratch)
-	after := ds.hp.Stats()
-	cs.d.stats.HPACKUnknown += after.UnknownFields - before.UnknownFields
 	if err != nil {
 		cs.d.stats.HPACKErrors++
 		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnDecodeError, Dir: cs.role(h.dir), HasDir: true, Err: "HPACK: " + err.Error()})

@@ -133,8 +133,21 @@ func ParseTimeout(s string) (ns int64, ok bool) {
 		}
 		n = n*10 + int64(c-'0')
 	}
-	unit := map[byte]int64{'H': 3600e9, 'M': 60e9, 'S': 1e9, 'm': 1e6, 'u': 1e3, 'n': 1}[s[len(s)-1]]
-	if unit == 0 {
+	var unit int64
+	switch s[len(s)-1] {
+	case 'H':
+		unit = 3600e9
+	case 'M':
+		unit = 60e9
+	case 'S':
+		unit = 1e9
+	case 'm':
+		unit = 1e6
+	case 'u':
+		unit = 1e3
+	case 'n':
+		unit = 1
+	default:
 		return 0, false
 	}
 	if n > math.MaxInt64/unit {
