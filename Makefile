@@ -7,7 +7,7 @@ FILE     ?= testdata/golden/interop.pcapng
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run test unit lint deps fuzz bench-read clean
+.PHONY: all build run test unit lint deps fuzz bench-read bench-capture generate check-generate clean
 
 all: build
 
@@ -19,8 +19,17 @@ run: build
 	./$(BIN) read --calls $(FILE)
 
 ## test: install what the tests need, lint, then run every test
-test: deps lint
+test: deps lint check-generate
 	$(GO) test -count=1 ./...
+
+## generate: rebuild the eBPF objects and their Go bindings (bpf2go, clang from Debian)
+generate:
+	$(GO) generate ./bpf/...
+
+## check-generate: fail when the committed eBPF objects differ from a rebuild
+check-generate: generate
+	@if [ -n "$$(git status --porcelain -- bpf/)" ]; then \
+	  echo "bpf/: committed bpf2go output is stale; run 'make generate' and commit:"; git status --short -- bpf/; exit 1; fi
 
 unit:
 	$(GO) test -count=1 -short ./...

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need, only when it is missing: tshark and dumpcap
+# Installs what the tests need, only when it is missing: clang, llvm and
+# libbpf-dev (make generate), tshark and dumpcap
 # (the oracle and the recorder), python3-grpcio (a second gRPC
 # implementation), nginx (a gRPC proxy hop) and the official grpc-go interop
 # peers. Safe to run again and again.
@@ -15,6 +16,11 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v ip >/dev/null || need+=(iproute2)
 /usr/bin/python3 -c "import grpc" 2>/dev/null || need+=(python3-grpcio python3-protobuf)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
+# make generate: clang for the BPF target, llvm-strip, libbpf's headers.
+command -v clang >/dev/null || need+=(clang)
+command -v llvm-strip >/dev/null || need+=(llvm)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -f /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "deps: missing ${need[*]}; run as root or install them: apt-get install ${need[*]}" >&2

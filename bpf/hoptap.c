@@ -1,0 +1,661 @@
+//go:build ignore
+
+// hoptap's kernel half. cgroup_skb programs at the cgroup v2 root copy TCP
+// packets of every socket on the node into a ring buffer; sock_ops and a
+// tracepoint report connection lifecycle, RTT and retransmits; cgroup sock
+// hooks that run in process context attribute sockets to processes.
+//
+// Every program only reads: cgroup_skb and sock_addr programs return 1
+// (allow), sock_ops only asks for state callbacks. Nothing here can drop,
+// alter or delay a packet or a syscall.
+
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+
+// Set by the loader before the programs are verified.
+volatile const __u32 snaplen = 65535;   // bytes kept from the IP header on
+volatile const __u32 payload_mode = 0;  // 0 auto, 1 all, 2 headers only
+volatile const __u32 filter_ports = 0;  // the ports map must match
+volatile const __u32 filter_hosts = 0;  // the prefixes map must match
+volatile const __u32 filter_cgroups = 0; // the cgroups map must match
+
+enum event_kind {
+	EV_PACKET = 1,
+	EV_OWNER = 2,
+	EV_SOCK = 3,
+	EV_RETRANS = 4,
+};
+
+enum pkt_flag {
+	PKT_SNAPLEN = 1,  // cut by the snap length
+	PKT_OMITTED = 2,  // payload not copied: connection is neither HTTP/2 nor TLS
+};
+
+enum conn_class {
+	CLASS_UNDECIDED = 0,
+	CLASS_H2 = 1,
+	CLASS_TLS = 2,
+	CLASS_OTHER = 3,
+};
+
+// Payload packets looked at before an unrecognised connection counts as
+// "other" and stops being copied.
+#define UNDECIDED_LIMIT 16
+
+struct pkt_event {
+	__u8 kind;
+	__u8 dir; // 0 ingress, 1 egress
+	__u8 flags;
+	__u8 class;
+	__u32 len;    // bytes of the packet from the IP header on
+	__u32 caplen; // bytes that follow this header
+	__u32 ifindex;
+	__u64 ts;
+	__u64 cookie;
+	__u64 cgroup;
+};
+
+struct owner_event {
+	__u8 kind;
+	__u8 hook; // enum owner_hook
+	__u16 pad;
+	__u32 tgid;
+	__u32 pid;
+	__u32 pad2;
+	__u64 ts;
+	__u64 cookie;
+	__u64 cgroup;
+	char comm[16];
+};
+
+enum owner_hook {
+	HOOK_CREATE = 1,
+	HOOK_CONNECT = 2,
+	HOOK_GETSOCKNAME = 3,
+	HOOK_GETPEERNAME = 4,
+};
+
+struct sock_event {
+	__u8 kind;
+	__u8 op; // enum sock_op
+	__u8 family;
+	__u8 state;
+	__u32 srtt_us;
+	__u32 total_retrans;
+	__u16 lport; // host order
+	__u16 rport; // host order
+	__u64 ts;
+	__u64 cookie;
+	__u64 handshake_ns; // connect() to established, active opens only
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+enum sock_op {
+	SOCK_ACTIVE_ESTABLISHED = 1,
+	SOCK_PASSIVE_ESTABLISHED = 2,
+	SOCK_CLOSED = 3,
+};
+
+struct retrans_event {
+	__u8 kind;
+	__u8 family;
+	__u16 sport;
+	__u16 dport;
+	__u16 pad;
+	__u32 state;
+	__u32 pad2;
+	__u64 ts;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+enum counter {
+	CNT_PACKETS = 0,     // packets copied (or attempted)
+	CNT_LOST = 1,        // packet events the ring buffer had no room for
+	CNT_LOST_BYTES = 2,
+	CNT_LOST_OTHER = 3,  // owner/sock/retransmit events lost
+	CNT_TRUNCATED = 4,   // packets cut by the snap length
+	CNT_OMITTED = 5,     // packets whose payload was not copied by policy
+	CNT_UNPARSED = 6,    // TCP packets whose headers could not be parsed
+	CNT_FILTERED = 7,    // TCP packets the filters did not select
+	CNT_MAX = 8,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u16); // host order
+	__type(value, __u8);
+} ports SEC(".maps");
+
+struct prefix_key {
+	__u32 prefixlen;
+	__u8 addr[16]; // IPv4 as ::ffff:a.b.c.d
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+} prefixes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64); // cgroup v2 id
+	__type(value, __u8);
+} cgroups SEC(".maps");
+
+struct class_state {
+	__u8 class;
+	__u8 undecided;
+};
+
+// Per socket: what its connection was recognised as.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct class_state);
+} classes SEC(".maps");
+
+// Per socket: the last process that used it, so each is reported once.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u32);
+} owners SEC(".maps");
+
+// Per socket: when connect() began, for the handshake time.
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} connects SEC(".maps");
+
+static __always_inline void count(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += n;
+}
+
+static __always_inline int port_selected(__u16 a, __u16 b)
+{
+	if (!filter_ports)
+		return 1;
+	return bpf_map_lookup_elem(&ports, &a) || bpf_map_lookup_elem(&ports, &b);
+}
+
+static __always_inline int addr_selected(struct prefix_key *a, struct prefix_key *b)
+{
+	if (!filter_hosts)
+		return 1;
+	return bpf_map_lookup_elem(&prefixes, a) || bpf_map_lookup_elem(&prefixes, b);
+}
+
+static __always_inline int cgroup_selected(struct __sk_buff *skb)
+{
+	if (!filter_cgroups)
+		return 1;
+	// The socket's cgroup or any ancestor: a pod's cgroup holds its
+	// containers' cgroups.
+	for (int level = 0; level < 16; level++) {
+		__u64 id = bpf_skb_ancestor_cgroup_id(skb, level);
+		if (!id)
+			break;
+		if (bpf_map_lookup_elem(&cgroups, &id))
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline void v4_key(struct prefix_key *k, __u32 addr)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->prefixlen = 128;
+	k->addr[10] = 0xff;
+	k->addr[11] = 0xff;
+	__builtin_memcpy(&k->addr[12], &addr, 4);
+}
+
+// classify looks at the first payload bytes of a socket's packets: the
+// HTTP/2 client preface, a TLS record, or an HTTP/2 frame header (for
+// connections that began before the capture).
+static __always_inline __u8 classify(struct __sk_buff *skb, __u64 cookie, __u32 off, __u32 paylen)
+{
+	struct class_state *st = bpf_map_lookup_elem(&classes, &cookie);
+	struct class_state fresh = {};
+	if (!st) {
+		bpf_map_update_elem(&classes, &cookie, &fresh, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&classes, &cookie);
+		if (!st)
+			return CLASS_UNDECIDED;
+	}
+	if (st->class != CLASS_UNDECIDED || paylen == 0)
+		return st->class;
+	__u8 b[9] = {};
+	if (paylen < 9 || bpf_skb_load_bytes(skb, off, b, 9) < 0) {
+		goto undecided;
+	}
+	if (b[0] == 'P' && b[1] == 'R' && b[2] == 'I' && b[3] == ' ' && b[4] == '*') {
+		st->class = CLASS_H2;
+		return st->class;
+	}
+	// TLS: handshake, alert, change_cipher_spec or application data,
+	// version 3.x.
+	if (b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 0x03 && b[2] <= 0x04) {
+		st->class = CLASS_TLS;
+		return st->class;
+	}
+	// An HTTP/2 frame header: length up to 16 MiB, a known type, the
+	// reserved bit clear.
+	if (b[3] <= 0x09 && (b[5] & 0x80) == 0) {
+		st->class = CLASS_H2;
+		return st->class;
+	}
+undecided:
+	if (++st->undecided >= UNDECIDED_LIMIT)
+		st->class = CLASS_OTHER;
+	return st->class;
+}
+
+// emit copies caplen bytes of the packet into a ring buffer record of
+// size hdr+N, N being a constant the verifier can check.
+#define EMIT_CLASS(N)                                                        \
+	if (caplen <= N) {                                                   \
+		struct {                                                     \
+			struct pkt_event h;                                  \
+			__u8 data[N];                                        \
+		} *rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);      \
+		if (!rec)                                                    \
+			goto lost;                                           \
+		rec->h = *hdr;                                               \
+		if (bpf_skb_load_bytes(skb, 0, rec->data, ((caplen - 1) & (N - 1)) + 1) < 0) { \
+			bpf_ringbuf_discard(rec, 0);                         \
+			count(CNT_UNPARSED, 1);                              \
+			return;                                              \
+		}                                                            \
+		bpf_ringbuf_submit(rec, 0);                                  \
+		return;                                                      \
+	}
+
+static __always_inline void emit(struct __sk_buff *skb, struct pkt_event *hdr)
+{
+	__u32 caplen = hdr->caplen;
+	if (caplen == 0 || caplen > 65536)
+		return;
+	EMIT_CLASS(128)
+	EMIT_CLASS(256)
+	EMIT_CLASS(512)
+	EMIT_CLASS(1024)
+	EMIT_CLASS(2048)
+	EMIT_CLASS(4096)
+	EMIT_CLASS(8192)
+	EMIT_CLASS(16384)
+	EMIT_CLASS(32768)
+	EMIT_CLASS(65536)
+	return;
+lost:
+	count(CNT_LOST, 1);
+	count(CNT_LOST_BYTES, hdr->len);
+}
+
+static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
+{
+	__u32 len = skb->len;
+	__u8 vihl;
+	if (bpf_skb_load_bytes(skb, 0, &vihl, 1) < 0)
+		return;
+	__u32 iphl;
+	struct prefix_key src, dst;
+	__u16 sport, dport;
+	struct tcphdr th;
+	if ((vihl >> 4) == 4) {
+		struct iphdr ip;
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
+			return;
+		if (ip.protocol != IPPROTO_TCP)
+			return;
+		if (ip.frag_off & bpf_htons(0x3fff)) {
+			count(CNT_UNPARSED, 1);
+			return;
+		}
+		iphl = (ip.ihl & 0xf) * 4;
+		if (iphl < sizeof(ip)) {
+			count(CNT_UNPARSED, 1);
+			return;
+		}
+		if (filter_hosts) {
+			v4_key(&src, ip.saddr);
+			v4_key(&dst, ip.daddr);
+		}
+	} else if ((vihl >> 4) == 6) {
+		struct ipv6hdr ip6;
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
+			return;
+		if (ip6.nexthdr != IPPROTO_TCP) {
+			// Extension headers before TCP are rare; not followed.
+			if (ip6.nexthdr != IPPROTO_UDP && ip6.nexthdr != IPPROTO_ICMPV6)
+				count(CNT_UNPARSED, 1);
+			return;
+		}
+		iphl = sizeof(ip6);
+		if (filter_hosts) {
+			src.prefixlen = 128;
+			dst.prefixlen = 128;
+			__builtin_memcpy(src.addr, &ip6.saddr, 16);
+			__builtin_memcpy(dst.addr, &ip6.daddr, 16);
+		}
+	} else {
+		return;
+	}
+	if (bpf_skb_load_bytes(skb, iphl, &th, sizeof(th)) < 0) {
+		count(CNT_UNPARSED, 1);
+		return;
+	}
+	sport = bpf_ntohs(th.source);
+	dport = bpf_ntohs(th.dest);
+	if (!port_selected(sport, dport) || !addr_selected(&src, &dst) || !cgroup_selected(skb)) {
+		count(CNT_FILTERED, 1);
+		return;
+	}
+	__u32 thl = th.doff * 4;
+	if (thl < sizeof(th) || iphl + thl > len) {
+		count(CNT_UNPARSED, 1);
+		return;
+	}
+	__u32 hdrlen = iphl + thl;
+	__u32 paylen = len - hdrlen;
+
+	struct pkt_event hdr = {
+		.kind = EV_PACKET,
+		.dir = dir,
+		.len = len,
+		.ifindex = skb->ifindex,
+		.ts = bpf_ktime_get_ns(),
+		.cookie = bpf_get_socket_cookie(skb),
+		.cgroup = bpf_skb_cgroup_id(skb),
+	};
+	__u32 caplen = len;
+	if (payload_mode != 1 && paylen > 0) {
+		__u8 class = CLASS_OTHER;
+		if (payload_mode == 0)
+			class = classify(skb, hdr.cookie, hdrlen, paylen);
+		hdr.class = class;
+		if (class == CLASS_OTHER) {
+			caplen = hdrlen;
+			hdr.flags |= PKT_OMITTED;
+			count(CNT_OMITTED, 1);
+		}
+	}
+	__u32 snap = snaplen;
+	if (snap > 65535)
+		snap = 65535;
+	if (caplen > snap) {
+		caplen = snap;
+		if (!(hdr.flags & PKT_OMITTED)) {
+			hdr.flags |= PKT_SNAPLEN;
+			count(CNT_TRUNCATED, 1);
+		}
+	}
+	hdr.caplen = caplen;
+	count(CNT_PACKETS, 1);
+	emit(skb, &hdr);
+}
+
+SEC("cgroup_skb/ingress")
+int hoptap_ingress(struct __sk_buff *skb)
+{
+	capture(skb, 0);
+	return 1;
+}
+
+SEC("cgroup_skb/egress")
+int hoptap_egress(struct __sk_buff *skb)
+{
+	capture(skb, 1);
+	return 1;
+}
+
+// owner reports the process using a socket, once per (socket, process).
+static __always_inline void owner(__u64 cookie, __u8 hook)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32;
+	__u32 *prev = bpf_map_lookup_elem(&owners, &cookie);
+	if (prev && *prev == tgid)
+		return;
+	bpf_map_update_elem(&owners, &cookie, &tgid, BPF_ANY);
+	struct owner_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_LOST_OTHER, 1);
+		return;
+	}
+	e->kind = EV_OWNER;
+	e->hook = hook;
+	e->pad = 0;
+	e->tgid = tgid;
+	e->pid = (__u32)pt;
+	e->pad2 = 0;
+	e->ts = bpf_ktime_get_ns();
+	e->cookie = cookie;
+	e->cgroup = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("cgroup/sock_create")
+int hoptap_sock_create(struct bpf_sock *sk)
+{
+	if (sk->protocol == IPPROTO_TCP)
+		owner(bpf_get_socket_cookie(sk), HOOK_CREATE);
+	return 1;
+}
+
+static __always_inline int addr_hook(struct bpf_sock_addr *ctx, __u8 hook)
+{
+	if (ctx->protocol == IPPROTO_TCP)
+		owner(bpf_get_socket_cookie(ctx), hook);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int hoptap_connect4(struct bpf_sock_addr *ctx) { return addr_hook(ctx, HOOK_CONNECT); }
+
+SEC("cgroup/connect6")
+int hoptap_connect6(struct bpf_sock_addr *ctx) { return addr_hook(ctx, HOOK_CONNECT); }
+
+SEC("cgroup/getsockname4")
+int hoptap_getsockname4(struct bpf_sock_addr *ctx) { return addr_hook(ctx, HOOK_GETSOCKNAME); }
+
+SEC("cgroup/getsockname6")
+int hoptap_getsockname6(struct bpf_sock_addr *ctx) { return addr_hook(ctx, HOOK_GETSOCKNAME); }
+
+SEC("cgroup/getpeername4")
+int hoptap_getpeername4(struct bpf_sock_addr *ctx) { return addr_hook(ctx, HOOK_GETPEERNAME); }
+
+SEC("cgroup/getpeername6")
+int hoptap_getpeername6(struct bpf_sock_addr *ctx) { return addr_hook(ctx, HOOK_GETPEERNAME); }
+
+// sock_ops keeps the remote port in network order, in the upper half of
+// the word on older kernels and the lower half on newer ones.
+static __always_inline __u16 sockops_rport(struct bpf_sock_ops *skops)
+{
+	__u32 p = skops->remote_port;
+	if ((p & 0xffff) == 0)
+		return bpf_ntohl(p);
+	return bpf_ntohs((__u16)p);
+}
+
+static __always_inline int sock_selected(struct bpf_sock_ops *skops)
+{
+	return port_selected(skops->local_port, sockops_rport(skops));
+}
+
+static __always_inline void sock_event(struct bpf_sock_ops *skops, __u64 cookie, __u8 op, __u64 handshake)
+{
+	struct sock_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_LOST_OTHER, 1);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = EV_SOCK;
+	e->op = op;
+	e->family = skops->family;
+	e->state = skops->state;
+	e->srtt_us = skops->srtt_us >> 3; // the kernel keeps srtt << 3
+	e->total_retrans = skops->total_retrans;
+	e->lport = skops->local_port;
+	e->rport = sockops_rport(skops);
+	e->ts = bpf_ktime_get_ns();
+	e->cookie = cookie;
+	e->handshake_ns = handshake;
+	if (skops->family == AF_INET) {
+		__u32 l = skops->local_ip4, r = skops->remote_ip4;
+		e->laddr[10] = 0xff;
+		e->laddr[11] = 0xff;
+		e->raddr[10] = 0xff;
+		e->raddr[11] = 0xff;
+		__builtin_memcpy(&e->laddr[12], &l, 4);
+		__builtin_memcpy(&e->raddr[12], &r, 4);
+	} else {
+		// One 4-byte load per word: the context allows no wider access.
+		for (int i = 0; i < 4; i++) {
+			__u32 l = *(volatile __u32 *)&skops->local_ip6[i];
+			__u32 r = *(volatile __u32 *)&skops->remote_ip6[i];
+			__builtin_memcpy(&e->laddr[i * 4], &l, 4);
+			__builtin_memcpy(&e->raddr[i * 4], &r, 4);
+		}
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("sockops")
+int hoptap_sockops(struct bpf_sock_ops *skops)
+{
+	if (skops->family != AF_INET && skops->family != AF_INET6)
+		return 1;
+	__u32 op = skops->op;
+	__u64 cookie;
+	switch (op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
+		__u64 now = bpf_ktime_get_ns();
+		cookie = bpf_get_socket_cookie(skops);
+		bpf_map_update_elem(&connects, &cookie, &now, BPF_ANY);
+		break;
+	}
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
+		if (!sock_selected(skops))
+			break;
+		cookie = bpf_get_socket_cookie(skops);
+		__u64 hs = 0;
+		__u64 *start = bpf_map_lookup_elem(&connects, &cookie);
+		if (start) {
+			hs = bpf_ktime_get_ns() - *start;
+			bpf_map_delete_elem(&connects, &cookie);
+		}
+		// State callbacks report the close, with the final RTT and
+		// retransmit count. They change nothing on the connection.
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+		sock_event(skops, cookie, op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB ? SOCK_ACTIVE_ESTABLISHED : SOCK_PASSIVE_ESTABLISHED, hs);
+		break;
+	}
+	case BPF_SOCK_OPS_STATE_CB:
+		if (skops->args[1] == BPF_TCP_CLOSE) {
+			cookie = bpf_get_socket_cookie(skops);
+			sock_event(skops, cookie, SOCK_CLOSED, 0);
+			bpf_map_delete_elem(&classes, &cookie);
+			bpf_map_delete_elem(&owners, &cookie);
+			bpf_map_delete_elem(&connects, &cookie);
+		}
+		break;
+	}
+	return 1;
+}
+
+// The tracepoint's fields, from
+// /sys/kernel/tracing/events/tcp/tcp_retransmit_skb/format (stable since
+// Linux 4.16).
+struct retransmit_args {
+	__u64 common;
+	const void *skbaddr;
+	const void *skaddr;
+	int state;
+	__u16 sport;
+	__u16 dport;
+	__u16 family;
+	__u8 saddr[4];
+	__u8 daddr[4];
+	__u8 saddr_v6[16];
+	__u8 daddr_v6[16];
+};
+
+SEC("tracepoint/tcp/tcp_retransmit_skb")
+int hoptap_retransmit(struct retransmit_args *args)
+{
+	__u16 sport = args->sport, dport = args->dport;
+	if (!port_selected(sport, dport))
+		return 0;
+	struct retrans_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_LOST_OTHER, 1);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = EV_RETRANS;
+	e->family = args->family;
+	e->sport = sport;
+	e->dport = dport;
+	e->state = args->state;
+	e->ts = bpf_ktime_get_ns();
+	if (args->family == AF_INET) {
+		e->saddr[10] = 0xff;
+		e->saddr[11] = 0xff;
+		e->daddr[10] = 0xff;
+		e->daddr[11] = 0xff;
+		__builtin_memcpy(&e->saddr[12], args->saddr, 4);
+		__builtin_memcpy(&e->daddr[12], args->daddr, 4);
+	} else {
+		__builtin_memcpy(e->saddr, args->saddr_v6, 16);
+		__builtin_memcpy(e->daddr, args->daddr_v6, 16);
+	}
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+// Keep the event types in BTF for bpf2go's -type.
+const struct pkt_event *unused_pkt_event __attribute__((unused));
+const struct owner_event *unused_owner_event __attribute__((unused));
+const struct sock_event *unused_sock_event __attribute__((unused));
+const struct retrans_event *unused_retrans_event __attribute__((unused));

@@ -1,0 +1,127 @@
+package bpf
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("HOPTAP_REQUIRE_ALL") != "" {
+			t.Fatal("required but unavailable: needs root to load BPF programs")
+		}
+		t.Skip("needs root to load BPF programs")
+	}
+}
+
+// TestProbeSeesLoopbackBothWays sends known bytes over loopback and
+// expects them, unaltered, at the sender's egress and the receiver's
+// ingress, with both sockets attributed to this process.
+func TestProbeSeesLoopbackBothWays(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	p, err := Open(Options{Ports: []uint16{port}, Payload: PayloadAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, w := range p.Warnings() {
+		t.Log(w)
+	}
+	msg := bytes.Repeat([]byte("hoptap-probe-"), 100)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, c)
+		c.Close()
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	var egress, ingress []byte
+	owners := map[uint64]Event{}
+	closed := 0
+	deadline := time.After(10 * time.Second)
+	for closed < 2 || len(ingress) < len(msg) {
+		select {
+		case b := <-p.Events():
+			for _, e := range b.Events {
+				switch e.Kind {
+				case KindPacket:
+					pl := tcpPayload(e.Data)
+					if e.Dir == Egress {
+						egress = append(egress, pl...)
+					} else {
+						ingress = append(ingress, pl...)
+					}
+				case KindOwner:
+					owners[e.Cookie] = e
+				case KindSock:
+					if e.Op == SockClosed {
+						closed++
+					}
+				}
+			}
+			b.Release()
+		case <-deadline:
+			t.Fatalf("timed out: egress %d bytes, ingress %d, %d closes", len(egress), len(ingress), closed)
+		}
+	}
+	if !bytes.Equal(egress, msg) || !bytes.Equal(ingress, msg) {
+		t.Fatalf("payload differs: egress %d bytes, ingress %d, want %d", len(egress), len(ingress), len(msg))
+	}
+	found := 0
+	for _, o := range owners {
+		if int(o.TGID) == os.Getpid() {
+			found++
+		}
+	}
+	if found < 2 {
+		t.Errorf("want both sockets attributed to pid %d, got %v", os.Getpid(), owners)
+	}
+	cn, err := p.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn.Lost != 0 || cn.Packets == 0 {
+		t.Errorf("counters: %+v", cn)
+	}
+}
+
+func tcpPayload(ip []byte) []byte {
+	var off int
+	switch ip[0] >> 4 {
+	case 4:
+		off = int(ip[0]&0xf) * 4
+	case 6:
+		off = 40
+	default:
+		return nil
+	}
+	if len(ip) < off+20 {
+		return nil
+	}
+	off += int(ip[off+12]>>4) * 4
+	if off > len(ip) {
+		return nil
+	}
+	return ip[off:]
+}
