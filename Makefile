@@ -28,7 +28,7 @@ generate:
 
 ## check-generate: fail when the committed eBPF objects differ from a rebuild
 check-generate: generate
-	@if [ -n "$$(git status --porcelain -- bpf/)" ]; then \
+	@if ! git diff --quiet -- bpf/ || [ -n "$$(git ls-files --others --exclude-standard -- bpf/)" ]; then \
 	  echo "bpf/: committed bpf2go output is stale; run 'make generate' and commit:"; git status --short -- bpf/; exit 1; fi
 
 unit:
