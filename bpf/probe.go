@@ -188,6 +188,7 @@ type Probe struct {
 	ch         chan *Batch
 	pool       chan *Batch
 	monoToWall int64
+	stopOnce   sync.Once
 	closeOnce  sync.Once
 	done       chan struct{}
 	readErr    error
@@ -508,10 +509,10 @@ func (p *Probe) Counters() (Counters, error) {
 	return c, nil
 }
 
-// Close detaches everything and stops reading; Events then closes after
-// the events already read.
-func (p *Probe) Close() error {
-	p.closeOnce.Do(func() {
+// Stop detaches every program and stops reading; Events then closes
+// after the events already read. Counters stay readable until Close.
+func (p *Probe) Stop() {
+	p.stopOnce.Do(func() {
 		for _, l := range p.links {
 			l.Close()
 		}
@@ -520,6 +521,22 @@ func (p *Probe) Close() error {
 		} else {
 			close(p.done)
 		}
+	})
+}
+
+// Close stops the probe and frees its maps.
+func (p *Probe) Close() error {
+	p.Stop()
+	p.closeOnce.Do(func() {
+		if p.ch != nil {
+			// Whatever the consumer left unread is dropped.
+			go func() {
+				for b := range p.ch {
+					b.Release()
+				}
+			}()
+		}
+		<-p.done
 		p.objs.Close()
 	})
 	return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoptap/hoptap/cmd/hoptap/capture"
 	"github.com/hoptap/hoptap/cmd/hoptap/read"
 )
 
@@ -22,7 +23,7 @@ began before the capture.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(read.Command())
+	root.AddCommand(read.Command(), capture.Command())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "hoptap:", err)
 		os.Exit(1)

@@ -1,6 +1,8 @@
 package read
 
 import (
+	"github.com/hoptap/hoptap/cmd/hoptap/view"
+
 	"bytes"
 	"encoding/json"
 	"os"
@@ -53,7 +55,7 @@ func golden(name string) string { return filepath.Join("..", "..", "..", "testda
 func TestBodiesWithProtoset(t *testing.T) {
 	set := writeProtoset(t)
 	var out, errb bytes.Buffer
-	o := options{output: "text", verbose: true, protosets: []string{set}, methods: []string{"*/UnaryCall"}}
+	o := options{Options: view.Options{Output: "text", Verbose: true, Protosets: []string{set}, Methods: []string{"*/UnaryCall"}}}
 	if err := run(&out, &errb, []string{golden("interop.pcapng")}, &o); err != nil {
 		t.Fatal(err, errb.String())
 	}
@@ -62,7 +64,7 @@ func TestBodiesWithProtoset(t *testing.T) {
 	}
 
 	out.Reset()
-	o = options{output: "text", verbose: true, bodies: true, methods: []string{"*/UnaryCall"}}
+	o = options{Options: view.Options{Output: "text", Verbose: true, Bodies: true, Methods: []string{"*/UnaryCall"}}}
 	if err := run(&out, &errb, []string{golden("interop.pcapng")}, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +73,7 @@ func TestBodiesWithProtoset(t *testing.T) {
 	}
 
 	out.Reset()
-	o = options{output: "json", protosets: []string{set}, methods: []string{"*/UnaryCall"}}
+	o = options{Options: view.Options{Output: "json", Protosets: []string{set}, Methods: []string{"*/UnaryCall"}}}
 	if err := run(&out, &errb, []string{golden("interop.pcapng")}, &o); err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestBadProtoset(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.protoset")
 	os.WriteFile(bad, []byte("not a descriptor set"), 0o644)
 	var out, errb bytes.Buffer
-	o := options{output: "text", protosets: []string{bad}}
+	o := options{Options: view.Options{Output: "text", Protosets: []string{bad}}}
 	err := run(&out, &errb, []string{golden("tls.pcapng")}, &o)
 	if err == nil || !strings.Contains(err.Error(), "--protoset") {
 		t.Fatalf("want a --protoset error, got %v", err)

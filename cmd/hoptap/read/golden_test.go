@@ -1,6 +1,8 @@
 package read
 
 import (
+	"github.com/hoptap/hoptap/cmd/hoptap/view"
+
 	"bytes"
 	"flag"
 	"os"
@@ -16,10 +18,10 @@ var goldenModes = []struct {
 	name string
 	opts options
 }{
-	{"text", options{output: "text"}},
-	{"verbose", options{output: "text", verbose: true}},
-	{"calls", options{output: "text", calls: true}},
-	{"json", options{output: "json"}},
+	{"text", options{Options: view.Options{Output: "text"}}},
+	{"verbose", options{Options: view.Options{Output: "text", Verbose: true}}},
+	{"calls", options{Options: view.Options{Output: "text", Calls: true}}},
+	{"json", options{Options: view.Options{Output: "json"}}},
 }
 
 // TestGolden pairs each capture in testdata/golden with the exact output

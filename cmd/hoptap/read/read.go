@@ -6,38 +6,23 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
-	"strconv"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoptap/hoptap/cmd/hoptap/view"
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/filter"
 	"github.com/hoptap/hoptap/decoder/pcapfile"
-	"github.com/hoptap/hoptap/decoder/protobuf"
 	"github.com/hoptap/hoptap/decoder/render"
 )
 
 type options struct {
-	output    string
-	verbose   bool
-	calls     bool
-	quiet     bool
-	abs       bool
-	hints     []string
-	methods   []string
-	status    []string
-	hosts     []string
-	ports     []string
-	streams   []string
-	bodies    bool
-	protosets []string
-	protos    []string
-	protoPath []string
-	cpuprof   string
+	view.Options
+	hosts   []string
+	ports   []string
+	cpuprof string
 }
 
 // Command returns the cobra command.
@@ -69,23 +54,11 @@ Output modes:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	f.BoolVarP(&o.verbose, "verbose", "V", false, "print a detail tree per frame, like tshark -V")
-	f.BoolVar(&o.calls, "calls", false, "print a table of calls and a per-method latency summary")
-	f.BoolVarP(&o.quiet, "quiet", "q", false, "do not print the summary on stderr")
-	f.BoolVar(&o.abs, "abs-time", false, "print absolute times (UTC) instead of seconds since the first event")
-	f.StringSliceVar(&o.hints, "decode-port", nil, "treat these TCP ports as HTTP/2 servers, like Wireshark's Decode As (optional)")
-	f.StringSliceVar(&o.methods, "method", nil, "only calls whose :path matches this glob, e.g. '/pkg.Svc/*' (repeatable)")
-	f.StringSliceVar(&o.status, "status", nil, "only calls with this gRPC status, by number or name (repeatable, comma-separated)")
+	o.AddFlags(f)
 	f.StringSliceVar(&o.hosts, "host", nil, "only connections with this address or CIDR at either end (repeatable)")
 	f.StringSliceVar(&o.ports, "port", nil, "only connections with this port at either end (repeatable)")
-	f.StringSliceVar(&o.streams, "stream", nil, "only this HTTP/2 stream id (repeatable)")
-	f.BoolVar(&o.bodies, "bodies", false, "show message bodies (-V and JSON): with field names when a schema is given, else raw like protoc --decode_raw")
-	f.StringSliceVar(&o.protosets, "protoset", nil, "descriptor set (protoc --descriptor_set_out --include_imports) naming message fields; implies --bodies")
-	f.StringSliceVar(&o.protos, "proto", nil, ".proto file naming message fields; implies --bodies (repeatable)")
 	f.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	f.MarkHidden("cpuprofile")
-	f.StringSliceVarP(&o.protoPath, "proto-path", "I", nil, "import path for --proto files (repeatable; default: each file's directory)")
 	return cmd
 }
 
@@ -105,43 +78,21 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 		// small: collecting less often is faster and memory stays bounded.
 		debug.SetGCPercent(200)
 	}
-	mode := render.ModeText
-	switch {
-	case o.output == "json":
-		mode = render.ModeJSON
-	case o.output != "text":
-		return fmt.Errorf("unknown output format %q: want text or json", o.output)
-	case o.calls:
-		mode = render.ModeCalls
-	case o.verbose:
-		mode = render.ModeVerbose
-	}
-	spec := filter.Spec{Methods: o.methods, Statuses: o.status, Hosts: o.hosts}
-	var err error
-	if spec.Ports, err = filter.ParsePorts(o.ports); err != nil {
-		return err
-	}
-	hints, err := filter.ParsePorts(o.hints)
+	spec, err := o.Spec()
 	if err != nil {
 		return err
 	}
-	for _, s := range o.streams {
-		for _, one := range strings.Split(s, ",") {
-			n, err := strconv.ParseUint(strings.TrimSpace(one), 10, 31)
-			if err != nil {
-				return fmt.Errorf("bad --stream %q: want a stream id", one)
-			}
-			spec.Streams = append(spec.Streams, uint32(n))
-		}
+	spec.Hosts = o.hosts
+	if spec.Ports, err = filter.ParsePorts(o.ports); err != nil {
+		return err
 	}
-	printer := render.NewPrinter(stdout, mode)
-	printer.AbsTime = o.abs
-	if o.bodies || len(o.protosets) > 0 || len(o.protos) > 0 {
-		b, err := loadSchemas(o)
-		if err != nil {
-			return err
-		}
-		printer.Bodies = b
+	hints, err := o.HintPorts()
+	if err != nil {
+		return err
+	}
+	printer, err := o.Printer(stdout)
+	if err != nil {
+		return err
 	}
 	// Printing runs beside decoding, on another core.
 	async := render.NewAsync(printer)
@@ -165,8 +116,8 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 	if err := printer.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
 	}
-	if !o.quiet {
-		printSummary(stderr, dec.Stats())
+	if !o.Quiet {
+		view.PrintSummary(stderr, dec.Stats())
 	}
 	if read == 0 && failed > 0 {
 		return errors.New("nothing could be read")
@@ -215,67 +166,4 @@ func readFile(dec *decoder.Decoder, name string) (int, error) {
 		return n, fmt.Errorf("%d packets could not be decoded (first: %v)", linkErrs, firstLinkErr)
 	}
 	return n, nil
-}
-
-func printSummary(w io.Writer, s decoder.Stats) {
-	t := s.TCP
-	fmt.Fprintf(w, "%d packets, %d connections (%d HTTP/2, %d TLS, %d other; %d joined mid-way), %d frames, %d calls\n",
-		s.Packets, t.Conns, s.H2Conns, s.TLSConns, s.OtherConns, t.Midstream, s.Frames, s.Calls)
-	losses := []string{}
-	add := func(n uint64, what string) {
-		if n > 0 {
-			losses = append(losses, fmt.Sprintf("%d %s", n, what))
-		}
-	}
-	add(t.Gaps, fmt.Sprintf("TCP gaps (%d bytes)", t.GapBytes))
-	add(t.Truncated, "segments cut by the snap length")
-	add(s.SkippedBytes, "bytes skipped to find frame boundaries")
-	add(s.FrameErrors, "frame errors")
-	add(s.HPACKErrors, "HPACK errors")
-	add(s.HPACKUnknown, "header fields unknown (HPACK state from before the capture or a gap)")
-	add(s.HeadersLost, "header blocks lost")
-	add(s.LinkErrors, "undecodable packets")
-	add(s.Fragments, "IP fragments")
-	add(t.BufferDrops, "reassembly buffer overflows")
-	add(t.Evicted, "connections evicted")
-	if len(losses) > 0 {
-		fmt.Fprintf(w, "losses: %s\n", strings.Join(losses, ", "))
-	}
-}
-
-// loadSchemas builds the body renderer from --protoset and --proto.
-func loadSchemas(o *options) (*render.Bodies, error) {
-	b := &render.Bodies{}
-	var regs []*protobuf.Registry
-	if len(o.protosets) > 0 {
-		r, err := protobuf.LoadProtoset(o.protosets...)
-		if err != nil {
-			return nil, fmt.Errorf("--protoset: %w", err)
-		}
-		regs = append(regs, r)
-	}
-	if len(o.protos) > 0 {
-		paths := o.protoPath
-		if len(paths) == 0 {
-			seen := map[string]bool{}
-			for _, f := range o.protos {
-				if d := filepath.Dir(f); !seen[d] {
-					seen[d] = true
-					paths = append(paths, d)
-				}
-			}
-		}
-		r, err := protobuf.CompileProtos(paths, o.protos...)
-		if err != nil {
-			return nil, fmt.Errorf("--proto: %w", err)
-		}
-		regs = append(regs, r)
-	}
-	switch len(regs) {
-	case 1:
-		b.Registry = regs[0]
-	case 2:
-		return nil, errors.New("give either --protoset or --proto, not both")
-	}
-	return b, nil
 }

@@ -1,0 +1,363 @@
+// Package capture is the live half of hoptap: it runs the BPF probe,
+// keeps the packets the filters select, writes them to pcapng with who
+// sent them, and feeds them to the same decoder that reads files.
+//
+// When both ends of a connection are on the node, each packet is seen
+// twice: at the sender's egress and at the receiver's ingress. Both
+// observations go to the pcapng file, tagged; the decoder gets each packet
+// once.
+package capture
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/decoder"
+)
+
+// Config is one capture.
+type Config struct {
+	Probe    bpf.Options
+	PIDs     []uint32      // only connections with a socket of these processes
+	Count    int           // stop after this many packets; 0: no limit
+	Duration time.Duration // stop after this long; 0: no limit
+	PcapNG   io.Writer     // nil: no file
+	Sink     decoder.Sink  // decoded frames, calls and connection events
+	Decoder  decoder.Options
+	// AfterBatch runs after each batch of events, e.g. to flush output.
+	AfterBatch func()
+	// Ready runs once the programs are attached.
+	Ready func(p *bpf.Probe)
+}
+
+// Summary is what a capture saw and lost.
+type Summary struct {
+	Elapsed           time.Duration
+	Packets           uint64 // observations kept (after every filter)
+	Egress, Ingress   uint64
+	BothEnds          uint64 // ingress observations of packets also seen at egress
+	PIDFiltered       uint64 // observations of other processes' connections
+	Established       uint64 // connections established (sock_ops)
+	Closed            uint64
+	Retransmits       uint64 // segments the kernel retransmitted
+	HandshakeP50      time.Duration
+	SRTTP50, SRTTMax  time.Duration
+	OwnersForgotten   uint64 // socket owners dropped to stay bounded
+	Kernel            bpf.Counters
+	Decoder           decoder.Stats
+	Warnings          []string
+	CgroupRoot        string
+	WriteErr          error // the pcapng writer's first error
+	HeldForAttrib     uint64
+	HeldDroppedBounds uint64 // held packets dropped at the --pid hold limits
+	OmittedDecoded    uint64 // packets fed to the decoder without their payload, on purpose
+}
+
+// Lost is every event or byte the capture knows it missed.
+func (s *Summary) Lost() uint64 {
+	return s.Kernel.Lost + s.Kernel.LostOther
+}
+
+// Run captures until ctx ends, Count packets or Duration. What was
+// captured before an error is kept and summarised.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	p, err := bpf.Open(cfg.Probe)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	s := newSession(cfg, p)
+	if cfg.PcapNG != nil {
+		if s.pcap, err = newPcapWriter(cfg.PcapNG, p.CgroupRoot(), cfg.Probe); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(p)
+	}
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	stop := context.AfterFunc(ctx, p.Stop)
+	defer stop()
+	for b := range p.Events() {
+		if !s.full {
+			for i := range b.Events {
+				s.event(&b.Events[i])
+				if s.full {
+					p.Stop()
+					break
+				}
+			}
+		}
+		b.Release()
+		s.housekeep()
+		if s.pcap != nil {
+			s.pcap.flush()
+		}
+		if cfg.AfterBatch != nil {
+			cfg.AfterBatch()
+		}
+	}
+	readErr := p.Err()
+	s.dec.Flush()
+	if cfg.AfterBatch != nil {
+		cfg.AfterBatch()
+	}
+	sum := s.summary()
+	if sum.Kernel, err = p.Counters(); err != nil {
+		sum.Warnings = append(sum.Warnings, err.Error())
+	}
+	if s.pcap != nil {
+		s.pcap.flush()
+		sum.WriteErr = s.pcap.err
+	}
+	if readErr != nil {
+		return sum, fmt.Errorf("reading the ring buffer: %w", readErr)
+	}
+	return sum, nil
+}
+
+// session is the state of one capture; it runs on one goroutine.
+type session struct {
+	cfg     Config
+	start   time.Time
+	dec     *decoder.Decoder
+	owners  *owners
+	cgroups *Cgroups
+	obs     *observations
+	pids    *pidFilter
+	pcap    *pcapWriter
+	full    bool
+	sum     Summary
+	hs      []time.Duration
+	srtt    []time.Duration
+	lastHK  time.Time
+}
+
+// Samples kept for the summary's percentiles.
+const maxSamples = 1 << 16
+
+func newSession(cfg Config, p *bpf.Probe) *session {
+	s := &session{
+		cfg:     cfg,
+		start:   time.Now(),
+		dec:     decoder.New(cfg.Sink, cfg.Decoder),
+		owners:  newOwners(),
+		cgroups: NewCgroups(p.CgroupRoot()),
+		obs:     newObservations(),
+	}
+	s.sum.Warnings = p.Warnings()
+	s.sum.CgroupRoot = p.CgroupRoot()
+	if len(cfg.PIDs) > 0 {
+		s.pids = newPIDFilter(cfg.PIDs)
+	}
+	return s
+}
+
+func (s *session) event(e *bpf.Event) {
+	switch e.Kind {
+	case bpf.KindPacket:
+		t, _ := parseTCP(e.Data, e.Len)
+		if s.pids != nil {
+			if s.pids.admit(e, &t, s.owners) != admitNow {
+				return
+			}
+			for _, h := range s.pids.pending(&t) {
+				s.packet(&h.ev, &h.t)
+			}
+		}
+		s.packet(e, &t)
+	case bpf.KindOwner:
+		s.owners.set(e)
+		if s.pids != nil {
+			for _, h := range s.pids.owned(e) {
+				s.packet(&h.ev, &h.t)
+				if s.full {
+					return
+				}
+			}
+		}
+	case bpf.KindSock:
+		s.sock(e)
+	case bpf.KindRetransmit:
+		s.sum.Retransmits++
+	}
+}
+
+func (s *session) sock(e *bpf.Event) {
+	switch e.Op {
+	case bpf.SockActiveEstablished, bpf.SockPassiveEstablished:
+		s.sum.Established++
+		if e.Handshake > 0 && len(s.hs) < maxSamples {
+			s.hs = append(s.hs, e.Handshake)
+		}
+	case bpf.SockClosed:
+		s.sum.Closed++
+		if e.SRTT > 0 && len(s.srtt) < maxSamples {
+			s.srtt = append(s.srtt, e.SRTT)
+		}
+		s.owners.closed(e.Cookie, e.TS)
+		if s.pids != nil {
+			s.pids.closed(e.Local, e.Remote, e.TS)
+		}
+	}
+}
+
+// packet keeps one observation: pcapng, then the decoder unless the
+// same packet was already seen at the sender's egress.
+func (s *session) packet(e *bpf.Event, t *tcpInfo) {
+	s.sum.Packets++
+	frame := s.sum.Packets
+	var twin *observation
+	if t.ok {
+		if e.Dir == bpf.Egress {
+			s.obs.add(t, frame, e.TS)
+		} else {
+			twin = s.obs.match(t)
+		}
+	}
+	if e.Dir == bpf.Egress {
+		s.sum.Egress++
+	} else {
+		s.sum.Ingress++
+	}
+	if twin != nil {
+		s.sum.BothEnds++
+	}
+	if s.pcap != nil {
+		s.pcap.write(e, s.comment(e, twin))
+	}
+	if twin == nil {
+		if e.Omitted {
+			s.sum.OmittedDecoded++
+		}
+		s.dec.Packet(layers.LinkTypeRaw, e.Data, e.TS, e.Len)
+	}
+	if s.cfg.Count > 0 && s.sum.Packets >= uint64(s.cfg.Count) {
+		s.full = true
+	}
+}
+
+// comment says where a packet was seen and which process's socket it
+// belongs to; unknown parts say so.
+func (s *session) comment(e *bpf.Event, twin *observation) string {
+	b := make([]byte, 0, 128)
+	b = append(b, e.Dir.String()...)
+	if o := s.owners.get(e.Cookie); o != nil {
+		b = fmt.Appendf(b, " pid=%d comm=%s", o.tgid, o.comm)
+	} else {
+		b = append(b, " pid=? comm=?"...)
+	}
+	if name := s.cgroups.Name(e.Cgroup); name != "" {
+		b = append(b, " cgroup="...)
+		b = append(b, name...)
+	} else {
+		b = fmt.Appendf(b, " cgroup=id:%d", e.Cgroup)
+	}
+	b = fmt.Appendf(b, " sock=%#x", e.Cookie)
+	if twin != nil {
+		b = fmt.Appendf(b, " also=egress#%d after=%s", twin.frame, e.TS.Sub(twin.ts))
+	}
+	if e.Omitted {
+		b = append(b, " payload=not-copied(not HTTP/2 or TLS)"...)
+	}
+	return string(b)
+}
+
+func (s *session) housekeep() {
+	now := time.Now()
+	if now.Sub(s.lastHK) < time.Second {
+		return
+	}
+	s.lastHK = now
+	s.obs.expire(now)
+	if s.pids != nil {
+		s.pids.expire(now)
+	}
+}
+
+func (s *session) summary() *Summary {
+	sum := s.sum
+	sum.Elapsed = time.Since(s.start)
+	sum.Decoder = s.dec.Stats()
+	sum.OwnersForgotten = s.owners.forgotten
+	if s.pids != nil {
+		sum.PIDFiltered = s.pids.dropped
+		sum.HeldForAttrib = s.pids.heldTotal
+		sum.HeldDroppedBounds = s.pids.boundDrops
+	}
+	sum.HandshakeP50 = pct(s.hs, 0.5)
+	sum.SRTTP50 = pct(s.srtt, 0.5)
+	sum.SRTTMax = pct(s.srtt, 1)
+	return &sum
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	i := int(p*float64(len(d))+0.5) - 1
+	return d[max(0, min(i, len(d)-1))]
+}
+
+// tcpInfo is what the capture needs of a packet's headers.
+type tcpInfo struct {
+	ok       bool
+	src, dst netip.AddrPort
+	seq, ack uint32
+	flags    uint8
+	paylen   uint32
+}
+
+// parseTCP reads the IP and TCP headers of a packet of wireLen bytes;
+// ok is false when they are cut or malformed (the decoder then reports
+// the packet). The length comes from the kernel, not the IP header, which
+// says 0 for segmentation-offload packets.
+func parseTCP(ip []byte, wireLen int) (tcpInfo, bool) {
+	var t tcpInfo
+	if len(ip) < 20 {
+		return t, false
+	}
+	var off int
+	switch ip[0] >> 4 {
+	case 4:
+		off = int(ip[0]&0xf) * 4
+		t.src = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[12:16])), 0)
+		t.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip[16:20])), 0)
+	case 6:
+		if len(ip) < 40 {
+			return t, false
+		}
+		off = 40
+		t.src = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[8:24])), 0)
+		t.dst = netip.AddrPortFrom(netip.AddrFrom16([16]byte(ip[24:40])), 0)
+	default:
+		return t, false
+	}
+	if off < 20 || len(ip) < off+20 {
+		return t, false
+	}
+	th := ip[off:]
+	t.src = netip.AddrPortFrom(t.src.Addr(), uint16(th[0])<<8|uint16(th[1]))
+	t.dst = netip.AddrPortFrom(t.dst.Addr(), uint16(th[2])<<8|uint16(th[3]))
+	t.seq = uint32(th[4])<<24 | uint32(th[5])<<16 | uint32(th[6])<<8 | uint32(th[7])
+	t.ack = uint32(th[8])<<24 | uint32(th[9])<<16 | uint32(th[10])<<8 | uint32(th[11])
+	t.flags = th[13]
+	hl := off + int(th[12]>>4)*4
+	if wireLen > hl {
+		t.paylen = uint32(wireLen - hl)
+	}
+	t.ok = true
+	return t, true
+}

@@ -1,0 +1,76 @@
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// obsKey identifies one TCP segment across capture points.
+type obsKey struct {
+	src, dst netip.AddrPort
+	seq, ack uint32
+	flags    uint8
+	paylen   uint32
+}
+
+type observation struct {
+	frame uint64 // pcapng frame number (1-based)
+	ts    time.Time
+	slot  uint32
+}
+
+// observations remembers recent egress observations so that the same
+// segment arriving at a local receiver's ingress is recognised. Bounded:
+// the oldest are forgotten first.
+type observations struct {
+	m    map[obsKey]*observation
+	ring []obsKey
+	next uint32
+	used []bool
+}
+
+const obsSlots = 1 << 16
+
+// An egress observation that no ingress matched within this time went to
+// a remote peer.
+const obsMaxAge = 5 * time.Second
+
+func newObservations() *observations {
+	return &observations{m: make(map[obsKey]*observation, 1024), ring: make([]obsKey, obsSlots), used: make([]bool, obsSlots)}
+}
+
+func key(t *tcpInfo) obsKey {
+	return obsKey{src: t.src, dst: t.dst, seq: t.seq, ack: t.ack, flags: t.flags, paylen: t.paylen}
+}
+
+func (o *observations) add(t *tcpInfo, frame uint64, ts time.Time) {
+	slot := o.next
+	o.next = (o.next + 1) % obsSlots
+	if o.used[slot] {
+		old := o.ring[slot]
+		if ob := o.m[old]; ob != nil && ob.slot == slot {
+			delete(o.m, old)
+		}
+	}
+	k := key(t)
+	o.ring[slot], o.used[slot] = k, true
+	o.m[k] = &observation{frame: frame, ts: ts, slot: slot}
+}
+
+// match returns the egress observation of the same segment, once.
+func (o *observations) match(t *tcpInfo) *observation {
+	k := key(t)
+	ob := o.m[k]
+	if ob != nil {
+		delete(o.m, k)
+	}
+	return ob
+}
+
+func (o *observations) expire(now time.Time) {
+	for k, ob := range o.m {
+		if now.Sub(ob.ts) > obsMaxAge {
+			delete(o.m, k)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package capture
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/hoptap/hoptap/bpf"
+)
+
+// pcapWriter writes one interface block per capture point (egress,
+// ingress) and a comment per packet naming its direction and process.
+type pcapWriter struct {
+	w   *pcapgo.NgWriter
+	ifc [2]int // by bpf.Dir
+	err error
+}
+
+func newPcapWriter(out io.Writer, root string, o bpf.Options) (*pcapWriter, error) {
+	snap := o.Snaplen
+	if snap <= 0 || snap > bpf.MaxSnaplen {
+		snap = bpf.MaxSnaplen
+	}
+	ifc := func(d bpf.Dir) pcapgo.NgInterface {
+		return pcapgo.NgInterface{
+			Name:                "hoptap-" + d.String(),
+			Description:         fmt.Sprintf("cgroup_skb %s at the cgroup v2 root %s: every socket on the node", d, root),
+			OS:                  runtime.GOOS,
+			LinkType:            layers.LinkTypeRaw,
+			TimestampResolution: 9,
+			SnapLength:          uint32(snap),
+		}
+	}
+	opts := pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{
+		Hardware:    runtime.GOARCH,
+		OS:          runtime.GOOS,
+		Application: "hoptap capture",
+	}}
+	w, err := pcapgo.NewNgWriterInterface(out, ifc(bpf.Ingress), opts)
+	if err != nil {
+		return nil, fmt.Errorf("pcapng: %w", err)
+	}
+	p := &pcapWriter{w: w}
+	p.ifc[bpf.Ingress] = 0
+	if p.ifc[bpf.Egress], err = w.AddInterface(ifc(bpf.Egress)); err != nil {
+		return nil, fmt.Errorf("pcapng: %w", err)
+	}
+	return p, nil
+}
+
+func (p *pcapWriter) write(e *bpf.Event, comment string) {
+	if p.err != nil {
+		return
+	}
+	ci := gopacket.CaptureInfo{
+		Timestamp:      e.TS,
+		CaptureLength:  len(e.Data),
+		Length:         max(e.Len, len(e.Data)),
+		InterfaceIndex: p.ifc[e.Dir&1],
+	}
+	p.err = p.w.WritePacketWithOptions(ci, e.Data, pcapgo.NgPacketOptions{Comments: []string{comment}})
+}
+
+func (p *pcapWriter) flush() {
+	if p.err == nil {
+		p.err = p.w.Flush()
+	}
+}

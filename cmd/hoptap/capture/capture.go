@@ -1,0 +1,299 @@
+// Package capture implements "hoptap capture": live decoding of a node's
+// gRPC traffic with eBPF, and pcapng for Wireshark.
+package capture
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/cmd/hoptap/view"
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/filter"
+)
+
+type options struct {
+	view.Options
+	write      string
+	count      int
+	duration   time.Duration
+	snaplen    int
+	ports      []string
+	hosts      []string
+	pids       []string
+	cgroups    []string
+	containers []string
+	payload    string
+	cgroupRoot string
+	bufferMiB  int
+}
+
+// Command returns the cobra command.
+func Command() *cobra.Command {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "capture",
+		Short: "Capture and decode gRPC live on this node with eBPF",
+		Long: `Capture TCP on every socket of this node (all containers, all network
+namespaces, loopback) with eBPF programs at the cgroup v2 root, and decode
+HTTP/2 and gRPC live, exactly as "hoptap read" decodes files.
+
+The programs only copy: they never drop, change or delay traffic, and the
+kernel detaches them when hoptap exits, however it exits. Filters run in
+the kernel, so only selected packets are copied. By default payload is
+copied only for connections recognised as HTTP/2 or TLS (--payload).
+
+When both ends of a connection are on this node, every packet is seen
+twice: at the sender's egress and at the receiver's ingress. Both go to
+the pcapng file, one interface per capture point, each packet with a
+comment naming its process and cgroup; the decoder gets each packet once.
+
+Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) and cgroup v2.
+Stop with Ctrl-C, -c or --duration; a summary of what was seen and lost
+goes to stderr.`,
+		Example: `  hoptap capture --port 50051
+  hoptap capture --calls --duration 30s
+  hoptap capture -o json --method '/grpc.health.v1.Health/*' -w calls.pcapng
+  hoptap capture --pid $(pidof my-server) -c 1000 -w out.pcapng
+  hoptap capture -w - --port 50051 | wireshark -k -i -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &o)
+		},
+	}
+	f := cmd.Flags()
+	o.AddFlags(f)
+	f.StringVarP(&o.write, "write", "w", "", "write packets to this pcapng file (\"-\": standard output, for wireshark -k -i -)")
+	f.IntVarP(&o.count, "count", "c", 0, "stop after this many packets")
+	f.DurationVar(&o.duration, "duration", 0, "stop after this long, e.g. 30s")
+	f.IntVarP(&o.snaplen, "snaplen", "s", 0, "keep at most this many bytes of each packet, from its IP header on (0: 65535)")
+	f.StringSliceVar(&o.ports, "port", nil, "only connections with this TCP port at either end (repeatable; in the kernel)")
+	f.StringSliceVar(&o.hosts, "host", nil, "only connections with this address or CIDR at either end (repeatable; in the kernel)")
+	f.StringSliceVar(&o.pids, "pid", nil, "only connections with a socket of this process (repeatable)")
+	f.StringSliceVar(&o.cgroups, "cgroup", nil, "only sockets in this cgroup v2 or below it: a path, absolute or under the cgroup root (repeatable; in the kernel)")
+	f.StringSliceVar(&o.containers, "container", nil, "only sockets of this container, by id or a 12+ character prefix (repeatable; in the kernel)")
+	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
+	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at (default: found in /proc/self/mountinfo)")
+	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
+	return cmd
+}
+
+func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
+	popts, err := o.probeOptions()
+	if err != nil {
+		return err
+	}
+	pids, err := parsePIDs(o.pids)
+	if err != nil {
+		return err
+	}
+	spec, err := o.Spec()
+	if err != nil {
+		return err
+	}
+	hints, err := o.HintPorts()
+	if err != nil {
+		return err
+	}
+	// With -w -, standard output is the pcapng stream: nothing else may
+	// go there.
+	out := stdout
+	var pcap io.Writer
+	switch o.write {
+	case "":
+	case "-":
+		pcap, out = stdout, io.Discard
+	default:
+		f, err := os.Create(o.write)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pcap = f
+	}
+	printer, err := o.Printer(out)
+	if err != nil {
+		return err
+	}
+	flt, err := filter.New(spec, printer)
+	if err != nil {
+		return err
+	}
+	// Containers and cgroups are resolved against the root the probe will
+	// use, before anything is loaded.
+	if len(o.cgroups) > 0 || len(o.containers) > 0 {
+		root, err := bpf.Preflight(popts.CgroupRoot)
+		if err != nil {
+			return err
+		}
+		popts.CgroupRoot = root
+		cg := capture.NewCgroups(root)
+		for _, p := range o.cgroups {
+			id, err := cg.Resolve(p)
+			if err != nil {
+				return err
+			}
+			popts.Cgroups = append(popts.Cgroups, id)
+		}
+		for _, c := range o.containers {
+			ids, err := cg.Container(c)
+			if err != nil {
+				return err
+			}
+			popts.Cgroups = append(popts.Cgroups, ids...)
+		}
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := capture.Config{
+		Probe:      popts,
+		PIDs:       pids,
+		Count:      o.count,
+		Duration:   o.duration,
+		PcapNG:     pcap,
+		Sink:       flt,
+		Decoder:    decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil},
+		AfterBatch: func() { printer.Flush() },
+		Ready: func(p *bpf.Probe) {
+			for _, w := range p.Warnings() {
+				fmt.Fprintf(stderr, "hoptap: warning: %s\n", w)
+			}
+			if !o.Quiet {
+				fmt.Fprintf(stderr, "hoptap: capturing at cgroup v2 root %s (egress and ingress of every socket)%s; Ctrl-C stops\n", p.CgroupRoot(), o.describe())
+			}
+		},
+	}
+	sum, err := capture.Run(ctx, cfg)
+	if sum == nil {
+		return err
+	}
+	if cerr := printer.Close(); cerr != nil && !errors.Is(cerr, os.ErrClosed) && err == nil {
+		err = cerr
+	}
+	if sum.WriteErr != nil && err == nil {
+		err = fmt.Errorf("writing %s: %w", o.write, sum.WriteErr)
+	}
+	if !o.Quiet {
+		printSummary(stderr, sum)
+	}
+	return err
+}
+
+func (o *options) probeOptions() (bpf.Options, error) {
+	var p bpf.Options
+	var err error
+	if p.Payload, err = bpf.ParsePayloadMode(o.payload); err != nil {
+		return p, err
+	}
+	if o.snaplen < 0 || o.snaplen > bpf.MaxSnaplen {
+		return p, fmt.Errorf("snap length %d: want 0 to %d", o.snaplen, bpf.MaxSnaplen)
+	}
+	if o.snaplen > 0 && o.snaplen < 60 {
+		return p, fmt.Errorf("snap length %d: want at least 60, to keep the IP and TCP headers", o.snaplen)
+	}
+	p.Snaplen = o.snaplen
+	if p.Ports, err = filter.ParsePorts(o.ports); err != nil {
+		return p, err
+	}
+	for _, h := range o.hosts {
+		for _, one := range strings.Split(h, ",") {
+			pf, err := parsePrefix(strings.TrimSpace(one))
+			if err != nil {
+				return p, err
+			}
+			p.Prefixes = append(p.Prefixes, pf)
+		}
+	}
+	if o.bufferMiB <= 0 || o.bufferMiB&(o.bufferMiB-1) != 0 || o.bufferMiB > 1024 {
+		return p, fmt.Errorf("buffer size %d MiB: want a power of two up to 1024", o.bufferMiB)
+	}
+	p.RingBytes = o.bufferMiB << 20
+	p.CgroupRoot = o.cgroupRoot
+	return p, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pf, err := netip.ParsePrefix(s)
+		if err != nil {
+			return pf, fmt.Errorf("bad --host %q: want an address or CIDR", s)
+		}
+		return pf.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad --host %q: want an address or CIDR", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func parsePIDs(in []string) ([]uint32, error) {
+	var out []uint32
+	for _, s := range in {
+		for _, one := range strings.Fields(strings.ReplaceAll(s, ",", " ")) {
+			n, err := strconv.ParseUint(one, 10, 32)
+			if err != nil || n == 0 {
+				return nil, fmt.Errorf("bad --pid %q: want a process id", one)
+			}
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", n)); err != nil {
+				return nil, fmt.Errorf("--pid %d: no such process", n)
+			}
+			out = append(out, uint32(n))
+		}
+	}
+	return out, nil
+}
+
+func (o *options) describe() string {
+	var parts []string
+	add := func(name string, v []string) {
+		if len(v) > 0 {
+			parts = append(parts, name+" "+strings.Join(v, ","))
+		}
+	}
+	add("port", o.ports)
+	add("host", o.hosts)
+	add("pid", o.pids)
+	add("cgroup", o.cgroups)
+	add("container", o.containers)
+	if len(parts) == 0 {
+		return ""
+	}
+	return ", filters: " + strings.Join(parts, "; ")
+}
+
+func printSummary(w io.Writer, s *capture.Summary) {
+	k := s.Kernel
+	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends), %d calls, %d lost events\n",
+		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost())
+	fmt.Fprintf(w, "kernel: %d packets copied, %d lost (%d bytes) and %d other events lost for want of ring buffer space, %d cut by the snap length, %d with payload not copied (not HTTP/2 or TLS), %d unparsed\n",
+		k.Packets, k.Lost, k.LostBytes, k.LostOther, k.Truncated, k.Omitted, k.Unparsed)
+	tcp := fmt.Sprintf("tcp: %d connections established, %d closed, %d retransmits", s.Established, s.Closed, s.Retransmits)
+	if s.HandshakeP50 > 0 {
+		tcp += fmt.Sprintf(", connect p50 %s", s.HandshakeP50)
+	}
+	if s.SRTTMax > 0 {
+		tcp += fmt.Sprintf(", smoothed RTT p50 %s max %s", s.SRTTP50, s.SRTTMax)
+	}
+	fmt.Fprintln(w, tcp)
+	if s.PIDFiltered > 0 || s.HeldForAttrib > 0 {
+		fmt.Fprintf(w, "pid filter: %d observations of other connections left out, %d waited for their socket's owner, %d given up at the hold limits\n",
+			s.PIDFiltered, s.HeldForAttrib, s.HeldDroppedBounds)
+	}
+	if s.OwnersForgotten > 0 {
+		fmt.Fprintf(w, "owners: %d socket owners forgotten to stay within bounds (shown as pid=?)\n", s.OwnersForgotten)
+	}
+	view.PrintSummaryLosses(w, s.Decoder, s.OmittedDecoded)
+}
