@@ -20,6 +20,9 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+// Go listens with MPTCP by default (falling back to TCP per connection).
+#define IPPROTO_MPTCP_ 262
+
 #define AF_INET 2
 #define AF_INET6 10
 
@@ -476,14 +479,14 @@ static __always_inline void owner(__u64 cookie, __u8 hook)
 SEC("cgroup/sock_create")
 int hoptap_sock_create(struct bpf_sock *sk)
 {
-	if (sk->protocol == IPPROTO_TCP)
+	if (sk->protocol == IPPROTO_TCP || sk->protocol == IPPROTO_MPTCP_)
 		owner(bpf_get_socket_cookie(sk), HOOK_CREATE);
 	return 1;
 }
 
 static __always_inline int addr_hook(struct bpf_sock_addr *ctx, __u8 hook)
 {
-	if (ctx->protocol == IPPROTO_TCP)
+	if (ctx->protocol == IPPROTO_TCP || ctx->protocol == IPPROTO_MPTCP_)
 		owner(bpf_get_socket_cookie(ctx), hook);
 	return 1;
 }

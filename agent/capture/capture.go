@@ -58,6 +58,7 @@ type Summary struct {
 	HeldForAttrib     uint64
 	HeldDroppedBounds uint64 // held packets dropped at the --pid hold limits
 	OmittedDecoded    uint64 // packets fed to the decoder without their payload, on purpose
+	ScannedSockets    int    // sockets open before the capture, attributed at its start
 }
 
 // Lost is every event or byte the capture knows it missed.
@@ -79,6 +80,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			return nil, err
 		}
 	}
+	s.sum.ScannedSockets = scanSockets(s.owners)
 	if cfg.Ready != nil {
 		cfg.Ready(p)
 	}
