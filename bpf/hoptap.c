@@ -365,13 +365,25 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		struct ipv6hdr ip6;
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
 			return;
-		if (ip6.nexthdr != IPPROTO_TCP) {
-			// Extension headers before TCP are rare; not followed.
-			if (ip6.nexthdr != IPPROTO_UDP && ip6.nexthdr != IPPROTO_ICMPV6)
+		// Follow extension headers (hop-by-hop, routing, destination
+		// options) to TCP; fragments are not reassembled.
+		__u8 nh = ip6.nexthdr;
+		iphl = sizeof(ip6);
+		for (int i = 0; i < 4 && nh != IPPROTO_TCP; i++) {
+			if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS)
+				return;
+			__u8 ext[2];
+			if (bpf_skb_load_bytes(skb, iphl, ext, 2) < 0) {
 				count(CNT_UNPARSED, 1);
+				return;
+			}
+			nh = ext[0];
+			iphl += (ext[1] + 1) * 8;
+		}
+		if (nh != IPPROTO_TCP) {
+			count(CNT_UNPARSED, 1);
 			return;
 		}
-		iphl = sizeof(ip6);
 		if (filter_hosts) {
 			src.prefixlen = 128;
 			dst.prefixlen = 128;

@@ -385,9 +385,12 @@ func (p *Probe) read() {
 			if len(b.Events) > 0 {
 				p.ch <- b
 			}
-			if !errors.Is(err, ringbuf.ErrClosed) && !errors.Is(err, os.ErrClosed) {
+			// ErrFlushed: Stop detached the programs and everything
+			// they wrote has been read.
+			if !errors.Is(err, ringbuf.ErrFlushed) && !errors.Is(err, ringbuf.ErrClosed) && !errors.Is(err, os.ErrClosed) {
 				p.readErr = err
 			}
+			p.rd.Close()
 			return
 		}
 		if len(b.buf)+len(rec.RawSample) > cap(b.buf) || len(b.Events) == cap(b.Events) {
@@ -509,15 +512,17 @@ func (p *Probe) Counters() (Counters, error) {
 	return c, nil
 }
 
-// Stop detaches every program and stops reading; Events then closes
-// after the events already read. Counters stay readable until Close.
+// Stop detaches every program; Events then delivers what the ring buffer
+// still holds and closes. Counters stay readable until Close.
 func (p *Probe) Stop() {
 	p.stopOnce.Do(func() {
 		for _, l := range p.links {
 			l.Close()
 		}
 		if p.rd != nil {
-			p.rd.Close()
+			if err := p.rd.Flush(); err != nil {
+				p.rd.Close()
+			}
 		} else {
 			close(p.done)
 		}

@@ -1,0 +1,433 @@
+// Package capture tests "hoptap capture" end to end, as root, with real
+// eBPF and real peers: the official grpc-go interop server and client in
+// network namespaces joined by a bridge, as a bridge CNI wires pods.
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hoptap/hoptap/test/peers"
+)
+
+var hoptap string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Exit(helperMain())
+	}
+	dir, err := os.MkdirTemp("", "hoptap-capture")
+	if err != nil {
+		panic(err)
+	}
+	hoptap = filepath.Join(dir, "hoptap")
+	build := exec.Command("go", "build", "-o", hoptap, "github.com/hoptap/hoptap/cmd/hoptap")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building hoptap:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// live is a running "hoptap capture".
+type live struct {
+	cmd    *exec.Cmd
+	stdout *syncBuffer
+	stderr *syncBuffer
+	done   chan error
+}
+
+// syncBuffer is written by the process's output copier while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) WriteString(p string) {
+	s.Write([]byte(p))
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+func (s *syncBuffer) String() string { return string(s.Bytes()) }
+
+// startCapture runs hoptap capture with args and returns once its
+// programs are attached (it says so on stderr).
+func startCapture(t *testing.T, args ...string) *live {
+	t.Helper()
+	cmd := exec.Command(hoptap, append([]string{"capture"}, args...)...)
+	l := &live{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout = l.stdout
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		said := false
+		for sc.Scan() {
+			l.stderr.WriteString(sc.Text() + "\n")
+			if !said && strings.Contains(sc.Text(), "capturing at") {
+				said = true
+				ready <- true
+			}
+		}
+		if !said {
+			ready <- false
+		}
+		l.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	select {
+	case ok := <-ready:
+		if !ok {
+			<-l.done
+			t.Fatalf("hoptap capture did not start:\n%s", l.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("hoptap capture did not start in 30s")
+	}
+	return l
+}
+
+// stop ends the capture with SIGINT, as Ctrl-C does, and waits for it.
+func (l *live) stop(t *testing.T) {
+	t.Helper()
+	l.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-l.done:
+		if err != nil {
+			t.Fatalf("hoptap capture: %v\n%s", err, l.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("hoptap capture did not stop on SIGINT")
+	}
+}
+
+const serverPort = 10000
+
+// interopBed starts the interop server in one pod; the client pod is
+// returned for the caller to run clients in.
+func interopBed(t *testing.T) (server, client peers.Pod) {
+	t.Helper()
+	tb := peers.NewTestbed(t)
+	server, client = tb.Pod(t, 2), tb.Pod(t, 3)
+	bin := peers.Tool(t, "interop-server")
+	peers.Start(t, "ip", "netns", "exec", server.NS, bin, fmt.Sprintf("-port=%d", serverPort), "-use_tls=false")
+	peers.WaitListening(t, fmt.Sprintf("%s:%d", server.Addr, serverPort))
+	return server, client
+}
+
+func interopClient(t *testing.T, client peers.Pod, server peers.Pod, cases ...string) {
+	t.Helper()
+	bin := peers.Tool(t, "interop-client")
+	for _, c := range cases {
+		out, err := client.Command(bin, "-server_host="+server.Addr, fmt.Sprintf("-server_port=%d", serverPort), "-use_tls=false", "-test_case="+c).CombinedOutput()
+		if err != nil {
+			t.Fatalf("interop client %s: %v\n%s", c, err, out)
+		}
+	}
+}
+
+// want is what each interop case puts on the wire: its calls' methods
+// and, where the peers decide it, their status. A nil status is a call
+// the client cancels (RST_STREAM, no status on the wire); several means
+// the race between a deadline and the server's answer may go either way.
+var want = map[string][]struct {
+	method   string
+	status   []any
+	optional bool // the client may give up before sending it
+}{
+	"empty_unary":                {{method: "EmptyCall", status: []any{0}}},
+	"large_unary":                {{method: "UnaryCall", status: []any{0}}},
+	"client_streaming":           {{method: "StreamingInputCall", status: []any{0}}},
+	"server_streaming":           {{method: "StreamingOutputCall", status: []any{0}}},
+	"ping_pong":                  {{method: "FullDuplexCall", status: []any{0}}},
+	"empty_stream":               {{method: "FullDuplexCall", status: []any{0}}},
+	"timeout_on_sleeping_server": {{method: "FullDuplexCall", status: []any{nil, 4}, optional: true}},
+	"cancel_after_begin":         {{method: "StreamingInputCall", status: []any{nil, 1}}},
+	"cancel_after_first_response": {
+		{method: "FullDuplexCall", status: []any{nil, 1}},
+	},
+	"status_code_and_message": {{method: "UnaryCall", status: []any{2}}, {method: "FullDuplexCall", status: []any{2}}},
+	"special_status_message":  {{method: "UnaryCall", status: []any{2}}},
+	"custom_metadata":         {{method: "UnaryCall", status: []any{0}}, {method: "FullDuplexCall", status: []any{0}}},
+	"unimplemented_method":    {{method: "UnimplementedCall", status: []any{12}}},
+	"unimplemented_service":   {{method: "UnimplementedCall", status: []any{12}}},
+}
+
+// TestInteropLive runs every standard interop case between two pods while
+// "hoptap capture -o json -w out.pcapng" runs on the host, then checks the
+// calls, tshark's reading of the file, and the process comments.
+func TestInteropLive(t *testing.T) {
+	tshark := peers.Tool(t, "tshark")
+	server, client := interopBed(t)
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	peers.KeepOnFailure(t, out)
+	l := startCapture(t, "-o", "json", "-w", out, "--port", fmt.Sprint(serverPort))
+	interopClient(t, client, server, peers.InteropCases...)
+	l.stop(t)
+	// Calls in the order they began line up with the cases in the order
+	// they ran.
+	calls := peers.HoptapCalls(t, l.stdout.Bytes())
+	sort.SliceStable(calls, func(i, j int) bool { return calls[i].Start.Before(*calls[j].Start) })
+	next := 0
+	for _, c := range peers.InteropCases {
+		for j, w := range want[c] {
+			if next == len(calls) || !strings.HasSuffix(deref(calls[next].Method), "/"+w.method) {
+				if w.optional {
+					continue
+				}
+				t.Errorf("%s: call %d: want */%s, next call is %v", c, j, w.method, callAt(calls, next))
+				continue
+			}
+			g := calls[next]
+			next++
+			if !statusIn(g.Status, w.status) {
+				t.Errorf("%s: call %d: status %v, want one of %v", c, j, g, w.status)
+			}
+			if !strings.HasPrefix(g.Client, client.Addr+":") || g.Server != fmt.Sprintf("%s:%d", server.Addr, serverPort) {
+				t.Errorf("%s: call %d between %s and %s, want %s → %s", c, j, g.Client, g.Server, client.Addr, server.Addr)
+			}
+		}
+	}
+	for _, g := range calls[next:] {
+		t.Errorf("a call no case explains: %v", g)
+	}
+
+	// tshark reads the file and dissects the same calls from each
+	// capture point's observations: the client's egress and the
+	// server's ingress hold the same packets.
+	ours := calls
+	for _, ifc := range []string{"hoptap-egress", "hoptap-ingress"} {
+		one := filepath.Join(t.TempDir(), ifc+".pcapng")
+		peers.Run(t, tshark, "-r", out, "-Y", fmt.Sprintf("frame.interface_name == %q", ifc), "-w", one)
+		agree(t, ifc, ours, peers.TsharkCalls(t, tshark, one, []int{serverPort}))
+	}
+	grpcFrames := peers.Run(t, tshark, "-r", out, "-d", fmt.Sprintf("tcp.port==%d,http2", serverPort), "-Y", "grpc", "-T", "fields", "-e", "frame.number")
+	if n := bytes.Count(grpcFrames, []byte("\n")); n == 0 {
+		t.Error("tshark decodes no gRPC in out.pcapng")
+	}
+
+	// Comments name who sent and who received each packet.
+	comments := string(peers.Run(t, tshark, "-r", out, "-T", "fields", "-e", "frame.interface_name", "-e", "frame.comment"))
+	for _, w := range []string{"hoptap-egress\tegress pid=", "comm=interop-client", "comm=interop-server", "also=egress#"} {
+		if !strings.Contains(comments, w) {
+			t.Errorf("no pcapng comment has %q", w)
+		}
+	}
+	if !strings.Contains(l.stderr.String(), " 0 lost events") {
+		t.Errorf("the summary reports lost events:\n%s", l.stderr.String())
+	}
+	t.Logf("summary:\n%s", l.stderr.String())
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func callAt(calls []peers.Call, i int) string {
+	if i < len(calls) {
+		return calls[i].String()
+	}
+	return "none"
+}
+
+// snapshot is the JSON written so far, whole lines only.
+func (l *live) snapshot() []byte {
+	return completeLines(l.stdout.Bytes())
+}
+
+// waitCalls waits until the capture has printed n calls. Calls are
+// printed when they end, which for a cancelled stream may be a moment
+// after the client returns.
+func waitCalls(t *testing.T, l *live, n int) []peers.Call {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		calls := peers.HoptapCalls(t, l.snapshot())
+		if len(calls) >= n {
+			return calls
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("want %d calls, the capture has printed %d:\n%v\n%s", n, len(calls), calls, l.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func completeLines(b []byte) []byte {
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[:i+1]
+	}
+	return nil
+}
+
+func statusIn(got *int, allowed []any) bool {
+	for _, a := range allowed {
+		switch a := a.(type) {
+		case nil:
+			if got == nil {
+				return true
+			}
+		case int:
+			if got != nil && *got == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// agree asserts that tshark and hoptap see the same calls.
+func agree(t *testing.T, what string, ours, theirs []peers.Call) {
+	t.Helper()
+	if len(theirs) == 0 {
+		t.Fatalf("%s: tshark found no calls", what)
+	}
+	byKey := map[string]peers.Call{}
+	for _, c := range ours {
+		if _, dup := byKey[c.Key()]; dup {
+			t.Errorf("hoptap reports call %s twice", c.Key())
+		}
+		byKey[c.Key()] = c
+	}
+	eq := func(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+	eqi := func(a, b *int) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+	for _, w := range theirs {
+		g, ok := byKey[w.Key()]
+		if !ok {
+			t.Errorf("%s: tshark: %v\nhoptap: no such call", what, w)
+			continue
+		}
+		delete(byKey, w.Key())
+		if !eq(g.Method, w.Method) || !eqi(g.Status, w.Status) || !eq(g.Message, w.Message) {
+			t.Errorf("%s: disagreement\ntshark: %v\nhoptap: %v", what, w, g)
+		}
+	}
+	for _, g := range byKey {
+		t.Errorf("%s: hoptap reports a call tshark does not: %v", what, g)
+	}
+	t.Logf("%s: %d calls agree with tshark", what, len(theirs))
+}
+
+// TestCaptureLeavesTrafficAlone sends the same 32 MiB through an echo
+// server in one pod from a client in another, with the capture off and
+// then on (copying every payload byte): the bytes that arrive are the
+// bytes sent, both times, and the capture's copy of the client's stream
+// is exact too.
+func TestCaptureLeavesTrafficAlone(t *testing.T) {
+	tb := peers.NewTestbed(t)
+	srv, cli := tb.Pod(t, 2), tb.Pod(t, 3)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const port = 10001
+	echo := srv.Command(self)
+	echo.Env = append(os.Environ(), helperEnv+"=echo", fmt.Sprintf("HOPTAP_HELPER_ADDR=%s:%d", srv.Addr, port))
+	echo.Stderr = os.Stderr
+	if err := echo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Process.Kill(); echo.Wait() })
+	peers.WaitListening(t, fmt.Sprintf("%s:%d", srv.Addr, port))
+
+	send := func() string {
+		t.Helper()
+		c := cli.Command(self)
+		c.Env = append(os.Environ(), helperEnv+"=send", fmt.Sprintf("HOPTAP_HELPER_ADDR=%s:%d", srv.Addr, port))
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("sender: %v: %s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	off := send()
+	file := filepath.Join(t.TempDir(), "echo.pcapng")
+	l := startCapture(t, "--payload", "all", "-B", "256", "--port", fmt.Sprint(port), "-w", file)
+	on := send()
+	l.stop(t)
+	t.Logf("summary:\n%s", l.stderr.String())
+	want := sendDigest()
+	if off != want || on != want {
+		t.Fatalf("received streams differ: capture off %s, on %s, sent %s", off, on, want)
+	}
+	got, n := capturedStream(t, file, uint16(port))
+	if got != want {
+		t.Errorf("the capture's copy of the client's %d bytes has digest %s, want %s", n, got, want)
+	}
+}
+
+// TestKillLeavesPeersAlone kills the capture with SIGKILL in the middle of
+// a soak of calls: every call still succeeds, and the kernel has detached
+// every program the capture had attached.
+func TestKillLeavesPeersAlone(t *testing.T) {
+	server, client := interopBed(t)
+	l := startCapture(t, "-o", "json", "--port", fmt.Sprint(serverPort))
+	links := bpfLinks(t, l.cmd.Process.Pid)
+	if len(links) < 2 {
+		t.Fatalf("the capture holds %d BPF links, want at least ingress and egress", len(links))
+	}
+	bin := peers.Tool(t, "interop-client")
+	soak := client.Command(bin, "-server_host="+server.Addr, fmt.Sprintf("-server_port=%d", serverPort), "-use_tls=false",
+		"-test_case=rpc_soak", "-soak_iterations=1500", "-soak_max_failures=0", "-soak_min_time_ms_between_rpcs=2",
+		"-soak_per_iteration_max_acceptable_latency_ms=5000", "-soak_overall_timeout_seconds=120")
+	var soakOut bytes.Buffer
+	soak.Stdout, soak.Stderr = &soakOut, &soakOut
+	if err := soak.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill once the capture has decoded some of the soak's calls.
+	waitCalls(t, l, 20)
+	l.cmd.Process.Signal(syscall.SIGKILL)
+	<-l.done
+	if err := soak.Wait(); err != nil {
+		t.Fatalf("the soak failed after the capture was killed: %v\n%s", err, soakOut.String())
+	}
+	for _, id := range links {
+		if linkExists(id) {
+			t.Errorf("BPF link %d is still attached after SIGKILL", id)
+		}
+	}
+	t.Logf("%d links detached; soak: %s", len(links), lastLine(soakOut.String()))
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}

@@ -1,0 +1,77 @@
+package peers
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Testbed is network namespaces joined to a host bridge by veth pairs, as
+// a bridge CNI wires pods: each namespace is a "pod" with one address in
+// 198.18.<n>.0/24 (RFC 2544 benchmarking space, never routed off the
+// machine).
+type Testbed struct {
+	Bridge string
+	Net    int // the third octet
+	ns     []string
+}
+
+// NewTestbed creates the bridge; Pod adds namespaces. Everything is removed
+// when the test ends.
+func NewTestbed(t testing.TB) *Testbed {
+	t.Helper()
+	RequireRoot(t)
+	Tool(t, "ip")
+	id := rand.IntN(1 << 20)
+	tb := &Testbed{Bridge: fmt.Sprintf("htbr%05x", id), Net: 1 + rand.IntN(250)}
+	t.Cleanup(func() {
+		for _, ns := range tb.ns {
+			exec.Command("ip", "netns", "del", ns).Run()
+		}
+		exec.Command("ip", "link", "del", tb.Bridge).Run()
+	})
+	ipRun(t, "link", "add", tb.Bridge, "type", "bridge")
+	ipRun(t, "addr", "add", fmt.Sprintf("198.18.%d.1/24", tb.Net), "dev", tb.Bridge)
+	ipRun(t, "link", "set", tb.Bridge, "up")
+	return tb
+}
+
+// Pod is one namespace of the testbed.
+type Pod struct {
+	NS   string
+	Addr string // its address on the bridge
+}
+
+// Pod adds namespace number n (2..254) with address 198.18.<net>.<n>.
+func (tb *Testbed) Pod(t testing.TB, n int) Pod {
+	t.Helper()
+	ns := fmt.Sprintf("%s-%d", tb.Bridge, n)
+	host := fmt.Sprintf("%sh%d", tb.Bridge[:9], n)
+	peer := fmt.Sprintf("%sp%d", tb.Bridge[:9], n)
+	ipRun(t, "netns", "add", ns)
+	tb.ns = append(tb.ns, ns)
+	ipRun(t, "link", "add", host, "type", "veth", "peer", "name", peer)
+	ipRun(t, "link", "set", peer, "netns", ns)
+	ipRun(t, "link", "set", host, "master", tb.Bridge)
+	ipRun(t, "link", "set", host, "up")
+	addr := fmt.Sprintf("198.18.%d.%d", tb.Net, n)
+	ipRun(t, "-n", ns, "link", "set", "lo", "up")
+	ipRun(t, "-n", ns, "link", "set", peer, "name", "eth0")
+	ipRun(t, "-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
+	ipRun(t, "-n", ns, "link", "set", "eth0", "up")
+	return Pod{NS: ns, Addr: addr}
+}
+
+// Command runs name in the pod's namespace.
+func (p Pod) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", p.NS, name}, args...)...)
+}
+
+func ipRun(t testing.TB, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
