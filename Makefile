@@ -7,15 +7,22 @@ FILE     ?= testdata/golden/interop.pcapng
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run test unit lint deps fuzz bench-read bench-capture generate check-generate clean
+.PHONY: all build run read test unit lint deps fuzz bench-read bench-capture generate check-generate clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/hoptap
 
-## run: decode a capture (FILE=..., default: the bundled grpc-go interop capture)
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+ARGS     ?=
+
+## run: build hoptap and capture live on this host (ARGS=..., e.g. ARGS="--port 50051 --calls")
 run: build
+	$(SUDO) ./$(BIN) capture $(ARGS)
+
+## read: decode a capture file (FILE=..., default: the bundled grpc-go interop capture)
+read: build
 	./$(BIN) read --calls $(FILE)
 
 ## test: install what the tests need, lint, then run every test

@@ -1,5 +1,5 @@
-// Command hoptap decodes gRPC traffic: from capture files today, live
-// from the kernel and from node agents in later releases.
+// Command hoptap decodes gRPC traffic: from capture files, and live from
+// the kernel with eBPF.
 package main
 
 import (
@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoptap/hoptap/cmd/hoptap/capture"
+	"github.com/hoptap/hoptap/cmd/hoptap/demo"
 	"github.com/hoptap/hoptap/cmd/hoptap/read"
 )
 
@@ -16,14 +17,17 @@ func main() {
 	root := &cobra.Command{
 		Use:   "hoptap",
 		Short: "Per-hop gRPC traffic tracer: decode TCP, HTTP/2 and gRPC the way Wireshark does",
-		Long: `hoptap decodes gRPC traffic from packet captures: every HTTP/2 frame, every
-gRPC call with its method, status and latency, and every loss it could not
-see past. It needs no port configuration and copes with connections that
-began before the capture.`,
+		Long: `hoptap decodes gRPC traffic, live with eBPF (capture) or from pcap and pcapng
+files (read): every HTTP/2 frame, every gRPC call with its method, status
+and latency, and every loss it could not see past. It needs no port
+configuration and copes with connections that began before the capture.
+
+New here? Run "hoptap demo" in one terminal and "sudo hoptap capture --port
+50051" in another.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(read.Command(), capture.Command())
+	root.AddCommand(read.Command(), capture.Command(), demo.Command())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "hoptap:", err)
 		os.Exit(1)

@@ -431,3 +431,45 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// TestDemoLive is the README's first contact: "hoptap demo" under
+// "hoptap capture" shows every round's calls with their statuses.
+func TestDemoLive(t *testing.T) {
+	port := peers.FreePort(t)
+	l := startCapture(t, "-o", "json", "--port", fmt.Sprint(port))
+	out, err := exec.Command(hoptap, "demo", "--count", "3", "--interval", "10ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hoptap demo: %v\n%s", err, out)
+	}
+	l.stop(t)
+	got := map[string]int{}
+	for _, c := range peers.HoptapCalls(t, l.stdout.Bytes()) {
+		st := "?"
+		if c.Status != nil {
+			st = fmt.Sprint(*c.Status)
+		}
+		got[deref(c.Method)+" "+st]++
+	}
+	svc := "/grpc.testing.TestService/"
+	wantCalls := map[string]int{
+		svc + "EmptyCall 0": 3, svc + "UnaryCall 0": 3, svc + "UnaryCall 5": 3,
+		svc + "StreamingOutputCall 0": 3, svc + "StreamingInputCall 0": 3, svc + "FullDuplexCall 0": 3,
+		svc + "UnimplementedCall 12": 3,
+	}
+	// The missed deadline: the client resets the stream (no status on
+	// the wire) unless the server's DEADLINE_EXCEEDED gets there first.
+	if got[svc+"UnaryCall ?"]+got[svc+"UnaryCall 4"] != 3 {
+		t.Errorf("want 3 calls that missed their deadline, got %v", got)
+	}
+	delete(got, svc+"UnaryCall ?")
+	delete(got, svc+"UnaryCall 4")
+	for k, n := range wantCalls {
+		if got[k] != n {
+			t.Errorf("%s: %d calls, want %d", k, got[k], n)
+		}
+		delete(got, k)
+	}
+	for k, n := range got {
+		t.Errorf("unexpected: %d × %s", n, k)
+	}
+}
