@@ -61,5 +61,9 @@ fuzz:
 bench-read: build
 	@HOPTAP=$(CURDIR)/$(BIN) ./scripts/bench-read.sh
 
+## bench-capture: ghz against the interop server across two namespaces, capture off vs on (root)
+bench-capture: build deps
+	@HOPTAP=$(CURDIR)/$(BIN) ./scripts/bench-capture.sh
+
 clean:
 	rm -rf bin .tools

@@ -32,6 +32,9 @@ volatile const __u32 payload_mode = 0;  // 0 auto, 1 all, 2 headers only
 volatile const __u32 filter_ports = 0;  // the ports map must match
 volatile const __u32 filter_hosts = 0;  // the prefixes map must match
 volatile const __u32 filter_cgroups = 0; // the cgroups map must match
+// Wake the reader only once this much is waiting; it also polls on a
+// short timer. Waking per event would cost a context switch per packet.
+volatile const __u64 wakeup_bytes = 1 << 20;
 
 enum event_kind {
 	EV_PACKET = 1,
@@ -204,6 +207,11 @@ struct {
 	__type(value, __u64);
 } connects SEC(".maps");
 
+static __always_inline __u64 wakeup_flag(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
@@ -307,7 +315,7 @@ undecided:
 			count(CNT_UNPARSED, 1);                              \
 			return;                                              \
 		}                                                            \
-		bpf_ringbuf_submit(rec, 0);                                  \
+		bpf_ringbuf_submit(rec, wakeup_flag());                      \
 		return;                                                      \
 	}
 
@@ -485,7 +493,7 @@ static __always_inline void owner(__u64 cookie, __u8 hook)
 	e->cookie = cookie;
 	e->cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 SEC("cgroup/sock_create")
@@ -572,7 +580,7 @@ static __always_inline void sock_event(struct bpf_sock_ops *skops, __u64 cookie,
 			__builtin_memcpy(&e->raddr[i * 4], &r, 4);
 		}
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 SEC("sockops")
@@ -665,7 +673,7 @@ int hoptap_retransmit(struct retransmit_args *args)
 		__builtin_memcpy(e->saddr, args->saddr_v6, 16);
 		__builtin_memcpy(e->daddr, args->daddr_v6, 16);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flag());
 	return 0;
 }
 

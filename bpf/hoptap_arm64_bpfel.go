@@ -116,6 +116,7 @@ const (
 	hoptapVarUnusedPktEvent      = "unused_pkt_event"
 	hoptapVarUnusedRetransEvent  = "unused_retrans_event"
 	hoptapVarUnusedSockEvent     = "unused_sock_event"
+	hoptapVarWakeupBytes         = "wakeup_bytes"
 )
 
 // loadHoptap returns the embedded CollectionSpec for hoptap.
@@ -200,6 +201,7 @@ type hoptapVariableSpecs struct {
 	UnusedPktEvent     *ebpf.VariableSpec `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent *ebpf.VariableSpec `ebpf:"unused_retrans_event"`
 	UnusedSockEvent    *ebpf.VariableSpec `ebpf:"unused_sock_event"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // hoptapObjects contains all objects after they have been loaded into the kernel.
@@ -258,6 +260,7 @@ type hoptapVariables struct {
 	UnusedPktEvent     *ebpf.Variable `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent *ebpf.Variable `ebpf:"unused_retrans_event"`
 	UnusedSockEvent    *ebpf.Variable `ebpf:"unused_sock_event"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // hoptapPrograms contains all programs after they have been loaded into the kernel.

@@ -194,6 +194,10 @@ type Probe struct {
 	readErr    error
 }
 
+// PollInterval is the longest an event waits in the ring buffer when
+// traffic is light.
+const PollInterval = 20 * time.Millisecond
+
 const (
 	batchBytes  = 1 << 20
 	batchEvents = 1024
@@ -217,6 +221,13 @@ func Open(opts Options) (*Probe, error) {
 	snap := opts.Snaplen
 	if snap <= 0 || snap > MaxSnaplen {
 		snap = MaxSnaplen
+	}
+	ring := 16 << 20
+	if opts.RingBytes > 0 {
+		ring = opts.RingBytes
+	}
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / 16)); err != nil {
+		return nil, fmt.Errorf("setting wakeup_bytes: %w", err)
 	}
 	set := map[string]uint32{
 		"snaplen":        uint32(snap),
@@ -379,8 +390,19 @@ func (p *Probe) read() {
 	defer close(p.ch)
 	var rec ringbuf.Record
 	b := p.batch()
+	// The kernel wakes us only when much is waiting; the deadline bounds
+	// how long a quiet trickle of events waits to be delivered.
+	p.rd.SetDeadline(time.Now().Add(PollInterval))
 	for {
 		err := p.rd.ReadInto(&rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if len(b.Events) > 0 {
+				p.ch <- b
+				b = p.batch()
+			}
+			p.rd.SetDeadline(time.Now().Add(PollInterval))
+			continue
+		}
 		if err != nil {
 			if len(b.Events) > 0 {
 				p.ch <- b
@@ -402,10 +424,7 @@ func (p *Probe) read() {
 		if ev, ok := p.parse(b.buf[start:]); ok {
 			b.Events = append(b.Events, ev)
 		}
-		if p.rd.AvailableBytes() == 0 && len(b.Events) > 0 {
-			p.ch <- b
-			b = p.batch()
-		}
+
 	}
 }
 

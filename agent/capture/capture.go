@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -56,9 +57,10 @@ type Summary struct {
 	CgroupRoot        string
 	WriteErr          error // the pcapng writer's first error
 	HeldForAttrib     uint64
-	HeldDroppedBounds uint64 // held packets dropped at the --pid hold limits
-	OmittedDecoded    uint64 // packets fed to the decoder without their payload, on purpose
-	ScannedSockets    int    // sockets open before the capture, attributed at its start
+	HeldDroppedBounds uint64        // held packets dropped at the --pid hold limits
+	OmittedDecoded    uint64        // packets fed to the decoder without their payload, on purpose
+	ScannedSockets    int           // sockets open before the capture, attributed at its start
+	CPU               time.Duration // this process's CPU time, user and system
 }
 
 // Lost is every event or byte the capture knows it missed.
@@ -301,6 +303,10 @@ func (s *session) summary() *Summary {
 	sum.HandshakeP50 = pct(s.hs, 0.5)
 	sum.SRTTP50 = pct(s.srtt, 0.5)
 	sum.SRTTMax = pct(s.srtt, 1)
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		sum.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
 	return &sum
 }
 

@@ -1,16 +1,15 @@
 package capture
 
-import (
-	"net/netip"
-	"time"
-)
+import "time"
 
-// obsKey identifies one TCP segment across capture points.
+// obsKey identifies one TCP segment across capture points. Plain bytes
+// and integers hash faster than netip values.
 type obsKey struct {
-	src, dst netip.AddrPort
-	seq, ack uint32
-	flags    uint8
-	paylen   uint32
+	src, dst     [16]byte
+	sport, dport uint16
+	seq, ack     uint32
+	paylen       uint32
+	flags        uint8
 }
 
 type observation struct {
@@ -40,7 +39,11 @@ func newObservations() *observations {
 }
 
 func key(t *tcpInfo) obsKey {
-	return obsKey{src: t.src, dst: t.dst, seq: t.seq, ack: t.ack, flags: t.flags, paylen: t.paylen}
+	return obsKey{
+		src: t.src.Addr().As16(), dst: t.dst.Addr().As16(),
+		sport: t.src.Port(), dport: t.dst.Port(),
+		seq: t.seq, ack: t.ack, flags: t.flags, paylen: t.paylen,
+	}
 }
 
 func (o *observations) add(t *tcpInfo, frame uint64, ts time.Time) {

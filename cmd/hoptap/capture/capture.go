@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,7 @@ type options struct {
 	payload    string
 	cgroupRoot string
 	bufferMiB  int
+	cpuprof    string
 }
 
 // Command returns the cobra command.
@@ -87,10 +89,22 @@ goes to stderr.`,
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at (default: found in /proc/self/mountinfo)")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
+	f.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	f.MarkHidden("cpuprofile")
 	return cmd
 }
 
 func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
+	if o.cpuprof != "" {
+		pf, err := os.Create(o.cpuprof)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	popts, err := o.probeOptions()
 	if err != nil {
 		return err
@@ -276,11 +290,11 @@ func (o *options) describe() string {
 
 func printSummary(w io.Writer, s *capture.Summary) {
 	k := s.Kernel
-	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends), %d calls, %d lost events\n",
-		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost())
+	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends), %d calls, %d lost events, cpu %s\n",
+		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost(), s.CPU.Round(time.Millisecond))
 	fmt.Fprintf(w, "kernel: %d packets copied, %d lost (%d bytes) and %d other events lost for want of ring buffer space, %d cut by the snap length, %d with payload not copied (not HTTP/2 or TLS), %d unparsed\n",
 		k.Packets, k.Lost, k.LostBytes, k.LostOther, k.Truncated, k.Omitted, k.Unparsed)
-	tcp := fmt.Sprintf("tcp: %d connections established, %d closed, %d retransmits", s.Established, s.Closed, s.Retransmits)
+	tcp := fmt.Sprintf("tcp: %d sockets established, %d closed, %d retransmits", s.Established, s.Closed, s.Retransmits)
 	if s.HandshakeP50 > 0 {
 		tcp += fmt.Sprintf(", connect p50 %s", s.HandshakeP50)
 	}
