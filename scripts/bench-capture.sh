@@ -141,7 +141,7 @@ run_mode() { # run_mode KIND ROUND on|off
 	if [ "$kind" = sat ]; then
 		args=(-n "$SAT_CALLS")
 	else
-		args=(--rps "$RATE" -z "${RATE_SECS}s")
+		args=(--rps "$RATE" -n $((RATE * RATE_SECS)))
 	fi
 	if [ "$cap" = on ]; then
 		with_capture "$out" ghz_run "$out" "${args[@]}"
@@ -177,7 +177,8 @@ def ghz(kind, r, cap):
     d = json.load(open(f"{work}/{kind}-{r}-{cap}.json"))
     lat = {x["percentage"]: x["latency"] / 1e6 for x in d.get("latencyDistribution") or []}
     ok = d.get("statusCodeDistribution", {}).get("OK", 0)
-    return {"rps": d["rps"], "p50": lat.get(50, 0), "p99": lat.get(99, 0), "calls": d["count"], "ok": ok}
+    return {"rps": d["rps"], "p50": lat.get(50, 0), "p99": lat.get(99, 0), "calls": d["count"], "ok": ok,
+            "errors": d.get("errorDistribution") or {}}
 
 def capture(kind, r):
     text = open(f"{work}/{kind}-{r}-on.json.capture").read()
@@ -195,11 +196,15 @@ med = statistics.median
 print()
 print(f"{'mode':<18} {'capture':<8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} | {'cpu ms/1k calls':>15} {'events/s':>9} {'lost':>5}")
 res = {}
+errors = []
 for kind, label in (("sat", "saturation"), ("rate", f"fixed {rate}/s")):
     for cap in ("off", "on"):
         g = [ghz(kind, r, cap) for r in range(1, rounds + 1)]
         row = {x: med([y[x] for y in g]) for x in ("rps", "p50", "p99")}
         row["failed"] = sum(y["calls"] - y["ok"] for y in g)
+        for y in g:
+            for e, n in y["errors"].items():
+                errors.append(f"{label}, capture {cap}: {n} x {e}")
         extra = ""
         if cap == "on":
             c = [capture(kind, r) for r in range(1, rounds + 1)]
@@ -224,4 +229,6 @@ print(f"p99 increase at fixed rate:    {p99_inc * 100:6.2f} %   (target <= 5 %) 
 print(f"capture CPU per 1,000 calls:   {cpu:6.2f} ms  (target <= 5 ms)   {verdict(cpu <= 5)}")
 print(f"lost events:                   {lost:6d}     (target 0)        {verdict(lost == 0)}")
 print(f"failed calls (all runs):       {failed:6d}")
+for e in errors:
+    print("  " + e)
 EOF
