@@ -18,7 +18,22 @@ type CallTable struct {
 	rows    []callRow
 	methods map[string]*methodStats
 	first   time.Time
+	// live prints each row as its call ends, for live captures, and keeps
+	// memory bounded: rows are not kept, per-method latencies are a
+	// uniform sample, and methods past maxMethods are pooled.
+	live    bool
+	header  bool
+	last    callRow
+	sampled bool
+	rng     uint64
 }
+
+// Bounds of a live table.
+const (
+	maxMethods       = 1024
+	maxMethodSamples = 1 << 16
+	otherMethods     = "(other methods)"
+)
 
 type callRow struct {
 	start          time.Time
@@ -69,26 +84,62 @@ func (t *CallTable) Add(e *decoder.CallEvent) {
 		}
 		end = fmt.Sprintf("rst_stream %s by %s", http2.ErrCode(c.RSTCode), by)
 	}
-	row := callRow{start: ts, client: e.Conn.Client.String(), server: e.Conn.Server.String(),
+	row := &t.last
+	*row = callRow{start: ts, client: e.Conn.Client.String(), server: e.Conn.Server.String(),
 		stream: c.Stream, method: method, status: status, end: end,
 		dur: "?", ttfb: "?", req: optCount(c.ReqMsgs), resp: optCount(c.RespMsgs)}
-	m := t.methods[method]
+	key := method
+	if t.live && t.methods[key] == nil && len(t.methods) >= maxMethods {
+		key = otherMethods
+	}
+	m := t.methods[key]
 	if m == nil {
 		m = &methodStats{byStatus: map[string]int{}}
-		t.methods[method] = m
+		t.methods[key] = m
 	}
 	m.count++
 	m.byStatus[status]++
 	if d, ok := c.Duration(); ok {
 		row.dur = fmtDur(d)
-		m.durs = append(m.durs, d)
+		t.sample(m, d)
 	} else {
 		m.unknown++
 	}
 	if d, ok := c.TTFB(); ok {
 		row.ttfb = fmtDur(d)
 	}
-	t.rows = append(t.rows, row)
+	if !t.live {
+		t.rows = append(t.rows, *row)
+	}
+}
+
+// sample keeps every duration, or in a live table a uniform sample of
+// them (reservoir sampling) once there are many.
+func (t *CallTable) sample(m *methodStats, d time.Duration) {
+	n := m.count - m.unknown
+	if !t.live || len(m.durs) < maxMethodSamples {
+		m.durs = append(m.durs, d)
+		return
+	}
+	t.sampled = true
+	t.rng = t.rng*6364136223846793005 + 1442695040888963407
+	if i := int((t.rng >> 33) % uint64(n)); i < maxMethodSamples {
+		m.durs[i] = d
+	}
+}
+
+const liveRow = "%-10s  %-21s  %-21s  %-6s  %-46s  %-13s  %-9s  %-9s  %-4s  %-4s  %s\n"
+
+// writeLive prints one row now.
+func (t *CallTable) writeLive(w *bufio.Writer, e *decoder.CallEvent) {
+	t.Add(e)
+	if !t.header {
+		t.header = true
+		fmt.Fprintf(w, liveRow, "TIME", "CLIENT", "SERVER", "STREAM", "METHOD", "STATUS", "DURATION", "TTFB", "REQ", "RESP", "END")
+	}
+	r := t.last
+	fmt.Fprintf(w, liveRow, fmt.Sprintf("%.6f", r.start.Sub(t.first).Seconds()), r.client, r.server,
+		fmt.Sprint(r.stream), r.method, r.status, r.dur, r.ttfb, r.req, r.resp, r.end)
 }
 
 func optCount(v grpc.Int) string {
@@ -119,23 +170,29 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[rank-1]
 }
 
-// Write prints the table and the per-method summary.
+// Write prints the table (unless its rows were printed live) and the
+// per-method summary.
 func (t *CallTable) Write(w *bufio.Writer) {
-	sort.SliceStable(t.rows, func(i, j int) bool { return t.rows[i].start.Before(t.rows[j].start) })
-	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tCLIENT\tSERVER\tSTREAM\tMETHOD\tSTATUS\tDURATION\tTTFB\tREQ\tRESP\tEND")
-	for _, r := range t.rows {
-		fmt.Fprintf(tw, "%.6f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.start.Sub(t.first).Seconds(),
-			r.client, r.server, r.stream, r.method, r.status, r.dur, r.ttfb, r.req, r.resp, r.end)
+	if !t.live {
+		sort.SliceStable(t.rows, func(i, j int) bool { return t.rows[i].start.Before(t.rows[j].start) })
+		tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIME\tCLIENT\tSERVER\tSTREAM\tMETHOD\tSTATUS\tDURATION\tTTFB\tREQ\tRESP\tEND")
+		for _, r := range t.rows {
+			fmt.Fprintf(tw, "%.6f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.start.Sub(t.first).Seconds(),
+				r.client, r.server, r.stream, r.method, r.status, r.dur, r.ttfb, r.req, r.resp, r.end)
+		}
+		tw.Flush()
 	}
-	tw.Flush()
 	fmt.Fprintln(w)
 	names := make([]string, 0, len(t.methods))
 	for n := range t.methods {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	if t.sampled {
+		fmt.Fprintf(w, "(percentiles from a uniform sample of up to %d durations per method)\n", maxMethodSamples)
+	}
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "METHOD\tCALLS\tSTATUS\tP50\tP95\tP99")
 	for _, n := range names {
 		m := t.methods[n]

@@ -42,6 +42,14 @@ type Printer struct {
 	AbsTime bool
 }
 
+// LiveCalls makes the calls mode print each row as its call ends, with
+// bounded memory, instead of one sorted table at Close.
+func (p *Printer) LiveCalls() {
+	if p.calls != nil {
+		p.calls.live = true
+	}
+}
+
 // NewPrinter writes mode to w. Call Close at the end.
 func NewPrinter(w io.Writer, mode Mode) *Printer {
 	p := &Printer{w: bufio.NewWriterSize(w, 64<<10), mode: mode}
@@ -91,7 +99,11 @@ func (p *Printer) Call(e *decoder.CallEvent) {
 	case ModeJSON:
 		p.w.Write(p.j.call(e, p.Bodies))
 	case ModeCalls:
-		p.calls.Add(e)
+		if p.calls.live {
+			p.calls.writeLive(p.w, e)
+		} else {
+			p.calls.Add(e)
+		}
 	case ModeVerbose:
 		p.verboseCall(e)
 	}

@@ -141,6 +141,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	if err != nil {
 		return err
 	}
+	printer.LiveCalls()
 	flt, err := filter.New(spec, printer)
 	if err != nil {
 		return err
