@@ -32,6 +32,9 @@ volatile const __u32 payload_mode = 0;  // 0 auto, 1 all, 2 headers only
 volatile const __u32 filter_ports = 0;  // the ports map must match
 volatile const __u32 filter_hosts = 0;  // the prefixes map must match
 volatile const __u32 filter_cgroups = 0; // the cgroups map must match
+// Do not copy a packet's second observation (a local receiver's ingress
+// of what a local sender's egress already copied); only count it.
+volatile const __u32 drop_twins = 0;
 // Wake the reader only once this much is waiting; it also polls on a
 // short timer. Waking per event would cost a context switch per packet.
 volatile const __u64 wakeup_bytes = 1 << 20;
@@ -136,7 +139,8 @@ enum counter {
 	CNT_OMITTED = 5,     // packets whose payload was not copied by policy
 	CNT_UNPARSED = 6,    // TCP packets whose headers could not be parsed
 	CNT_FILTERED = 7,    // TCP packets the filters did not select
-	CNT_MAX = 8,
+	CNT_TWINS = 8,       // second observations counted, not copied (drop_twins)
+	CNT_MAX = 9,
 };
 
 struct {
@@ -177,6 +181,27 @@ struct {
 	__type(key, __u64); // cgroup v2 id
 	__type(value, __u8);
 } cgroups SEC(".maps");
+
+// One segment, as both of its observations see it.
+struct twin_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport;
+	__u16 dport;
+	__u32 seq;
+	__u32 ack;
+	__u32 len;
+	__u32 flags;
+};
+
+// Segments copied at a local sender's egress, so that their arrival at
+// a local receiver's ingress is recognised (drop_twins only).
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct twin_key);
+	__type(value, __u8);
+} twins SEC(".maps");
 
 struct class_state {
 	__u8 class;
@@ -365,10 +390,8 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 			count(CNT_UNPARSED, 1);
 			return;
 		}
-		if (filter_hosts) {
-			v4_key(&src, ip.saddr);
-			v4_key(&dst, ip.daddr);
-		}
+		v4_key(&src, ip.saddr);
+		v4_key(&dst, ip.daddr);
 	} else if ((vihl >> 4) == 6) {
 		struct ipv6hdr ip6;
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
@@ -392,12 +415,10 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 			count(CNT_UNPARSED, 1);
 			return;
 		}
-		if (filter_hosts) {
-			src.prefixlen = 128;
-			dst.prefixlen = 128;
-			__builtin_memcpy(src.addr, &ip6.saddr, 16);
-			__builtin_memcpy(dst.addr, &ip6.daddr, 16);
-		}
+		src.prefixlen = 128;
+		dst.prefixlen = 128;
+		__builtin_memcpy(src.addr, &ip6.saddr, 16);
+		__builtin_memcpy(dst.addr, &ip6.daddr, 16);
 	} else {
 		return;
 	}
@@ -418,6 +439,26 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	}
 	__u32 hdrlen = iphl + thl;
 	__u32 paylen = len - hdrlen;
+
+	if (drop_twins) {
+		struct twin_key tk = {
+			.sport = th.source,
+			.dport = th.dest,
+			.seq = th.seq,
+			.ack = th.ack_seq,
+			.len = len,
+			.flags = ((__u8 *)&th)[13],
+		};
+		__builtin_memcpy(tk.saddr, src.addr, 16);
+		__builtin_memcpy(tk.daddr, dst.addr, 16);
+		if (dir) {
+			__u8 one = 1;
+			bpf_map_update_elem(&twins, &tk, &one, BPF_ANY);
+		} else if (bpf_map_delete_elem(&twins, &tk) == 0) {
+			count(CNT_TWINS, 1);
+			return;
+		}
+	}
 
 	struct pkt_event hdr = {
 		.kind = EV_PACKET,

@@ -84,6 +84,18 @@ type hoptapSockEvent struct {
 	Raddr        [16]uint8
 }
 
+type hoptapTwinKey struct {
+	_     structs.HostLayout
+	Saddr [16]uint8
+	Daddr [16]uint8
+	Sport uint16
+	Dport uint16
+	Seq   uint32
+	Ack   uint32
+	Len   uint32
+	Flags uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -96,6 +108,7 @@ const (
 	hoptapMapOwners              = "owners"
 	hoptapMapPorts               = "ports"
 	hoptapMapPrefixes            = "prefixes"
+	hoptapMapTwins               = "twins"
 	hoptapProgHoptapConnect4     = "hoptap_connect4"
 	hoptapProgHoptapConnect6     = "hoptap_connect6"
 	hoptapProgHoptapEgress       = "hoptap_egress"
@@ -107,6 +120,7 @@ const (
 	hoptapProgHoptapRetransmit   = "hoptap_retransmit"
 	hoptapProgHoptapSockCreate   = "hoptap_sock_create"
 	hoptapProgHoptapSockops      = "hoptap_sockops"
+	hoptapVarDropTwins           = "drop_twins"
 	hoptapVarFilterCgroups       = "filter_cgroups"
 	hoptapVarFilterHosts         = "filter_hosts"
 	hoptapVarFilterPorts         = "filter_ports"
@@ -186,12 +200,14 @@ type hoptapMapSpecs struct {
 	Owners   *ebpf.MapSpec `ebpf:"owners"`
 	Ports    *ebpf.MapSpec `ebpf:"ports"`
 	Prefixes *ebpf.MapSpec `ebpf:"prefixes"`
+	Twins    *ebpf.MapSpec `ebpf:"twins"`
 }
 
 // hoptapVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hoptapVariableSpecs struct {
+	DropTwins          *ebpf.VariableSpec `ebpf:"drop_twins"`
 	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.VariableSpec `ebpf:"filter_hosts"`
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
@@ -232,6 +248,7 @@ type hoptapMaps struct {
 	Owners   *ebpf.Map `ebpf:"owners"`
 	Ports    *ebpf.Map `ebpf:"ports"`
 	Prefixes *ebpf.Map `ebpf:"prefixes"`
+	Twins    *ebpf.Map `ebpf:"twins"`
 }
 
 func (m *hoptapMaps) Close() error {
@@ -244,6 +261,7 @@ func (m *hoptapMaps) Close() error {
 		m.Owners,
 		m.Ports,
 		m.Prefixes,
+		m.Twins,
 	)
 }
 
@@ -251,6 +269,7 @@ func (m *hoptapMaps) Close() error {
 //
 // It can be passed to loadHoptapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hoptapVariables struct {
+	DropTwins          *ebpf.Variable `ebpf:"drop_twins"`
 	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.Variable `ebpf:"filter_hosts"`
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`

@@ -59,6 +59,10 @@ type Options struct {
 	Cgroups  []uint64       // the socket's cgroup v2 id or an ancestor's
 	// RingBytes is the ring buffer's size, a power of two (default 16 MiB).
 	RingBytes int
+	// DropTwins counts, without copying, the second observation of a
+	// packet whose sender and receiver are both on this node (the
+	// receiver's ingress of what the sender's egress copied).
+	DropTwins bool
 }
 
 // Kind is the kind of an Event.
@@ -176,6 +180,7 @@ type Counters struct {
 	Omitted   uint64 // packets whose payload was not copied (not HTTP/2 or TLS)
 	Unparsed  uint64 // TCP packets whose headers could not be followed
 	Filtered  uint64 // TCP packets not selected by the filters
+	Twins     uint64 // second observations counted but not copied (DropTwins)
 }
 
 // Probe is the loaded and attached programs.
@@ -235,6 +240,7 @@ func Open(opts Options) (*Probe, error) {
 		"filter_ports":   b2u(len(opts.Ports) > 0),
 		"filter_hosts":   b2u(len(opts.Prefixes) > 0),
 		"filter_cgroups": b2u(len(opts.Cgroups) > 0),
+		"drop_twins":     b2u(opts.DropTwins),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -518,7 +524,7 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 // Counters reads the kernel's counters.
 func (p *Probe) Counters() (Counters, error) {
 	var c Counters
-	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered}
+	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins}
 	for i, d := range dst {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {

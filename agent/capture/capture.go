@@ -43,7 +43,7 @@ type Summary struct {
 	Elapsed           time.Duration
 	Packets           uint64 // observations kept (after every filter)
 	Egress, Ingress   uint64
-	BothEnds          uint64 // ingress observations of packets also seen at egress
+	BothEnds          uint64 // ingress observations of packets also seen at egress (copied or, without pcapng, only counted)
 	PIDFiltered       uint64 // observations of other processes' connections
 	Established       uint64 // connections established (sock_ops)
 	Closed            uint64
@@ -71,6 +71,8 @@ func (s *Summary) Lost() uint64 {
 // Run captures until ctx ends, Count packets or Duration. What was
 // captured before an error is kept and summarised.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	// Without a pcapng file nobody needs both copies of a packet.
+	cfg.Probe.DropTwins = cfg.PcapNG == nil
 	p, err := bpf.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
@@ -121,6 +123,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if sum.Kernel, err = p.Counters(); err != nil {
 		sum.Warnings = append(sum.Warnings, err.Error())
 	}
+	sum.BothEnds += sum.Kernel.Twins
 	if s.pcap != nil {
 		s.pcap.flush()
 		sum.WriteErr = s.pcap.err
@@ -226,8 +229,8 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	if t.ok {
 		if e.Dir == bpf.Egress {
 			s.obs.add(t, frame, e.TS)
-		} else {
-			twin = s.obs.match(t)
+		} else if ob, ok := s.obs.match(t); ok {
+			twin = &ob
 		}
 	}
 	if e.Dir == bpf.Egress {

@@ -22,7 +22,7 @@ type observation struct {
 // segment arriving at a local receiver's ingress is recognised. Bounded:
 // the oldest are forgotten first.
 type observations struct {
-	m    map[obsKey]*observation
+	m    map[obsKey]observation
 	ring []obsKey
 	next uint32
 	used []bool
@@ -35,7 +35,7 @@ const obsSlots = 1 << 16
 const obsMaxAge = 5 * time.Second
 
 func newObservations() *observations {
-	return &observations{m: make(map[obsKey]*observation, 1024), ring: make([]obsKey, obsSlots), used: make([]bool, obsSlots)}
+	return &observations{m: make(map[obsKey]observation, 1024), ring: make([]obsKey, obsSlots), used: make([]bool, obsSlots)}
 }
 
 func key(t *tcpInfo) obsKey {
@@ -51,23 +51,23 @@ func (o *observations) add(t *tcpInfo, frame uint64, ts time.Time) {
 	o.next = (o.next + 1) % obsSlots
 	if o.used[slot] {
 		old := o.ring[slot]
-		if ob := o.m[old]; ob != nil && ob.slot == slot {
+		if ob, ok := o.m[old]; ok && ob.slot == slot {
 			delete(o.m, old)
 		}
 	}
 	k := key(t)
 	o.ring[slot], o.used[slot] = k, true
-	o.m[k] = &observation{frame: frame, ts: ts, slot: slot}
+	o.m[k] = observation{frame: frame, ts: ts, slot: slot}
 }
 
 // match returns the egress observation of the same segment, once.
-func (o *observations) match(t *tcpInfo) *observation {
+func (o *observations) match(t *tcpInfo) (observation, bool) {
 	k := key(t)
-	ob := o.m[k]
-	if ob != nil {
+	ob, ok := o.m[k]
+	if ok {
 		delete(o.m, k)
 	}
-	return ob
+	return ob, ok
 }
 
 func (o *observations) expire(now time.Time) {
