@@ -199,6 +199,8 @@ struct twin_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
+	// Per-CPU eviction lists: no lock shared by all CPUs on every packet.
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, struct twin_key);
 	__type(value, __u8);
 } twins SEC(".maps");

@@ -226,7 +226,8 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	s.sum.Packets++
 	frame := s.sum.Packets
 	var twin *observation
-	if t.ok {
+	// With DropTwins the kernel matched the pairs already.
+	if t.ok && !s.cfg.Probe.DropTwins {
 		if e.Dir == bpf.Egress {
 			s.obs.add(t, frame, e.TS)
 		} else if ob, ok := s.obs.match(t); ok {
