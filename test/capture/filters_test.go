@@ -1,0 +1,182 @@
+package capture
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/test/peers"
+)
+
+// twoServers starts interop servers on ports a and b in one pod; the
+// first runs inside cgroup (a directory under the cgroup v2 root) when
+// one is given. It returns the first server's pid.
+func twoServers(t *testing.T, server peers.Pod, a, b int, cgroup string) int {
+	t.Helper()
+	bin := peers.Tool(t, "interop-server")
+	// The cgroup is entered before the listener exists: accepted sockets
+	// take their listener's cgroup.
+	script := `exec ip netns exec "$1" "$2" -port="$3" -use_tls=false`
+	if cgroup != "" {
+		script = `echo $$ > "$4/cgroup.procs" && ` + script
+	}
+	first := peers.Start(t, "sh", "-c", script, "sh", server.NS, bin, fmt.Sprint(a), cgroup)
+	peers.Start(t, "ip", "netns", "exec", server.NS, bin, fmt.Sprintf("-port=%d", b), "-use_tls=false")
+	peers.WaitListening(t, fmt.Sprintf("%s:%d", server.Addr, a))
+	peers.WaitListening(t, fmt.Sprintf("%s:%d", server.Addr, b))
+	return first.Process.Pid
+}
+
+func clientTo(t *testing.T, client, server peers.Pod, port int, cases ...string) {
+	t.Helper()
+	bin := peers.Tool(t, "interop-client")
+	for _, c := range cases {
+		if out, err := client.Command(bin, "-server_host="+server.Addr, fmt.Sprintf("-server_port=%d", port), "-use_tls=false", "-test_case="+c).CombinedOutput(); err != nil {
+			t.Fatalf("interop client %s: %v\n%s", c, err, out)
+		}
+	}
+}
+
+// onlyPort asserts that every call is to port and that all were seen from
+// their first byte: the filter never cut a connection's start.
+func onlyPort(t *testing.T, calls []peers.Call, server peers.Pod, port, want int) {
+	t.Helper()
+	if len(calls) != want {
+		t.Errorf("want %d calls, got %d: %v", want, len(calls), calls)
+	}
+	for _, c := range calls {
+		if c.Server != fmt.Sprintf("%s:%d", server.Addr, port) {
+			t.Errorf("a call to another server got through the filter: %v", c)
+		}
+		if c.Method == nil || c.Start == nil || c.Status == nil || *c.Status != 0 {
+			t.Errorf("call not seen whole: %v", c)
+		}
+	}
+}
+
+// TestPIDFilter captures one of two servers by its pid: only its calls
+// appear, complete, although an accepted socket's first packets arrive
+// before the server's first syscall on it names the process.
+func TestPIDFilter(t *testing.T) {
+	tb := peers.NewTestbed(t)
+	server, client := tb.Pod(t, 2), tb.Pod(t, 3)
+	pid := twoServers(t, server, 10010, 10011, "")
+	l := startCapture(t, "-o", "json", "--pid", fmt.Sprint(pid))
+	for _, p := range []int{10010, 10011} {
+		clientTo(t, client, server, p, "empty_unary", "large_unary", "ping_pong")
+	}
+	l.stop(t)
+	onlyPort(t, peers.HoptapCalls(t, l.stdout.Bytes()), server, 10010, 3)
+}
+
+// TestCgroupAndContainerFilters runs one of two servers in its own cgroup,
+// named the way containerd names a container's, and captures it by
+// --cgroup path and by --container id prefix; the filter runs in the
+// kernel.
+func TestCgroupAndContainerFilters(t *testing.T) {
+	root, err := bpf.CgroupV2Root()
+	if err != nil {
+		peers.Skip(t, "%v", err)
+	}
+	var id [32]byte
+	rand.Read(id[:])
+	ctr := hex.EncodeToString(id[:])
+	rel := "/hoptap-test-" + ctr[:8] + "/cri-containerd-" + ctr + ".scope"
+	dir := filepath.Join(root, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		peers.Skip(t, "cannot make a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		// Empty cgroups can be removed once their processes are gone.
+		for range 50 {
+			if os.Remove(dir) == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		os.Remove(filepath.Dir(dir))
+	})
+	tb := peers.NewTestbed(t)
+	server, client := tb.Pod(t, 2), tb.Pod(t, 3)
+	twoServers(t, server, 10020, 10021, dir)
+	for _, args := range [][]string{{"--cgroup", rel}, {"--container", ctr[:12]}} {
+		t.Run(args[0], func(t *testing.T) {
+			l := startCapture(t, append([]string{"-o", "json"}, args...)...)
+			for _, p := range []int{10020, 10021} {
+				clientTo(t, client, server, p, "empty_unary", "large_unary")
+			}
+			l.stop(t)
+			onlyPort(t, peers.HoptapCalls(t, l.stdout.Bytes()), server, 10020, 2)
+		})
+	}
+}
+
+// TestWriteToStdout pipes "capture -w -" into tshark, as into
+// "wireshark -k -i -".
+func TestWriteToStdout(t *testing.T) {
+	tshark := peers.Tool(t, "tshark")
+	server, client := interopBed(t)
+	cmd := exec.Command("sh", "-c", fmt.Sprintf("%s capture -c 30 -w - --port %d | %s -r - -T fields -e frame.interface_name -e tcp.dstport -e frame.comment", hoptap, serverPort, tshark))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The pipe has no readiness line to wait for: call until the capture
+	// has its 30 packets and exits.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		clientTo(t, client, server, serverPort, "empty_unary")
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%v\n%s", err, errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 30 {
+				t.Fatalf("tshark read %d packets from the pipe, want 30:\n%s\n%s", len(lines), out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), "hoptap-egress") || !strings.Contains(out.String(), "comm=interop-") {
+				t.Errorf("tshark output lacks interfaces or comments:\n%s", out.String())
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestErrors checks the one-line errors a user meets first.
+func TestErrors(t *testing.T) {
+	peers.RequireRoot(t)
+	for _, tc := range []struct {
+		name string
+		cmd  []string
+		want string
+	}{
+		{"not root", []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", hoptap, "capture"}, "live capture needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run it with sudo"},
+		{"not cgroup2", []string{hoptap, "capture", "--cgroup-root", "/tmp"}, "/tmp is not a cgroup v2 mount"},
+		{"bad host", []string{hoptap, "capture", "--host", "nonsense"}, `bad --host "nonsense"`},
+		{"bad pid", []string{hoptap, "capture", "--pid", "999999999"}, "--pid 999999999: no such process"},
+		{"no container", []string{hoptap, "capture", "--container", "0123456789abcdef"}, "no cgroup under"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := exec.Command(tc.cmd[0], tc.cmd[1:]...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("want an error, got success:\n%s", out)
+			}
+			msg := strings.TrimSpace(string(out))
+			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, tc.want) || !strings.HasPrefix(msg, "hoptap: ") {
+				t.Errorf("want one line with %q, got:\n%s", tc.want, msg)
+			}
+		})
+	}
+}
