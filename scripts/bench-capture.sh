@@ -182,7 +182,7 @@ def ghz(kind, r, cap):
 
 def capture(kind, r):
     text = open(f"{work}/{kind}-{r}-on.json.capture").read()
-    m = re.search(r"capture: (\d+) packets in ([\d.]+)(ms|s|m)?.*?(\d+) calls, (\d+) lost events, cpu ([\d.]+)(µs|ms|s)", text)
+    m = re.search(r"capture: (\d+) packets in ([\d.]+)(ms|s|m)?.*?(\d+) calls, (\d+) lost events, \d+ TCP gaps, cpu ([\d.]+)(µs|ms|s)", text)
     k = re.search(r"kernel: (\d+) packets copied, (\d+) lost", text)
     if not m or not k:
         sys.exit("bench-capture: cannot read the capture summary:\n" + text)

@@ -58,18 +58,20 @@ the kernel, so only selected packets are copied. By default payload is
 copied only for connections recognised as HTTP/2 or TLS (--payload).
 
 When both ends of a connection are on this node, every packet is seen
-twice: at the sender's egress and at the receiver's ingress. Both go to
-the pcapng file, one interface per capture point, each packet with a
-comment naming its process and cgroup; the decoder gets each packet once.
+twice: at the sender's egress and at the receiver's ingress. With -w both
+go to the pcapng file, one interface per capture point, each packet with
+a comment naming its process and cgroup; without -w the kernel only
+counts the second. The decoder gets each packet once.
 
 Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) and cgroup v2.
 Stop with Ctrl-C, -c or --duration; a summary of what was seen and lost
 goes to stderr.`,
-		Example: `  hoptap capture --port 50051
-  hoptap capture --calls --duration 30s
-  hoptap capture -o json --method '/grpc.health.v1.Health/*' -w calls.pcapng
-  hoptap capture --pid $(pidof my-server) -c 1000 -w out.pcapng
-  hoptap capture -w - --port 50051 | wireshark -k -i -`,
+		Example: `  sudo hoptap capture --port 50051
+  sudo hoptap capture --calls --duration 30s
+  sudo hoptap capture -o json --method '/grpc.health.v1.Health/*' -w calls.pcapng
+  sudo hoptap capture --pid $(pidof my-server) -c 1000 -w out.pcapng
+  sudo hoptap capture -w - --port 50051 | wireshark -k -i -
+  tshark -r out.pcapng -d tcp.port==50051,http2     # Decode As for Wireshark`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &o)
@@ -291,8 +293,8 @@ func (o *options) describe() string {
 
 func printSummary(w io.Writer, s *capture.Summary) {
 	k := s.Kernel
-	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends), %d calls, %d lost events, cpu %s\n",
-		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost(), s.CPU.Round(time.Millisecond))
+	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends), %d calls, %d lost events, %d TCP gaps, cpu %s\n",
+		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost(), s.Decoder.TCP.Gaps, s.CPU.Round(time.Millisecond))
 	fmt.Fprintf(w, "kernel: %d packets copied, %d lost (%d bytes) and %d other events lost for want of ring buffer space, %d cut by the snap length, %d with payload not copied (not HTTP/2 or TLS), %d unparsed\n",
 		k.Packets, k.Lost, k.LostBytes, k.LostOther, k.Truncated, k.Omitted, k.Unparsed)
 	if k.Twins > 0 {
