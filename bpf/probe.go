@@ -317,42 +317,35 @@ func (p *Probe) attach() error {
 		return fmt.Errorf("opening cgroup root %s: %w", p.cgroupRoot, err)
 	}
 	defer cg.Close()
-	required := []struct {
-		prog   *ebpf.Program
-		attach ebpf.AttachType
-		what   string
+	// Only the packet hooks are required; the rest add process and
+	// connection detail, and a kernel without one still captures.
+	hooks := []struct {
+		prog     *ebpf.Program
+		attach   ebpf.AttachType
+		what     string
+		required bool
 	}{
-		{p.objs.HoptapIngress, ebpf.AttachCGroupInetIngress, "cgroup_skb ingress"},
-		{p.objs.HoptapEgress, ebpf.AttachCGroupInetEgress, "cgroup_skb egress"},
+		{p.objs.HoptapIngress, ebpf.AttachCGroupInetIngress, "cgroup_skb ingress", true},
+		{p.objs.HoptapEgress, ebpf.AttachCGroupInetEgress, "cgroup_skb egress", true},
+		{p.objs.HoptapSockops, ebpf.AttachCGroupSockOps, "sock_ops (connection lifecycle and RTT)", false},
+		{p.objs.HoptapSockCreate, ebpf.AttachCGroupInetSockCreate, "sock_create (process attribution)", false},
+		{p.objs.HoptapConnect4, ebpf.AttachCGroupInet4Connect, "connect4 (process attribution)", false},
+		{p.objs.HoptapConnect6, ebpf.AttachCGroupInet6Connect, "connect6 (process attribution)", false},
+		{p.objs.HoptapGetsockname4, ebpf.AttachCgroupInet4GetSockname, "getsockname4 (process attribution)", false},
+		{p.objs.HoptapGetsockname6, ebpf.AttachCgroupInet6GetSockname, "getsockname6 (process attribution)", false},
+		{p.objs.HoptapGetpeername4, ebpf.AttachCgroupInet4GetPeername, "getpeername4 (process attribution)", false},
+		{p.objs.HoptapGetpeername6, ebpf.AttachCgroupInet6GetPeername, "getpeername6 (process attribution)", false},
 	}
-	optional := []struct {
-		prog   *ebpf.Program
-		attach ebpf.AttachType
-		what   string
-	}{
-		{p.objs.HoptapSockops, ebpf.AttachCGroupSockOps, "sock_ops (connection lifecycle and RTT)"},
-		{p.objs.HoptapSockCreate, ebpf.AttachCGroupInetSockCreate, "sock_create (process attribution)"},
-		{p.objs.HoptapConnect4, ebpf.AttachCGroupInet4Connect, "connect4 (process attribution)"},
-		{p.objs.HoptapConnect6, ebpf.AttachCGroupInet6Connect, "connect6 (process attribution)"},
-		{p.objs.HoptapGetsockname4, ebpf.AttachCgroupInet4GetSockname, "getsockname4 (process attribution)"},
-		{p.objs.HoptapGetsockname6, ebpf.AttachCgroupInet6GetSockname, "getsockname6 (process attribution)"},
-		{p.objs.HoptapGetpeername4, ebpf.AttachCgroupInet4GetPeername, "getpeername4 (process attribution)"},
-		{p.objs.HoptapGetpeername6, ebpf.AttachCgroupInet6GetPeername, "getpeername6 (process attribution)"},
-	}
-	for _, a := range required {
-		l, err := link.AttachRawLink(link.RawLinkOptions{Target: int(cg.Fd()), Program: a.prog, Attach: a.attach})
-		if err != nil {
-			return fmt.Errorf("attaching %s at %s: %w (needs bpf_link support, Linux 5.7+)", a.what, p.cgroupRoot, err)
+	for _, h := range hooks {
+		l, err := link.AttachRawLink(link.RawLinkOptions{Target: int(cg.Fd()), Program: h.prog, Attach: h.attach})
+		switch {
+		case err != nil && h.required:
+			return fmt.Errorf("attaching %s at %s: %w (needs bpf_link support, Linux 5.7+)", h.what, p.cgroupRoot, err)
+		case err != nil:
+			p.warnings = append(p.warnings, fmt.Sprintf("%s not attached: %v", h.what, err))
+		default:
+			p.links = append(p.links, l)
 		}
-		p.links = append(p.links, l)
-	}
-	for _, a := range optional {
-		l, err := link.AttachRawLink(link.RawLinkOptions{Target: int(cg.Fd()), Program: a.prog, Attach: a.attach})
-		if err != nil {
-			p.warnings = append(p.warnings, fmt.Sprintf("%s not attached: %v", a.what, err))
-			continue
-		}
-		p.links = append(p.links, l)
 	}
 	tp, err := link.Tracepoint("tcp", "tcp_retransmit_skb", p.objs.HoptapRetransmit, nil)
 	if err != nil {

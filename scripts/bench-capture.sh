@@ -92,19 +92,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-cat >"$work/bench.proto" <<-'EOF'
-	syntax = "proto3";
-	package grpc.testing;
-	enum PayloadType { COMPRESSABLE = 0; }
-	message Payload { PayloadType type = 1; bytes body = 2; }
-	message SimpleRequest {
-	  PayloadType response_type = 1;
-	  int32 response_size = 2;
-	  Payload payload = 3;
-	}
-	message SimpleResponse { Payload payload = 1; }
-	service TestService { rpc UnaryCall(SimpleRequest) returns (SimpleResponse); }
-EOF
+cp "$here/scripts/testservice.proto" "$work/bench.proto"
 body=$(head -c 200 /dev/zero | tr '\0' 'x' | base64 -w0)
 
 # ghz_run OUT ARGS...: one ghz run from the client pod.

@@ -153,22 +153,7 @@ record() {
 	rm -f "$cap1" "$meta" "$cap4" "$cap4reuse"
 	local rec=$work/rec
 	mkdir -p "$rec"
-	# The messages UnaryCall needs, with grpc-go's interop field numbers
-	# (interop/grpc_testing/messages.proto, test.proto): the module cache
-	# holds only the generated Go code, not the .proto files.
-	cat >"$rec/bench.proto" <<-'EOF'
-		syntax = "proto3";
-		package grpc.testing;
-		enum PayloadType { COMPRESSABLE = 0; }
-		message Payload { PayloadType type = 1; bytes body = 2; }
-		message SimpleRequest {
-		  PayloadType response_type = 1;
-		  int32 response_size = 2;
-		  Payload payload = 3;
-		}
-		message SimpleResponse { Payload payload = 1; }
-		service TestService { rpc UnaryCall(SimpleRequest) returns (SimpleResponse); }
-	EOF
+	cp "$here/scripts/testservice.proto" "$rec/bench.proto"
 	local port marker body i
 	port=$(free_port)
 	marker=$(free_port)

@@ -26,19 +26,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}
-	dir, err := os.MkdirTemp("", "hoptap-capture")
-	if err != nil {
-		panic(err)
-	}
-	hoptap = filepath.Join(dir, "hoptap")
-	build := exec.Command("go", "build", "-o", hoptap, "github.com/hoptap/hoptap/cmd/hoptap")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hoptap:", err)
-		os.Exit(1)
-	}
+	bin, cleanup := peers.BuildHoptap()
+	hoptap = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
@@ -230,7 +221,7 @@ func TestInteropLive(t *testing.T) {
 	for _, ifc := range []string{"hoptap-egress", "hoptap-ingress"} {
 		one := filepath.Join(t.TempDir(), ifc+".pcapng")
 		peers.Run(t, tshark, "-r", out, "-Y", fmt.Sprintf("frame.interface_name == %q", ifc), "-w", one)
-		agree(t, ifc, ours, peers.TsharkCalls(t, tshark, one, []int{serverPort}))
+		t.Run(ifc, func(t *testing.T) { peers.Agree(t, ours, peers.TsharkCalls(t, tshark, one, []int{serverPort})) })
 	}
 	grpcFrames := peers.Run(t, tshark, "-r", out, "-d", fmt.Sprintf("tcp.port==%d,http2", serverPort), "-Y", "grpc", "-T", "fields", "-e", "frame.number")
 	if n := bytes.Count(grpcFrames, []byte("\n")); n == 0 {
@@ -308,38 +299,6 @@ func statusIn(got *int, allowed []any) bool {
 		}
 	}
 	return false
-}
-
-// agree asserts that tshark and hoptap see the same calls.
-func agree(t *testing.T, what string, ours, theirs []peers.Call) {
-	t.Helper()
-	if len(theirs) == 0 {
-		t.Fatalf("%s: tshark found no calls", what)
-	}
-	byKey := map[string]peers.Call{}
-	for _, c := range ours {
-		if _, dup := byKey[c.Key()]; dup {
-			t.Errorf("hoptap reports call %s twice", c.Key())
-		}
-		byKey[c.Key()] = c
-	}
-	eq := func(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
-	eqi := func(a, b *int) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
-	for _, w := range theirs {
-		g, ok := byKey[w.Key()]
-		if !ok {
-			t.Errorf("%s: tshark: %v\nhoptap: no such call", what, w)
-			continue
-		}
-		delete(byKey, w.Key())
-		if !eq(g.Method, w.Method) || !eqi(g.Status, w.Status) || !eq(g.Message, w.Message) {
-			t.Errorf("%s: disagreement\ntshark: %v\nhoptap: %v", what, w, g)
-		}
-	}
-	for _, g := range byKey {
-		t.Errorf("%s: hoptap reports a call tshark does not: %v", what, g)
-	}
-	t.Logf("%s: %d calls agree with tshark", what, len(theirs))
 }
 
 // TestCaptureLeavesTrafficAlone sends the same 32 MiB through an echo

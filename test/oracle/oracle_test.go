@@ -5,10 +5,7 @@
 package oracle
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/hoptap/hoptap/test/peers"
@@ -17,19 +14,10 @@ import (
 var hoptap string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "hoptap-oracle")
-	if err != nil {
-		panic(err)
-	}
-	hoptap = filepath.Join(dir, "hoptap")
-	build := exec.Command("go", "build", "-o", hoptap, "github.com/hoptap/hoptap/cmd/hoptap")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hoptap:", err)
-		os.Exit(1)
-	}
+	bin, cleanup := peers.BuildHoptap()
+	hoptap = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
@@ -39,39 +27,7 @@ func readJSON(t *testing.T, file string, extra ...string) []peers.Call {
 	return peers.HoptapCalls(t, out)
 }
 
-// agree asserts that every call tshark dissects is reported by hoptap
-// with the same method, status and message, and that hoptap reports no
-// call tshark does not know.
-func agree(t *testing.T, ours, theirs []peers.Call) {
-	t.Helper()
-	if len(theirs) == 0 {
-		t.Fatal("tshark found no calls: the capture is empty or the oracle is broken")
-	}
-	byKey := map[string]peers.Call{}
-	for _, c := range ours {
-		if _, dup := byKey[c.Key()]; dup {
-			t.Errorf("hoptap reports call %s twice", c.Key())
-		}
-		byKey[c.Key()] = c
-	}
-	eq := func(a, b *string) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
-	eqi := func(a, b *int) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
-	for _, w := range theirs {
-		g, ok := byKey[w.Key()]
-		if !ok {
-			t.Errorf("tshark: %v\nhoptap: no such call", w)
-			continue
-		}
-		delete(byKey, w.Key())
-		if !eq(g.Method, w.Method) || !eqi(g.Status, w.Status) || !eq(g.Message, w.Message) {
-			t.Errorf("disagreement\ntshark: %v\nhoptap: %v", w, g)
-		}
-	}
-	for _, g := range byKey {
-		t.Errorf("hoptap reports a call tshark does not: %v", g)
-	}
-	t.Logf("%d calls agree", len(theirs))
-}
+func agree(t *testing.T, ours, theirs []peers.Call) { peers.Agree(t, ours, theirs) }
 
 func TestInteropAgreesWithTshark(t *testing.T) {
 	tshark := peers.Tool(t, "tshark")

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,7 +38,6 @@ type options struct {
 	payload    string
 	cgroupRoot string
 	bufferMiB  int
-	cpuprof    string
 }
 
 // Command returns the cobra command.
@@ -91,22 +89,15 @@ goes to stderr.`,
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at (default: found in /proc/self/mountinfo)")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
-	f.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
-	f.MarkHidden("cpuprofile")
 	return cmd
 }
 
 func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
-	if o.cpuprof != "" {
-		pf, err := os.Create(o.cpuprof)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := o.StartProfile()
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	popts, err := o.probeOptions()
 	if err != nil {
 		return err

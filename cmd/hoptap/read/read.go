@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -20,9 +19,8 @@ import (
 
 type options struct {
 	view.Options
-	hosts   []string
-	ports   []string
-	cpuprof string
+	hosts []string
+	ports []string
 }
 
 // Command returns the cobra command.
@@ -57,22 +55,15 @@ Output modes:
 	o.AddFlags(f)
 	f.StringSliceVar(&o.hosts, "host", nil, "only connections with this address or CIDR at either end (repeatable)")
 	f.StringSliceVar(&o.ports, "port", nil, "only connections with this port at either end (repeatable)")
-	f.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
-	f.MarkHidden("cpuprofile")
 	return cmd
 }
 
 func run(stdout, stderr io.Writer, files []string, o *options) error {
-	if o.cpuprof != "" {
-		pf, err := os.Create(o.cpuprof)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := o.StartProfile()
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	if os.Getenv("GOGC") == "" {
 		// Decoding churns short-lived objects while the live heap stays
 		// small: collecting less often is faster and memory stays bounded.

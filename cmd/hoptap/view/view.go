@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -34,6 +36,7 @@ type Options struct {
 	Protosets []string
 	Protos    []string
 	ProtoPath []string
+	CPUProf   string
 }
 
 // AddFlags registers the shared flags.
@@ -51,6 +54,24 @@ func (o *Options) AddFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.Protosets, "protoset", nil, "descriptor set (protoc --descriptor_set_out --include_imports) naming message fields; implies --bodies")
 	f.StringSliceVar(&o.Protos, "proto", nil, ".proto file naming message fields; implies --bodies (repeatable)")
 	f.StringSliceVarP(&o.ProtoPath, "proto-path", "I", nil, "import path for --proto files (repeatable; default: each file's directory)")
+	f.StringVar(&o.CPUProf, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
+	f.MarkHidden("cpuprofile")
+}
+
+// StartProfile starts the --cpuprofile profile, if asked; stop ends it.
+func (o *Options) StartProfile() (stop func(), err error) {
+	if o.CPUProf == "" {
+		return func() {}, nil
+	}
+	pf, err := os.Create(o.CPUProf)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); pf.Close() }, nil
 }
 
 // Mode is the printer mode the flags ask for.
