@@ -3,8 +3,9 @@
 # the grpc-go interop server across a bridge between two network
 # namespaces (as two pods on one node), alternating capture off and on in
 # the same run, at saturation and at a fixed rate. "On" is
-# `hoptap capture -o json --port P > /dev/null`: every packet copied by
-# the kernel, decoded and rendered.
+# `hoptap capture --calls --port P > /dev/null` (every packet decoded, a
+# line per call) and `hoptap capture -o json ...` (every frame rendered
+# as JSON too). The report is scripts/bench-capture-report.py.
 #
 # Printed per mode and side by side: calls/s, p50 and p99 latency and
 # their on/off ratios; the capture's CPU per 1,000 calls; events/s and
@@ -14,8 +15,9 @@
 # Settings (environment): BENCH_ROUNDS (3), BENCH_SAT_CALLS (20000 calls
 # per saturation run), BENCH_CONCURRENCY (50), BENCH_CONNECTIONS (10),
 # BENCH_RATE (fixed rate in calls/s; default half the first saturation
-# run's rate), BENCH_RATE_SECONDS (8), BENCH_CAPTURE_ARGS (the capture's
-# output flags, default "-o json"), HOPTAP (default bin/hoptap).
+# run's rate), BENCH_RATE_SECONDS (8), BENCH_CAPTURE_ARGS (one capture
+# configuration's output flags instead of the two), HOPTAP (default
+# bin/hoptap).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +29,6 @@ CONNS=${BENCH_CONNECTIONS:-10}
 RATE=${BENCH_RATE:-}
 RATE_SECS=${BENCH_RATE_SECONDS:-8}
 HOPTAP=${HOPTAP:-$here/bin/hoptap}
-CAPTURE_ARGS=${BENCH_CAPTURE_ARGS:--o json}
 TOOLS=$here/.tools/bin
 export PATH="$TOOLS:$PATH:/usr/sbin:/sbin"
 
@@ -105,13 +106,13 @@ ghz_run() {
 		die "ghz failed: $(cat "$out.log")"
 }
 
-# with_capture OUT CMD...: run CMD under a live capture; the capture's
-# summary goes to OUT.capture.
+# with_capture OUT ARGS CMD...: run CMD under a live capture with output
+# flags ARGS; the capture's summary goes to OUT.capture.
 with_capture() {
-	local out=$1
-	shift
+	local out=$1 args=$2
+	shift 2
 	# shellcheck disable=SC2086
-	"$HOPTAP" capture $CAPTURE_ARGS --port $port ${BENCH_PROFILE:+--cpuprofile "$BENCH_PROFILE"} >/dev/null 2>"$out.capture" &
+	"$HOPTAP" capture $args --port $port ${BENCH_PROFILE:+--cpuprofile "$BENCH_PROFILE"} >/dev/null 2>"$out.capture" &
 	local cap=$!
 	pids+=("$cap")
 	for _ in $(seq 100); do
@@ -124,18 +125,25 @@ with_capture() {
 	wait "$cap" || die "capture failed: $(cat "$out.capture")"
 }
 
-run_mode() { # run_mode KIND ROUND on|off
-	local kind=$1 round=$2 cap=$3 out="$work/$1-$2-$3.json" args
+# The capture configurations, name=flags: a line per call as it ends, and
+# every frame rendered as JSON.
+configs=("calls=--calls" "json=-o json")
+if [ -n "${BENCH_CAPTURE_ARGS:-}" ]; then configs=("custom=$BENCH_CAPTURE_ARGS"); fi
+
+run_mode() { # run_mode KIND ROUND off|CONFIG
+	local kind=$1 round=$2 cap=$3 out="$work/$1-$2-$3.json" args c
 	if [ "$kind" = sat ]; then
 		args=(-n "$SAT_CALLS")
 	else
 		args=(--rps "$RATE" -n $((RATE * RATE_SECS)))
 	fi
-	if [ "$cap" = on ]; then
-		with_capture "$out" ghz_run "$out" "${args[@]}"
-	else
+	if [ "$cap" = off ]; then
 		ghz_run "$out" "${args[@]}"
+		return
 	fi
+	for c in "${configs[@]}"; do
+		if [ "${c%%=*}" = "$cap" ]; then with_capture "$out" "${c#*=}" ghz_run "$out" "${args[@]}"; fi
+	done
 }
 
 note "warming up"
@@ -144,12 +152,16 @@ if [ -z "$RATE" ]; then
 	ghz_run "$work/probe.json" -n "$SAT_CALLS"
 	RATE=$(python3 -c "import json;print(max(100,int(json.load(open('$work/probe.json'))['rps']*0.5)))")
 fi
-note "capture: hoptap capture $CAPTURE_ARGS --port $port > /dev/null"
+names=(off)
+for c in "${configs[@]}"; do
+	names+=("${c%%=*}")
+	note "capture ${c%%=*}: hoptap capture ${c#*=} --port $port > /dev/null"
+done
 note "$ROUNDS rounds; saturation: $SAT_CALLS calls, concurrency $CONC over $CONNS connections; fixed rate: $RATE calls/s for ${RATE_SECS}s"
 for r in $(seq "$ROUNDS"); do
-	# Alternate which goes first, so drift does not favour one side.
-	if [ $((r % 2)) = 1 ]; then order="off on"; else order="on off"; fi
-	for cap in $order; do
+	# Rotate the order, so drift does not favour one side.
+	k=$((r % ${#names[@]}))
+	for cap in "${names[@]:$k}" "${names[@]:0:$k}"; do
 		note "round $r: saturation, capture $cap"
 		run_mode sat "$r" "$cap"
 		note "round $r: fixed rate, capture $cap"
@@ -157,66 +169,4 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-python3 - "$work" "$ROUNDS" "$RATE" <<'EOF'
-import json, re, statistics, sys
-work, rounds, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-
-def ghz(kind, r, cap):
-    d = json.load(open(f"{work}/{kind}-{r}-{cap}.json"))
-    lat = {x["percentage"]: x["latency"] / 1e6 for x in d.get("latencyDistribution") or []}
-    ok = d.get("statusCodeDistribution", {}).get("OK", 0)
-    return {"rps": d["rps"], "p50": lat.get(50, 0), "p99": lat.get(99, 0), "calls": d["count"], "ok": ok,
-            "errors": d.get("errorDistribution") or {}}
-
-def capture(kind, r):
-    text = open(f"{work}/{kind}-{r}-on.json.capture").read()
-    m = re.search(r"capture: (\d+) packets in ([\d.]+)(ms|s|m)?.*?(\d+) calls, (\d+) lost events, \d+ TCP gaps, cpu ([\d.]+)(µs|ms|s)", text)
-    k = re.search(r"kernel: (\d+) packets copied, (\d+) lost", text)
-    if not m or not k:
-        sys.exit("bench-capture: cannot read the capture summary:\n" + text)
-    scale = {"ms": 1e-3, "s": 1, "m": 60, None: 1}
-    elapsed = float(m.group(2)) * scale[m.group(3)]
-    cpu = float(m.group(6)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[m.group(7)]
-    return {"events": int(k.group(1)), "lost": int(k.group(2)) + int(m.group(5)), "calls": int(m.group(4)),
-            "cpu": cpu, "elapsed": elapsed}
-
-med = statistics.median
-print()
-print(f"{'mode':<18} {'capture':<8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} | {'cpu ms/1k calls':>15} {'events/s':>9} {'lost':>5}")
-res = {}
-errors = []
-for kind, label in (("sat", "saturation"), ("rate", f"fixed {rate}/s")):
-    for cap in ("off", "on"):
-        g = [ghz(kind, r, cap) for r in range(1, rounds + 1)]
-        row = {x: med([y[x] for y in g]) for x in ("rps", "p50", "p99")}
-        row["failed"] = sum(y["calls"] - y["ok"] for y in g)
-        for y in g:
-            for e, n in y["errors"].items():
-                errors.append(f"{label}, capture {cap}: {n} x {e}")
-        extra = ""
-        if cap == "on":
-            c = [capture(kind, r) for r in range(1, rounds + 1)]
-            row["cpu_per_k"] = med([x["cpu"] * 1e3 / max(1, x["calls"]) * 1000 for x in c])
-            row["events_s"] = med([x["events"] / x["elapsed"] for x in c])
-            row["lost"] = sum(x["lost"] for x in c)
-            row["calls_seen"] = sum(x["calls"] for x in c)
-            extra = f"{row['cpu_per_k']:>15.2f} {row['events_s']:>9.0f} {row['lost']:>5}"
-        res[(kind, cap)] = row
-        print(f"{label:<18} {cap:<8} {row['rps']:>9.0f} {row['p50']:>8.3f} {row['p99']:>8.3f} | {extra}")
-print()
-sat_loss = 1 - res[("sat", "on")]["rps"] / res[("sat", "off")]["rps"]
-p99_inc = res[("rate", "on")]["p99"] / res[("rate", "off")]["p99"] - 1
-cpu = max(res[("sat", "on")]["cpu_per_k"], res[("rate", "on")]["cpu_per_k"])
-lost = res[("sat", "on")]["lost"] + res[("rate", "on")]["lost"]
-failed = sum(r["failed"] for r in res.values())
-def verdict(ok): return "MET" if ok else "NOT MET"
-print(f"ratios (on/off): saturation calls/s {1 - sat_loss:.3f}, p50 {res[('sat','on')]['p50'] / res[('sat','off')]['p50']:.3f}, p99 {res[('sat','on')]['p99'] / res[('sat','off')]['p99']:.3f}; "
-      f"fixed rate p50 {res[('rate','on')]['p50'] / res[('rate','off')]['p50']:.3f}, p99 {1 + p99_inc:.3f}")
-print(f"throughput loss at saturation: {sat_loss * 100:6.2f} %   (target <= 2 %)   {verdict(sat_loss <= 0.02)}")
-print(f"p99 increase at fixed rate:    {p99_inc * 100:6.2f} %   (target <= 5 %)   {verdict(p99_inc <= 0.05)}")
-print(f"capture CPU per 1,000 calls:   {cpu:6.2f} ms  (target <= 5 ms)   {verdict(cpu <= 5)}")
-print(f"lost events:                   {lost:6d}     (target 0)        {verdict(lost == 0)}")
-print(f"failed calls (all runs):       {failed:6d}")
-for e in errors:
-    print("  " + e)
-EOF
+python3 "$here/scripts/bench-capture-report.py" "$work" "$ROUNDS" "$RATE" "${names[@]}"

@@ -60,7 +60,8 @@ type Summary struct {
 	HeldDroppedBounds uint64        // held packets dropped at the --pid hold limits
 	OmittedDecoded    uint64        // packets fed to the decoder without their payload, on purpose
 	ScannedSockets    int           // sockets open before the capture, attributed at its start
-	CPU               time.Duration // this process's CPU time, user and system
+	CPU               time.Duration // CPU time, user and system, once capturing (loading and attaching excluded)
+	StartupCPU        time.Duration // CPU time to load, verify and attach the programs and scan open sockets
 }
 
 // Lost is every event or byte the capture knows it missed.
@@ -85,6 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	s.sum.ScannedSockets = scanSockets(s.owners)
+	s.sum.StartupCPU = cpuTime()
 	if cfg.Ready != nil {
 		cfg.Ready(p)
 	}
@@ -174,7 +176,12 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 func (s *session) event(e *bpf.Event) {
 	switch e.Kind {
 	case bpf.KindPacket:
-		t, _ := parseTCP(e.Data, e.Len)
+		// The headers matter here only to pair observations (-w) and to
+		// filter by process; the decoder parses them itself.
+		var t tcpInfo
+		if s.pids != nil || !s.cfg.Probe.DropTwins {
+			t, _ = parseTCP(e.Data, e.Len)
+		}
 		if s.pids != nil {
 			if s.pids.admit(e, &t, s.owners) != admitNow {
 				return
@@ -307,11 +314,17 @@ func (s *session) summary() *Summary {
 	sum.HandshakeP50 = pct(s.hs, 0.5)
 	sum.SRTTP50 = pct(s.srtt, 0.5)
 	sum.SRTTMax = pct(s.srtt, 1)
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		sum.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
+	sum.CPU = cpuTime() - sum.StartupCPU
 	return &sum
+}
+
+// cpuTime is this process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/grpc"
@@ -24,6 +26,7 @@ type CallTable struct {
 	live    bool
 	header  bool
 	last    callRow
+	num     []byte
 	sampled bool
 	rng     uint64
 }
@@ -128,18 +131,35 @@ func (t *CallTable) sample(m *methodStats, d time.Duration) {
 	}
 }
 
-const liveRow = "%-10s  %-21s  %-21s  %-6s  %-46s  %-13s  %-9s  %-9s  %-4s  %-4s  %s\n"
+// Live row columns: the widths the sorted table usually ends up with.
+var liveCols = [...]int{10, 21, 21, 6, 46, 13, 9, 9, 4, 4, 0}
 
-// writeLive prints one row now.
+// writeLive prints one row now, without fmt: it runs once per call.
 func (t *CallTable) writeLive(w *bufio.Writer, e *decoder.CallEvent) {
 	t.Add(e)
 	if !t.header {
 		t.header = true
-		fmt.Fprintf(w, liveRow, "TIME", "CLIENT", "SERVER", "STREAM", "METHOD", "STATUS", "DURATION", "TTFB", "REQ", "RESP", "END")
+		t.liveRow(w, "TIME", "CLIENT", "SERVER", "STREAM", "METHOD", "STATUS", "DURATION", "TTFB", "REQ", "RESP", "END")
 	}
-	r := t.last
-	fmt.Fprintf(w, liveRow, fmt.Sprintf("%.6f", r.start.Sub(t.first).Seconds()), r.client, r.server,
-		fmt.Sprint(r.stream), r.method, r.status, r.dur, r.ttfb, r.req, r.resp, r.end)
+	r := &t.last
+	t.num = strconv.AppendFloat(t.num[:0], r.start.Sub(t.first).Seconds(), 'f', 6, 64)
+	n := len(t.num)
+	t.num = strconv.AppendUint(t.num, uint64(r.stream), 10)
+	t.liveRow(w, string(t.num[:n]), r.client, r.server, string(t.num[n:]), r.method, r.status, r.dur, r.ttfb, r.req, r.resp, r.end)
+}
+
+func (t *CallTable) liveRow(w *bufio.Writer, cols ...string) {
+	for i, c := range cols {
+		w.WriteString(c)
+		if i == len(cols)-1 {
+			break
+		}
+		for pad := liveCols[i] - utf8.RuneCountInString(c); pad > 0; pad-- {
+			w.WriteByte(' ')
+		}
+		w.WriteString("  ")
+	}
+	w.WriteByte('\n')
 }
 
 func optCount(v grpc.Int) string {

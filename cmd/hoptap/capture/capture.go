@@ -284,8 +284,8 @@ func (o *options) describe() string {
 
 func printSummary(w io.Writer, s *capture.Summary) {
 	k := s.Kernel
-	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends), %d calls, %d lost events, %d TCP gaps, cpu %s\n",
-		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost(), s.Decoder.TCP.Gaps, s.CPU.Round(time.Millisecond))
+	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends), %d calls, %d lost events, %d TCP gaps, cpu %s (+%s to start)\n",
+		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost(), s.Decoder.TCP.Gaps, s.CPU.Round(time.Millisecond), s.StartupCPU.Round(time.Millisecond))
 	fmt.Fprintf(w, "kernel: %d packets copied, %d lost (%d bytes) and %d other events lost for want of ring buffer space, %d cut by the snap length, %d with payload not copied (not HTTP/2 or TLS), %d unparsed\n",
 		k.Packets, k.Lost, k.LostBytes, k.LostOther, k.Truncated, k.Omitted, k.Unparsed)
 	if k.Twins > 0 {
