@@ -60,7 +60,7 @@ enum conn_class {
 
 // Payload packets looked at before an unrecognised connection counts as
 // "other" and stops being copied.
-#define UNDECIDED_LIMIT 16
+#define UNDECIDED_LIMIT 32
 
 struct pkt_event {
 	__u8 kind;
@@ -314,11 +314,20 @@ static __always_inline __u8 classify(struct __sk_buff *skb, __u64 cookie, __u32 
 		st->class = CLASS_TLS;
 		return st->class;
 	}
-	// An HTTP/2 frame header: length up to 16 MiB, a known type, the
-	// reserved bit clear.
-	if (b[3] <= 0x09 && (b[5] & 0x80) == 0) {
-		st->class = CLASS_H2;
-		return st->class;
+	// An HTTP/2 frame header, for connections that began before the
+	// capture: a length within the default frame size, a known type, only
+	// that type's flags, the reserved bit clear, and a stream id where
+	// the type needs one (or none where it must have none).
+	if (b[0] == 0 && ((b[1] << 8) | b[2]) <= 16384 && b[3] <= 0x09 && (b[5] & 0x80) == 0) {
+		static const __u8 flags_allowed[10] = {0x09, 0x2d, 0x00, 0x00, 0x01, 0x0c, 0x01, 0x00, 0x00, 0x04};
+		__u8 type = b[3] & 0x0f;
+		int stream0 = (b[5] | b[6] | b[7] | b[8]) == 0;
+		int needs0 = type == 4 || type == 6 || type == 7;
+		int any = type == 8;
+		if (type < 10 && (b[4] & ~flags_allowed[type]) == 0 && (any || stream0 == needs0)) {
+			st->class = CLASS_H2;
+			return st->class;
+		}
 	}
 undecided:
 	if (++st->undecided >= UNDECIDED_LIMIT)

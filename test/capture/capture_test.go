@@ -235,6 +235,9 @@ func TestInteropLive(t *testing.T) {
 			t.Errorf("no pcapng comment has %q", w)
 		}
 	}
+	if !strings.Contains(l.stderr.String(), " 0 with payload not copied") {
+		t.Errorf("gRPC payloads were left out:\n%s", l.stderr.String())
+	}
 	if !strings.Contains(l.stderr.String(), " 0 lost events") {
 		t.Errorf("the summary reports lost events:\n%s", l.stderr.String())
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/decoder/packet"
+	"github.com/hoptap/hoptap/decoder/pcapfile"
 	"github.com/hoptap/hoptap/test/peers"
 )
 
@@ -179,4 +181,100 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pcapLengths returns each record's captured and original length.
+func pcapLengths(t *testing.T, file string, port uint16) (caps, origs []int) {
+	t.Helper()
+	r, err := pcapfile.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var d packet.Decoder
+	var s packet.Segment
+	for {
+		data, ci, lt, err := r.Next()
+		if err != nil {
+			return caps, origs
+		}
+		if d.Decode(lt, data, &s) == nil && (s.Src.Port() == port || s.Dst.Port() == port) {
+			caps, origs = append(caps, ci.CaptureLength), append(origs, ci.Length)
+		}
+	}
+}
+
+// TestSnaplen cuts every packet at 100 bytes: the file says how long
+// each packet was, and the summary counts the cuts.
+func TestSnaplen(t *testing.T) {
+	server, client := interopBed(t)
+	file := filepath.Join(t.TempDir(), "snap.pcapng")
+	l := startCapture(t, "-s", "100", "-w", file, "--port", fmt.Sprint(serverPort))
+	interopClient(t, client, server, "large_unary")
+	l.stop(t)
+	caps, origs := pcapLengths(t, file, serverPort)
+	cut := 0
+	for i := range caps {
+		if caps[i] > 100 {
+			t.Fatalf("record %d holds %d bytes with -s 100", i, caps[i])
+		}
+		if origs[i] > caps[i] {
+			cut++
+		}
+	}
+	if cut == 0 {
+		t.Fatal("no record was cut: large_unary's 271828-byte messages should be")
+	}
+	if !strings.Contains(l.stderr.String(), fmt.Sprintf("%d cut by the snap length", cut)) {
+		t.Errorf("the summary does not count the %d cut packets:\n%s", cut, l.stderr.String())
+	}
+}
+
+// TestPayloadAuto runs a connection that is neither HTTP/2 nor TLS (the
+// echo of random bytes) under the default --payload auto: after a few
+// packets only its headers are copied, and the summary says so. gRPC
+// connections keep every payload byte (TestInteropLive).
+func TestPayloadAuto(t *testing.T) {
+	tb := peers.NewTestbed(t)
+	srv, cli := tb.Pod(t, 2), tb.Pod(t, 3)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const port = 10030
+	addr := fmt.Sprintf("HOPTAP_HELPER_ADDR=%s:%d", srv.Addr, port)
+	echo := srv.Command(self)
+	echo.Env = append(os.Environ(), helperEnv+"=echo", addr)
+	if err := echo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Process.Kill(); echo.Wait() })
+	peers.WaitListening(t, fmt.Sprintf("%s:%d", srv.Addr, port))
+	file := filepath.Join(t.TempDir(), "auto.pcapng")
+	l := startCapture(t, "-w", file, "--port", fmt.Sprint(port))
+	send := cli.Command(self)
+	send.Env = append(os.Environ(), helperEnv+"=send", addr)
+	if out, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("sender: %v: %s", err, out)
+	}
+	l.stop(t)
+	caps, origs := pcapLengths(t, file, port)
+	full, headers := 0, 0
+	for i := range caps {
+		switch {
+		case caps[i] == origs[i]:
+			full++
+		case caps[i] <= 60+40:
+			headers++
+		default:
+			t.Errorf("record %d: %d of %d bytes, neither whole nor headers only", i, caps[i], origs[i])
+		}
+	}
+	if headers == 0 {
+		t.Fatalf("every payload was copied (%d records): the connection was not recognised as other", full)
+	}
+	if strings.Contains(l.stderr.String(), " 0 with payload not copied") {
+		t.Errorf("the summary does not count the headers-only packets:\n%s", l.stderr.String())
+	}
+	t.Logf("%d records whole, %d headers only", full, headers)
 }
