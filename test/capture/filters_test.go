@@ -278,3 +278,31 @@ func TestPayloadAuto(t *testing.T) {
 	}
 	t.Logf("%d records whole, %d headers only", full, headers)
 }
+
+// TestHostFilter lets the kernel select one of two clients by address,
+// and by a CIDR that holds only it.
+func TestHostFilter(t *testing.T) {
+	tb := peers.NewTestbed(t)
+	server, c3, c4 := tb.Pod(t, 2), tb.Pod(t, 3), tb.Pod(t, 4)
+	bin := peers.Tool(t, "interop-server")
+	peers.Start(t, "ip", "netns", "exec", server.NS, bin, "-port=10040", "-use_tls=false")
+	peers.WaitListening(t, server.Addr+":10040")
+	// (.3/31 would hold the server, .2, and so every call.)
+	for _, host := range []string{c3.Addr, c3.Addr + "/32"} {
+		t.Run(host, func(t *testing.T) {
+			l := startCapture(t, "-o", "json", "--host", host)
+			clientTo(t, c3, server, 10040, "empty_unary", "large_unary")
+			clientTo(t, c4, server, 10040, "empty_unary", "large_unary")
+			l.stop(t)
+			calls := peers.HoptapCalls(t, l.stdout.Bytes())
+			if len(calls) != 2 {
+				t.Errorf("want the 2 calls of %s, got %d: %v", c3.Addr, len(calls), calls)
+			}
+			for _, c := range calls {
+				if !strings.HasPrefix(c.Client, c3.Addr+":") {
+					t.Errorf("a call from another client got through: %v", c)
+				}
+			}
+		})
+	}
+}
