@@ -312,34 +312,12 @@ func statusIn(got *int, allowed []any) bool {
 func TestCaptureLeavesTrafficAlone(t *testing.T) {
 	tb := peers.NewTestbed(t)
 	srv, cli := tb.Pod(t, 2), tb.Pod(t, 3)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const port = 10001
-	echo := srv.Command(self)
-	echo.Env = append(os.Environ(), helperEnv+"=echo", fmt.Sprintf("HOPTAP_HELPER_ADDR=%s:%d", srv.Addr, port))
-	echo.Stderr = os.Stderr
-	if err := echo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { echo.Process.Kill(); echo.Wait() })
-	peers.WaitListening(t, fmt.Sprintf("%s:%d", srv.Addr, port))
-
-	send := func() string {
-		t.Helper()
-		c := cli.Command(self)
-		c.Env = append(os.Environ(), helperEnv+"=send", fmt.Sprintf("HOPTAP_HELPER_ADDR=%s:%d", srv.Addr, port))
-		out, err := c.Output()
-		if err != nil {
-			t.Fatalf("sender: %v: %s", err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	off := send()
+	send := startEcho(t, srv, cli, port)
+	off := send(t)
 	file := filepath.Join(t.TempDir(), "echo.pcapng")
 	l := startCapture(t, "--payload", "all", "-B", "256", "--port", fmt.Sprint(port), "-w", file)
-	on := send()
+	on := send(t)
 	l.stop(t)
 	t.Logf("summary:\n%s", l.stderr.String())
 	want := sendDigest()

@@ -237,26 +237,11 @@ func TestSnaplen(t *testing.T) {
 func TestPayloadAuto(t *testing.T) {
 	tb := peers.NewTestbed(t)
 	srv, cli := tb.Pod(t, 2), tb.Pod(t, 3)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const port = 10030
-	addr := fmt.Sprintf("HOPTAP_HELPER_ADDR=%s:%d", srv.Addr, port)
-	echo := srv.Command(self)
-	echo.Env = append(os.Environ(), helperEnv+"=echo", addr)
-	if err := echo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { echo.Process.Kill(); echo.Wait() })
-	peers.WaitListening(t, fmt.Sprintf("%s:%d", srv.Addr, port))
+	send := startEcho(t, srv, cli, port)
 	file := filepath.Join(t.TempDir(), "auto.pcapng")
 	l := startCapture(t, "-w", file, "--port", fmt.Sprint(port))
-	send := cli.Command(self)
-	send.Env = append(os.Environ(), helperEnv+"=send", addr)
-	if out, err := send.CombinedOutput(); err != nil {
-		t.Fatalf("sender: %v: %s", err, out)
-	}
+	send(t)
 	l.stop(t)
 	caps, origs := pcapLengths(t, file, port)
 	full, headers := 0, 0

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hoptap/hoptap/decoder/packet"
 	"github.com/hoptap/hoptap/decoder/pcapfile"
+	"github.com/hoptap/hoptap/test/peers"
 )
 
 // The test binary doubles as the echo server and the sender, run inside
@@ -82,6 +83,36 @@ func helperMain() int {
 		return 0
 	}
 	return 2
+}
+
+// startEcho runs the echo server in srv on port and returns a function
+// that runs the sender in cli once and returns the digest of what came
+// back.
+func startEcho(t *testing.T, srv, cli peers.Pod, port int) func(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("HOPTAP_HELPER_ADDR=%s:%d", srv.Addr, port)
+	echo := srv.Command(self)
+	echo.Env = append(os.Environ(), helperEnv+"=echo", addr)
+	echo.Stderr = os.Stderr
+	if err := echo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Process.Kill(); echo.Wait() })
+	peers.WaitListening(t, fmt.Sprintf("%s:%d", srv.Addr, port))
+	return func(t *testing.T) string {
+		t.Helper()
+		c := cli.Command(self)
+		c.Env = append(os.Environ(), helperEnv+"=send", addr)
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("sender: %v: %s", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
 }
 
 // capturedStream reassembles, from the egress observations in a pcapng
