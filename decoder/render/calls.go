@@ -166,17 +166,20 @@ func optCount(v grpc.Int) string {
 	if !v.OK {
 		return "?"
 	}
-	return fmt.Sprint(v.V)
+	return strconv.FormatInt(v.V, 10)
 }
 
+// fmtDur prints a duration with a unit that keeps 3 or 4 digits, as
+// 12.3µs, 4.56ms or 1.234s.
 func fmtDur(d time.Duration) string {
+	var b [24]byte
 	switch {
 	case d < time.Millisecond:
-		return fmt.Sprintf("%.1fµs", float64(d)/1e3)
+		return string(append(strconv.AppendFloat(b[:0], float64(d)/1e3, 'f', 1, 64), "µs"...))
 	case d < time.Second:
-		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+		return string(append(strconv.AppendFloat(b[:0], float64(d)/1e6, 'f', 2, 64), "ms"...))
 	}
-	return fmt.Sprintf("%.3fs", d.Seconds())
+	return string(append(strconv.AppendFloat(b[:0], d.Seconds(), 'f', 3, 64), 's'))
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted durations by

@@ -98,6 +98,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		return err
 	}
 	defer stopProfile()
+	view.TuneGC()
 	popts, err := o.probeOptions()
 	if err != nil {
 		return err

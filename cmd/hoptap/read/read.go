@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -64,11 +63,7 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 		return err
 	}
 	defer stopProfile()
-	if os.Getenv("GOGC") == "" {
-		// Decoding churns short-lived objects while the live heap stays
-		// small: collecting less often is faster and memory stays bounded.
-		debug.SetGCPercent(200)
-	}
+	view.TuneGC()
 	spec, err := o.Spec()
 	if err != nil {
 		return err
