@@ -413,3 +413,28 @@ func TestDemoLive(t *testing.T) {
 		t.Errorf("unexpected: %d × %s", n, k)
 	}
 }
+
+// TestSIGTERMDetaches stops the capture as Kubernetes and systemd do: it
+// exits 0 with its summary, and its links are gone.
+func TestSIGTERMDetaches(t *testing.T) {
+	peers.RequireRoot(t)
+	l := startCapture(t, "--port", fmt.Sprint(peers.FreePort(t)))
+	links := bpfLinks(t, l.cmd.Process.Pid)
+	l.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-l.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, l.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30s after SIGTERM")
+	}
+	if !strings.Contains(l.stderr.String(), "capture: 0 packets") {
+		t.Errorf("no summary after SIGTERM:\n%s", l.stderr.String())
+	}
+	for _, id := range links {
+		if linkExists(id) {
+			t.Errorf("BPF link %d still attached after SIGTERM", id)
+		}
+	}
+}
