@@ -53,7 +53,7 @@ type Summary struct {
 	OwnersForgotten   uint64 // socket owners dropped to stay bounded
 	Kernel            bpf.Counters
 	Decoder           decoder.Stats
-	Warnings          []string
+	Warnings          []string // optional hooks not attached, counters not read
 	CgroupRoot        string
 	WriteErr          error // the pcapng writer's first error
 	HeldForAttrib     uint64

@@ -164,6 +164,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 			popts.Cgroups = append(popts.Cgroups, ids...)
 		}
 	}
+	started := 0 // warnings printed when the capture started
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := capture.Config{
@@ -179,6 +180,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 			for _, w := range p.Warnings() {
 				fmt.Fprintf(stderr, "hoptap: warning: %s\n", w)
 			}
+			started = len(p.Warnings())
 			if !o.Quiet {
 				fmt.Fprintf(stderr, "hoptap: capturing at cgroup v2 root %s (egress and ingress of every socket)%s; Ctrl-C stops\n", p.CgroupRoot(), o.describe())
 			}
@@ -187,6 +189,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	sum, err := capture.Run(ctx, cfg)
 	if sum == nil {
 		return err
+	}
+	for _, w := range sum.Warnings[min(started, len(sum.Warnings)):] {
+		fmt.Fprintf(stderr, "hoptap: warning: %s\n", w)
 	}
 	if cerr := printer.Close(); cerr != nil && !errors.Is(cerr, os.ErrClosed) && err == nil {
 		err = cerr
