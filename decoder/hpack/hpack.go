@@ -142,16 +142,17 @@ func (r Rep) String() string {
 // Field is one decoded representation of a header block.
 type Field struct {
 	Name, Value string
+	// Index is the index an indexed field refers to, or the index of a
+	// literal's name (0 for a new name). For RepSizeUpdate it is the new
+	// maximum table size.
+	Index uint64
 	// NameKnown and ValueKnown are false when the part refers to a dynamic
 	// table entry the decoder never saw (or a string it would not decode).
 	// Name and Value are then empty and must not be used.
 	NameKnown, ValueKnown bool
 	Rep                   Rep
-	// Index is the index an indexed field refers to, or the index of a
-	// literal's name (0 for a new name). For RepSizeUpdate it is the new
-	// maximum table size.
-	Index uint64
 	// HuffmanName and HuffmanValue report literals sent Huffman-coded.
+	// (The small fields sit together: header lists are copied per call.)
 	HuffmanName, HuffmanValue bool
 }
 
