@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -435,6 +437,56 @@ func TestSIGTERMDetaches(t *testing.T) {
 	for _, id := range links {
 		if linkExists(id) {
 			t.Errorf("BPF link %d still attached after SIGTERM", id)
+		}
+	}
+}
+
+// TestOpenSocketsAttributed opens a connection before the capture starts,
+// as a long-lived gRPC channel is: its packets still name this process,
+// from the sockets found open at start.
+func TestOpenSocketsAttributed(t *testing.T) {
+	tshark := peers.Tool(t, "tshark")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-accepted
+	defer s.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	file := filepath.Join(t.TempDir(), "open.pcapng")
+	l := startCapture(t, "--payload", "all", "-w", file, "--port", fmt.Sprint(port))
+	c.Write([]byte("hello"))
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatal(err)
+	}
+	s.Write([]byte("world"))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	l.stop(t)
+	comments := string(peers.Run(t, tshark, "-r", file, "-Y", "tcp.len > 0", "-T", "fields", "-e", "frame.comment"))
+	want := fmt.Sprintf("pid=%d ", os.Getpid())
+	lines := strings.Split(strings.TrimSpace(comments), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want 4 observations of the 2 data packets, got:\n%s", comments)
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, want) {
+			t.Errorf("an observation does not name this process (%s): %s", want, line)
 		}
 	}
 }
