@@ -184,3 +184,20 @@ func TestCgroupsNamesAndContainers(t *testing.T) {
 		t.Error("a missing cgroup resolved")
 	}
 }
+
+// FuzzParseTCP: arbitrary bytes and lengths never panic the header
+// parser, and what it accepts lies within the packet.
+func FuzzParseTCP(f *testing.F) {
+	p := ipv4TCP("10.0.0.1", "10.0.0.2", 1, 2, 3, 4, 0x18, 10)
+	f.Add(p, len(p))
+	f.Add(p[:30], 0)
+	f.Add(make([]byte, 60), 65536)
+	f.Fuzz(func(t *testing.T, b []byte, wireLen int) {
+		ti, ok := parseTCP(b, wireLen)
+		// An accepted packet holds an IP header and a whole fixed TCP
+		// header.
+		if ok && (len(b) < 40 || b[0]>>4 == 6 && len(b) < 60) {
+			t.Fatalf("accepted %d bytes: %+v", len(b), ti)
+		}
+	})
+}

@@ -1,0 +1,59 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// record builds a packet record as hoptap.c lays it out.
+func record(caplen int) []byte {
+	r := make([]byte, pktHdrLen+caplen)
+	r[0], r[1], r[2], r[3] = byte(KindPacket), byte(Egress), 1, byte(ClassHTTP2)
+	binary.LittleEndian.PutUint32(r[4:], uint32(caplen+100))
+	binary.LittleEndian.PutUint32(r[8:], uint32(caplen))
+	binary.LittleEndian.PutUint64(r[24:], 0x1234)
+	return r
+}
+
+func TestParseRecords(t *testing.T) {
+	p := &Probe{}
+	e, ok := p.parse(record(60))
+	if !ok || e.Kind != KindPacket || e.Dir != Egress || !e.Truncated || e.Omitted || e.Len != 160 || len(e.Data) != 60 || e.Cookie != 0x1234 {
+		t.Fatalf("parse = %+v, %v", e, ok)
+	}
+	// A caplen beyond the record is refused, not sliced past its end.
+	r := record(60)
+	binary.LittleEndian.PutUint32(r[8:], 1000)
+	if _, ok := p.parse(r); ok {
+		t.Error("a record shorter than its caplen was accepted")
+	}
+	o := make([]byte, ownerLen)
+	o[0] = byte(KindOwner)
+	binary.LittleEndian.PutUint32(o[4:], 42)
+	copy(o[40:], "server\x00junk")
+	if e, ok := p.parse(o); !ok || e.TGID != 42 || e.Comm != "server" {
+		t.Errorf("owner = %+v, %v", e, ok)
+	}
+	for _, short := range [][]byte{nil, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {99}} {
+		if _, ok := p.parse(short); ok {
+			t.Errorf("parse(%x) accepted", short)
+		}
+	}
+}
+
+// FuzzParse feeds arbitrary records: the parser never panics and never
+// hands out data beyond the record.
+func FuzzParse(f *testing.F) {
+	f.Add(record(0))
+	f.Add(record(64))
+	f.Add(make([]byte, ownerLen))
+	f.Add(append([]byte{byte(KindSock)}, make([]byte, sockLen)...))
+	f.Add(append([]byte{byte(KindRetransmit)}, make([]byte, retransLen)...))
+	p := &Probe{}
+	f.Fuzz(func(t *testing.T, r []byte) {
+		e, ok := p.parse(r)
+		if ok && e.Kind == KindPacket && pktHdrLen+len(e.Data) > len(r) {
+			t.Fatalf("data of %d bytes from a %d-byte record", len(e.Data), len(r))
+		}
+	})
+}
