@@ -58,6 +58,7 @@ type Decoder struct {
 	last  time.Time
 	// Reused per frame: events are only valid during the Sink call.
 	frameEv FrameEvent
+	callEv  CallEvent
 	// Header lists are carved from slabs: one allocation per many blocks.
 	scratch []hpack.Field
 	slab    []hpack.Field
@@ -431,10 +432,13 @@ func (cs *connState) emitCall(c *grpc.Call) {
 }
 
 func (cs *connState) flushCalls() {
+	ev := &cs.d.callEv
 	for i, c := range cs.done {
-		cs.d.sink.Call(&CallEvent{Conn: &cs.info, Call: c})
+		*ev = CallEvent{Conn: &cs.info, Call: c}
+		cs.d.sink.Call(ev)
 		cs.done[i] = nil
 	}
+	*ev = CallEvent{}
 	cs.done = cs.done[:0]
 }
 

@@ -108,7 +108,9 @@ type ConnEvent struct {
 	Err string
 }
 
-// CallEvent is one finished gRPC call.
+// CallEvent is one finished gRPC call. The event is only valid during
+// the Sink call (the decoder reuses it); the Call it points to is not
+// reused.
 type CallEvent struct {
 	Conn *Conn
 	Call *grpc.Call

@@ -98,6 +98,9 @@ type Call struct {
 	reqSeen, respSeen, trailersSeen bool
 	reqEnded                        bool
 	framer                          [2]framer
+	// msgs holds a unary call's two message records without another
+	// allocation; Messages starts on it.
+	msgs [2]MessageRecord
 }
 
 // Duration returns the call's duration if its start is known.

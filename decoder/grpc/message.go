@@ -23,7 +23,8 @@ type framer struct {
 	cur      Message
 }
 
-// feed consumes DATA bytes, calling done for each completed message.
+// feed consumes DATA bytes, calling done for each completed message; the
+// message is only valid during the call.
 func (f *framer) feed(b []byte, done func(*Message)) {
 	if f.lost {
 		return
@@ -57,9 +58,10 @@ func (f *framer) feed(b []byte, done func(*Message)) {
 		b = b[n:]
 		if f.left == 0 {
 			f.hdrN = 0
-			m := f.cur
+			// done sees the framer's own message, valid during the call:
+			// a copy handed to a func value would escape to the heap.
+			done(&f.cur)
 			f.cur = Message{}
-			done(&m)
 		}
 	}
 }

@@ -64,6 +64,7 @@ func (t *Tracker) call(stream uint32, midstream bool) *Call {
 		t.evictOldest()
 	}
 	c := &Call{Stream: stream}
+	c.Messages = c.msgs[:0]
 	c.framer[0].keepBody, c.framer[1].keepBody = t.keepBody, t.keepBody
 	if midstream {
 		// The stream started before we saw it: counts and framing are unknown.
