@@ -59,7 +59,13 @@ func loadPackets(b *testing.B, path string) (pkts []benchPacket, bytes int64) {
 //
 //	HOPTAP_BENCH_PCAP=$PWD/testdata/bench/unary-20000.pcapng \
 //	  go test -run '^$' -bench DecodeInterop -cpuprofile cpu.prof ./decoder
-func BenchmarkDecodeInterop(b *testing.B) {
+func BenchmarkDecodeInterop(b *testing.B) { benchDecode(b, decoder.Options{}) }
+
+// BenchmarkDecodeInteropReuse is the same with recycled calls, as live
+// capture decodes.
+func BenchmarkDecodeInteropReuse(b *testing.B) { benchDecode(b, decoder.Options{ReuseCalls: true}) }
+
+func benchDecode(b *testing.B, opts decoder.Options) {
 	path := filepath.Join("..", "testdata", "golden", "interop.pcapng")
 	if p := os.Getenv("HOPTAP_BENCH_PCAP"); p != "" {
 		path = p
@@ -75,7 +81,7 @@ func BenchmarkDecodeInterop(b *testing.B) {
 	b.ReportAllocs()
 	var calls, frames uint64
 	for b.Loop() {
-		d := decoder.New(nopSink{}, decoder.Options{})
+		d := decoder.New(nopSink{}, opts)
 		for i := range pkts {
 			p := &pkts[i]
 			d.Packet(p.lt, p.data, p.ts, p.wireLen)

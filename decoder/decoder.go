@@ -22,6 +22,11 @@ type Options struct {
 	Ports []uint16
 	// KeepBodies keeps the first bytes of every message for display.
 	KeepBodies bool
+	// ReuseCalls is for sinks that keep nothing of an event after the call
+	// to them returns: no Call, no header list (true of a synchronous
+	// render.Printer, not of render.Async). Calls and header lists are then
+	// recycled, which saves most of the decoder's allocations.
+	ReuseCalls bool
 	TCP        tcp.Config
 }
 
@@ -59,6 +64,7 @@ type Decoder struct {
 	// Reused per frame: events are only valid during the Sink call.
 	frameEv FrameEvent
 	callEv  CallEvent
+	pool    *grpc.CallPool // with ReuseCalls
 	// Header lists are carved from slabs: one allocation per many blocks.
 	scratch []hpack.Field
 	slab    []hpack.Field
@@ -81,6 +87,9 @@ func New(sink Sink, opts Options) *Decoder {
 	d.stats.CallsByStatus = map[int64]uint64{}
 	for _, p := range opts.Ports {
 		d.ports[p] = true
+	}
+	if opts.ReuseCalls {
+		d.pool = &grpc.CallPool{}
 	}
 	d.asm = tcp.NewAssembler((*tcpHandler)(d), opts.TCP)
 	return d
@@ -347,6 +356,9 @@ func (cs *connState) startH2(ts time.Time) {
 	cs.proto, cs.info.Proto = ProtoHTTP2, ProtoHTTP2
 	cs.d.stats.H2Conns++
 	cs.tracker = grpc.NewTracker(cs.emitCall, cs.d.opts.KeepBodies)
+	if cs.d.pool != nil {
+		cs.tracker.UsePool(cs.d.pool)
+	}
 	for dir := tcp.AtoB; dir <= tcp.BtoA; dir++ {
 		ds := &cs.dirs[dir]
 		start := cs.fromStart(dir)
@@ -437,6 +449,9 @@ func (cs *connState) flushCalls() {
 		*ev = CallEvent{Conn: &cs.info, Call: c}
 		cs.d.sink.Call(ev)
 		cs.done[i] = nil
+		if cs.d.pool != nil {
+			cs.d.pool.Put(c)
+		}
 	}
 	*ev = CallEvent{}
 	cs.done = cs.done[:0]
@@ -530,7 +545,12 @@ func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.
 		scratch = append(scratch, hpack.Field{})
 	}
 	cs.d.scratch = scratch
-	fields := cs.d.fieldsCopy(scratch)
+	// The list lives on in the call; with ReuseCalls the call copies it
+	// and the frame event may use the scratch list.
+	fields := scratch
+	if cs.d.pool == nil {
+		fields = cs.d.fieldsCopy(scratch)
+	}
 	if err != nil {
 		cs.d.stats.HPACKErrors++
 		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnDecodeError, Dir: cs.role(h.dir), HasDir: true, Err: "HPACK: " + err.Error()})

@@ -101,6 +101,48 @@ type Call struct {
 	// msgs holds a unary call's two message records without another
 	// allocation; Messages starts on it.
 	msgs [2]MessageRecord
+	// pooled: the call came from a CallPool and owns its header lists,
+	// which are copied in rather than kept by reference.
+	pooled bool
+}
+
+// keep stores a header list in the call: by reference, or for a pooled
+// call as a copy in its own reused storage.
+func (c *Call) keep(dst *[]hpack.Field, fs []hpack.Field) {
+	if c.pooled {
+		*dst = append((*dst)[:0], fs...)
+		return
+	}
+	*dst = fs
+}
+
+// CallPool recycles calls once their sink is done with them, with their
+// header storage. It is for sinks that keep nothing of a call after the
+// call to them returns.
+type CallPool struct {
+	free []*Call
+}
+
+// maxPooled bounds the calls kept for reuse.
+const maxPooled = 1024
+
+func (p *CallPool) get() *Call {
+	if n := len(p.free); n > 0 {
+		c := p.free[n-1]
+		p.free = p.free[:n-1]
+		return c
+	}
+	return &Call{pooled: true}
+}
+
+// Put hands back a finished call; it must not be used after.
+func (p *CallPool) Put(c *Call) {
+	if !c.pooled || len(p.free) >= maxPooled {
+		return
+	}
+	req, resp, tr := c.Request[:0], c.Response[:0], c.Trailers[:0]
+	*c = Call{Request: req, Response: resp, Trailers: tr, pooled: true}
+	p.free = append(p.free, c)
 }
 
 // Duration returns the call's duration if its start is known.
@@ -162,7 +204,7 @@ func header(fs []hpack.Field, name string) Str {
 
 func (c *Call) setRequest(fs []hpack.Field) {
 	c.reqSeen = true
-	c.Request = fs
+	c.keep(&c.Request, fs)
 	c.Method = header(fs, ":path")
 	if _, present, _ := lookup(fs, ":path"); !present {
 		c.Method = Str{} // a request without :path has no method to know

@@ -27,6 +27,7 @@ type Tracker struct {
 	ended            map[uint32]bool
 	endedOrder       []uint32
 	lingering        []*Call // reset calls waiting for the peer's frames in flight
+	pool             *CallPool
 	Stats            TrackerStats
 }
 
@@ -41,6 +42,10 @@ type TrackerStats struct {
 func NewTracker(emit func(*Call), keepBody bool) *Tracker {
 	return &Tracker{emit: emit, keepBody: keepBody, calls: make(map[uint32]*Call), ended: map[uint32]bool{}}
 }
+
+// UsePool makes new calls come from p, for sinks that keep nothing of a
+// call; the caller puts them back after emitting them.
+func (t *Tracker) UsePool(p *CallPool) { t.pool = p }
 
 // Open returns the number of calls in progress.
 func (t *Tracker) Open() int { return len(t.calls) }
@@ -63,7 +68,13 @@ func (t *Tracker) call(stream uint32, midstream bool) *Call {
 	if len(t.calls) >= MaxOpenCalls {
 		t.evictOldest()
 	}
-	c := &Call{Stream: stream}
+	var c *Call
+	if t.pool != nil {
+		c = t.pool.get()
+	} else {
+		c = &Call{}
+	}
+	c.Stream = stream
 	c.Messages = c.msgs[:0]
 	c.framer[0].keepBody, c.framer[1].keepBody = t.keepBody, t.keepBody
 	if midstream {
@@ -151,7 +162,7 @@ func (t *Tracker) Headers(d Dir, stream uint32, fs []hpack.Field, endStream bool
 	if c.rst {
 		if c.RSTBy == C2S {
 			// The server's answer to a reset call: keep its status.
-			c.Trailers = fs
+			c.keep(&c.Trailers, fs)
 			c.applyStatus(fs)
 			if endStream {
 				t.finish(c, ts, EndRSTStream)
@@ -165,7 +176,7 @@ func (t *Tracker) Headers(d Dir, stream uint32, fs []hpack.Field, endStream bool
 	_, hasStatus, _ := lookup(fs, ":status")
 	if !c.respSeen && (c.reqSeen || hasStatus) {
 		c.respSeen = true
-		c.Response = fs
+		c.keep(&c.Response, fs)
 		if st := header(fs, ":status"); st.OK {
 			if n, err := strconv.Atoi(st.V); err == nil {
 				c.HTTPStatus = Int{int64(n), true}
@@ -178,7 +189,7 @@ func (t *Tracker) Headers(d Dir, stream uint32, fs []hpack.Field, endStream bool
 		return
 	}
 	c.trailersSeen = true
-	c.Trailers = fs
+	c.keep(&c.Trailers, fs)
 	if endStream {
 		c.applyStatus(fs)
 		t.finish(c, ts, EndTrailers)

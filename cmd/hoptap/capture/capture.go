@@ -168,13 +168,14 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg := capture.Config{
-		Probe:      popts,
-		PIDs:       pids,
-		Count:      o.count,
-		Duration:   o.duration,
-		PcapNG:     pcap,
-		Sink:       flt,
-		Decoder:    decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil},
+		Probe:    popts,
+		PIDs:     pids,
+		Count:    o.count,
+		Duration: o.duration,
+		PcapNG:   pcap,
+		Sink:     flt,
+		// The printer is synchronous: nothing of a call outlives its event.
+		Decoder:    decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil, ReuseCalls: true},
 		AfterBatch: func() { printer.Flush() },
 		Ready: func(p *bpf.Probe) {
 			for _, w := range p.Warnings() {
