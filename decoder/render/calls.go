@@ -25,7 +25,6 @@ type CallTable struct {
 	// uniform sample, and methods past maxMethods are pooled.
 	live    bool
 	header  bool
-	last    callRow
 	num     []byte
 	sampled bool
 	rng     uint64
@@ -58,40 +57,41 @@ type methodStats struct {
 // NewCallTable returns an empty table.
 func NewCallTable() *CallTable { return &CallTable{methods: map[string]*methodStats{}} }
 
-// Add records one call.
-func (t *CallTable) Add(e *decoder.CallEvent) {
+// callKeys are what both views of a call need.
+type callKeys struct {
+	ts                  time.Time
+	method, status, end string
+	dur, ttfb           time.Duration
+	hasDur, hasTTFB     bool
+}
+
+// count adds a call to the per-method statistics.
+func (t *CallTable) count(e *decoder.CallEvent) callKeys {
 	c := e.Call
-	ts := c.Start
-	if ts.IsZero() {
-		ts = c.EndTS
+	k := callKeys{ts: c.Start, method: "?", status: "?", end: string(c.End)}
+	if k.ts.IsZero() {
+		k.ts = c.EndTS
 	}
-	if t.first.IsZero() || ts.Before(t.first) {
-		t.first = ts
+	if t.first.IsZero() || k.ts.Before(t.first) {
+		t.first = k.ts
 	}
-	method := "?"
 	if c.Method.OK {
-		method = c.Method.V
+		k.method = c.Method.V
 	}
-	status := "?"
 	if c.Status.OK {
-		status = grpc.CodeName(int(c.Status.V))
+		k.status = grpc.CodeName(int(c.Status.V))
 		if c.StatusFromHTTP {
-			status += fmt.Sprintf(" (http %d)", c.HTTPStatus.V)
+			k.status += fmt.Sprintf(" (http %d)", c.HTTPStatus.V)
 		}
 	}
-	end := string(c.End)
 	if c.End == grpc.EndRSTStream {
 		by := "client"
 		if c.RSTBy == grpc.S2C {
 			by = "server"
 		}
-		end = fmt.Sprintf("rst_stream %s by %s", http2.ErrCode(c.RSTCode), by)
+		k.end = fmt.Sprintf("rst_stream %s by %s", http2.ErrCode(c.RSTCode), by)
 	}
-	row := &t.last
-	*row = callRow{start: ts, client: e.Conn.Client.String(), server: e.Conn.Server.String(),
-		stream: c.Stream, method: method, status: status, end: end,
-		dur: "?", ttfb: "?", req: optCount(c.ReqMsgs), resp: optCount(c.RespMsgs)}
-	key := method
+	key := k.method
 	if t.live && t.methods[key] == nil && len(t.methods) >= maxMethods {
 		key = otherMethods
 	}
@@ -101,19 +101,33 @@ func (t *CallTable) Add(e *decoder.CallEvent) {
 		t.methods[key] = m
 	}
 	m.count++
-	m.byStatus[status]++
-	if d, ok := c.Duration(); ok {
-		row.dur = fmtDur(d)
-		t.sample(m, d)
+	m.byStatus[k.status]++
+	if k.dur, k.hasDur = c.Duration(); k.hasDur {
+		t.sample(m, k.dur)
 	} else {
 		m.unknown++
 	}
-	if d, ok := c.TTFB(); ok {
-		row.ttfb = fmtDur(d)
+	k.ttfb, k.hasTTFB = c.TTFB()
+	return k
+}
+
+// Add records one call.
+func (t *CallTable) Add(e *decoder.CallEvent) {
+	k := t.count(e)
+	if t.live {
+		return
 	}
-	if !t.live {
-		t.rows = append(t.rows, *row)
+	c := e.Call
+	row := callRow{start: k.ts, client: e.Conn.Client.String(), server: e.Conn.Server.String(),
+		stream: c.Stream, method: k.method, status: k.status, end: k.end,
+		dur: "?", ttfb: "?", req: optCount(c.ReqMsgs), resp: optCount(c.RespMsgs)}
+	if k.hasDur {
+		row.dur = fmtDur(k.dur)
 	}
+	if k.hasTTFB {
+		row.ttfb = fmtDur(k.ttfb)
+	}
+	t.rows = append(t.rows, row)
 }
 
 // sample keeps every duration, or in a live table a uniform sample of
@@ -132,34 +146,84 @@ func (t *CallTable) sample(m *methodStats, d time.Duration) {
 }
 
 // Live row columns: the widths the sorted table usually ends up with.
-var liveCols = [...]int{10, 21, 21, 6, 46, 13, 9, 9, 4, 4, 0}
+var liveCols = [...]int{10, 21, 21, 6, 46, 13, 9, 9, 4, 4}
 
-// writeLive prints one row now, without fmt: it runs once per call.
+const spaces = "                                                  "
+
+// writeLive prints one row now, formatted in place: it runs once per
+// call.
 func (t *CallTable) writeLive(w *bufio.Writer, e *decoder.CallEvent) {
-	t.Add(e)
+	k := t.count(e)
+	b := t.num[:0]
 	if !t.header {
 		t.header = true
-		t.liveRow(w, "TIME", "CLIENT", "SERVER", "STREAM", "METHOD", "STATUS", "DURATION", "TTFB", "REQ", "RESP", "END")
+		for i, h := range []string{"TIME", "CLIENT", "SERVER", "STREAM", "METHOD", "STATUS", "DURATION", "TTFB", "REQ", "RESP"} {
+			b = padCol(append(b, h...), len(b), i)
+		}
+		b = append(b, "END\n"...)
 	}
-	r := &t.last
-	t.num = strconv.AppendFloat(t.num[:0], r.start.Sub(t.first).Seconds(), 'f', 6, 64)
-	n := len(t.num)
-	t.num = strconv.AppendUint(t.num, uint64(r.stream), 10)
-	t.liveRow(w, string(t.num[:n]), r.client, r.server, string(t.num[n:]), r.method, r.status, r.dur, r.ttfb, r.req, r.resp, r.end)
+	c := e.Call
+	col := 0
+	next := func(start int) {
+		b = padCol(b, start, col)
+		col++
+	}
+	start := len(b)
+	b = strconv.AppendFloat(b, k.ts.Sub(t.first).Seconds(), 'f', 6, 64)
+	next(start)
+	start = len(b)
+	b = e.Conn.Client.AppendTo(b)
+	next(start)
+	start = len(b)
+	b = e.Conn.Server.AppendTo(b)
+	next(start)
+	start = len(b)
+	b = strconv.AppendUint(b, uint64(c.Stream), 10)
+	next(start)
+	start = len(b)
+	b = append(b, k.method...)
+	next(start)
+	start = len(b)
+	b = append(b, k.status...)
+	next(start)
+	start = len(b)
+	b = appendOptDur(b, k.dur, k.hasDur)
+	next(start)
+	start = len(b)
+	b = appendOptDur(b, k.ttfb, k.hasTTFB)
+	next(start)
+	start = len(b)
+	b = appendOptCount(b, c.ReqMsgs)
+	next(start)
+	start = len(b)
+	b = appendOptCount(b, c.RespMsgs)
+	next(start)
+	b = append(append(b, k.end...), '\n')
+	w.Write(b)
+	t.num = b[:0]
 }
 
-func (t *CallTable) liveRow(w *bufio.Writer, cols ...string) {
-	for i, c := range cols {
-		w.WriteString(c)
-		if i == len(cols)-1 {
-			break
-		}
-		for pad := liveCols[i] - utf8.RuneCountInString(c); pad > 0; pad-- {
-			w.WriteByte(' ')
-		}
-		w.WriteString("  ")
+// padCol pads the column that began at start to its live width, then
+// adds the gap before the next one.
+func padCol(b []byte, start, col int) []byte {
+	if pad := liveCols[col] - utf8.RuneCount(b[start:]); pad > 0 {
+		b = append(b, spaces[:min(pad, len(spaces))]...)
 	}
-	w.WriteByte('\n')
+	return append(b, "  "...)
+}
+
+func appendOptCount(b []byte, v grpc.Int) []byte {
+	if !v.OK {
+		return append(b, '?')
+	}
+	return strconv.AppendInt(b, v.V, 10)
+}
+
+func appendOptDur(b []byte, d time.Duration, ok bool) []byte {
+	if !ok {
+		return append(b, '?')
+	}
+	return appendDur(b, d)
 }
 
 func optCount(v grpc.Int) string {
@@ -173,13 +237,17 @@ func optCount(v grpc.Int) string {
 // 12.3µs, 4.56ms or 1.234s.
 func fmtDur(d time.Duration) string {
 	var b [24]byte
+	return string(appendDur(b[:0], d))
+}
+
+func appendDur(b []byte, d time.Duration) []byte {
 	switch {
 	case d < time.Millisecond:
-		return string(append(strconv.AppendFloat(b[:0], float64(d)/1e3, 'f', 1, 64), "µs"...))
+		return append(strconv.AppendFloat(b, float64(d)/1e3, 'f', 1, 64), "µs"...)
 	case d < time.Second:
-		return string(append(strconv.AppendFloat(b[:0], float64(d)/1e6, 'f', 2, 64), "ms"...))
+		return append(strconv.AppendFloat(b, float64(d)/1e6, 'f', 2, 64), "ms"...)
 	}
-	return string(append(strconv.AppendFloat(b[:0], d.Seconds(), 'f', 3, 64), 's'))
+	return append(strconv.AppendFloat(b, d.Seconds(), 'f', 3, 64), 's')
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted durations by

@@ -502,3 +502,25 @@ func TestOpenSocketsAttributed(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoLiveCalls: "capture --calls" prints a row per call as it ends,
+// then the per-method summary.
+func TestDemoLiveCalls(t *testing.T) {
+	port := peers.FreePort(t)
+	l := startCapture(t, "--calls", "--port", fmt.Sprint(port))
+	out, err := exec.Command(hoptap, "demo", "--count", "2", "--interval", "10ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hoptap demo: %v\n%s", err, out)
+	}
+	l.stop(t)
+	text := string(l.stdout.Bytes())
+	rows, perMethod := strings.Count(text, " /grpc.testing.TestService/"), strings.Count(text, "\n/grpc.testing.TestService/")
+	if !strings.HasPrefix(text, "TIME ") || !strings.Contains(text, "\nMETHOD ") || rows != 16 || perMethod != 6 {
+		t.Fatalf("want a header, 16 call rows and 6 summary rows, got:\n%s", text)
+	}
+	for _, w := range []string{"NOT_FOUND", "UNIMPLEMENTED", "trailers_only", "/grpc.testing.TestService/EmptyCall            2      OK=2"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("no %q in:\n%s", w, text)
+		}
+	}
+}
