@@ -204,12 +204,14 @@ type Probe struct {
 const PollInterval = 20 * time.Millisecond
 
 const (
-	batchBytes  = 1 << 20
-	batchEvents = 1024
-	pktHdrLen   = 40
-	ownerLen    = 56
-	sockLen     = 72
-	retransLen  = 56
+	// A batch is handed on once less than the largest record fits.
+	minRecordRoom = pktHdrLen + MaxSnaplen + 1
+	batchBytes    = 1 << 20
+	batchEvents   = 1024
+	pktHdrLen     = 40
+	ownerLen      = 56
+	sockLen       = 72
+	retransLen    = 56
 )
 
 // Open checks the system, loads the programs, attaches them and starts
@@ -389,6 +391,7 @@ func (p *Probe) read() {
 	defer close(p.ch)
 	var rec ringbuf.Record
 	b := p.batch()
+	rec.RawSample = b.buf[:0]
 	// The kernel wakes us only when much is waiting; the deadline bounds
 	// how long a quiet trickle of events waits to be delivered.
 	p.rd.SetDeadline(time.Now().Add(PollInterval))
@@ -398,6 +401,7 @@ func (p *Probe) read() {
 			if len(b.Events) > 0 {
 				p.ch <- b
 				b = p.batch()
+				rec.RawSample = b.buf[:0]
 			}
 			p.rd.SetDeadline(time.Now().Add(PollInterval))
 			continue
@@ -414,16 +418,29 @@ func (p *Probe) read() {
 			p.rd.Close()
 			return
 		}
-		if len(b.buf)+len(rec.RawSample) > cap(b.buf) || len(b.Events) == cap(b.Events) {
-			p.ch <- b
-			b = p.batch()
-		}
 		start := len(b.buf)
-		b.buf = append(b.buf, rec.RawSample...)
+		inPlace := len(rec.RawSample) > 0 && start < cap(b.buf) && &b.buf[start : start+1][0] == &rec.RawSample[0]
+		if inPlace {
+			// The record landed in the batch's free space (see below).
+			b.buf = b.buf[:start+len(rec.RawSample)]
+		} else {
+			// It did not fit: the reader allocated; start a batch.
+			if len(b.Events) > 0 {
+				p.ch <- b
+				b = p.batch()
+			}
+			start = 0
+			b.buf = append(b.buf[:0], rec.RawSample...)
+		}
 		if ev, ok := p.parse(b.buf[start:]); ok {
 			b.Events = append(b.Events, ev)
 		}
-
+		if cap(b.buf)-len(b.buf) < minRecordRoom || len(b.Events) == cap(b.Events) {
+			p.ch <- b
+			b = p.batch()
+		}
+		// The next record is copied straight into the batch.
+		rec.RawSample = b.buf[len(b.buf):len(b.buf)]
 	}
 }
 
