@@ -192,29 +192,50 @@ struct twin_key {
 	__u32 ack;
 	__u32 len;
 	__u32 flags;
+	__u32 pad;
 };
 
-// Segments copied at a local sender's egress, so that their arrival at
-// a local receiver's ingress is recognised (drop_twins only).
+#define TWIN_SLOTS 4096
+
+// Segments copied at a local sender's egress, so that their arrival at a
+// local receiver's ingress is recognised (drop_twins only). A local
+// receiver's ingress runs on the sender's CPU (loopback and veth deliver
+// through that CPU's backlog), so a per-CPU, direct-mapped table does:
+// no lock and no allocation per packet, unlike a hash map. A slot
+// overwritten before its twin arrived only means the twin is copied.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 32768);
-	// Per-CPU eviction lists: no lock shared by all CPUs on every packet.
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct twin_key);
-	__type(value, __u8);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TWIN_SLOTS);
+	__type(key, __u32);
+	__type(value, struct twin_key);
 } twins SEC(".maps");
+
+static __always_inline __u32 twin_slot(const struct twin_key *k)
+{
+	__u32 h = k->seq * 0x9e3779b1u ^ k->ack * 0x85ebca6bu ^ ((__u32)k->sport << 16 | k->dport) ^ k->len;
+	return (h ^ (h >> 15)) & (TWIN_SLOTS - 1);
+}
+
+static __always_inline int twin_equal(const struct twin_key *a, const struct twin_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff = 0;
+	for (int i = 0; i < (int)(sizeof(*a) / 8); i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
 
 struct class_state {
 	__u8 class;
 	__u8 undecided;
 };
 
-// Per socket: what its connection was recognised as.
+// Per socket: what its connection was recognised as. Socket-local
+// storage: found from the socket itself, freed with it.
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct class_state);
 } classes SEC(".maps");
 
@@ -288,16 +309,17 @@ static __always_inline void v4_key(struct prefix_key *k, __u32 addr)
 // classify looks at the first payload bytes of a socket's packets: the
 // HTTP/2 client preface, a TLS record, or an HTTP/2 frame header (for
 // connections that began before the capture).
-static __always_inline __u8 classify(struct __sk_buff *skb, __u64 cookie, __u32 off, __u32 paylen)
+static __always_inline __u8 classify(struct __sk_buff *skb, __u32 off, __u32 paylen)
 {
-	struct class_state *st = bpf_map_lookup_elem(&classes, &cookie);
-	struct class_state fresh = {};
-	if (!st) {
-		bpf_map_update_elem(&classes, &cookie, &fresh, BPF_NOEXIST);
-		st = bpf_map_lookup_elem(&classes, &cookie);
-		if (!st)
-			return CLASS_UNDECIDED;
-	}
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return CLASS_UNDECIDED;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return CLASS_UNDECIDED;
+	struct class_state *st = bpf_sk_storage_get(&classes, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st)
+		return CLASS_UNDECIDED;
 	if (st->class != CLASS_UNDECIDED || paylen == 0)
 		return st->class;
 	__u8 b[9] = {};
@@ -462,12 +484,16 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		};
 		__builtin_memcpy(tk.saddr, src.addr, 16);
 		__builtin_memcpy(tk.daddr, dst.addr, 16);
-		if (dir) {
-			__u8 one = 1;
-			bpf_map_update_elem(&twins, &tk, &one, BPF_ANY);
-		} else if (bpf_map_delete_elem(&twins, &tk) == 0) {
-			count(CNT_TWINS, 1);
-			return;
+		__u32 slot = twin_slot(&tk);
+		struct twin_key *seen = bpf_map_lookup_elem(&twins, &slot);
+		if (seen) {
+			if (dir) {
+				*seen = tk;
+			} else if (twin_equal(seen, &tk)) {
+				__builtin_memset(seen, 0, sizeof(*seen));
+				count(CNT_TWINS, 1);
+				return;
+			}
 		}
 	}
 
@@ -484,7 +510,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	if (payload_mode != 1 && paylen > 0) {
 		__u8 class = CLASS_OTHER;
 		if (payload_mode == 0)
-			class = classify(skb, hdr.cookie, hdrlen, paylen);
+			class = classify(skb, hdrlen, paylen);
 		hdr.class = class;
 		if (class == CLASS_OTHER) {
 			caplen = hdrlen;
@@ -670,7 +696,6 @@ int hoptap_sockops(struct bpf_sock_ops *skops)
 		if (skops->args[1] == BPF_TCP_CLOSE) {
 			cookie = bpf_get_socket_cookie(skops);
 			sock_event(skops, cookie, SOCK_CLOSED, 0);
-			bpf_map_delete_elem(&classes, &cookie);
 			bpf_map_delete_elem(&owners, &cookie);
 			bpf_map_delete_elem(&connects, &cookie);
 		}

@@ -94,6 +94,7 @@ type hoptapTwinKey struct {
 	Ack   uint32
 	Len   uint32
 	Flags uint32
+	Pad   uint32
 }
 
 // Names of all BPF objects in the ELF.
