@@ -24,6 +24,11 @@ type Spec struct {
 	Streams  []uint32
 }
 
+// Empty reports whether the spec selects everything.
+func (s Spec) Empty() bool {
+	return len(s.Methods) == 0 && len(s.Statuses) == 0 && len(s.Hosts) == 0 && len(s.Ports) == 0 && len(s.Streams) == 0
+}
+
 // Filter is a decoder.Sink that passes on what Spec selects.
 type Filter struct {
 	next     decoder.Sink

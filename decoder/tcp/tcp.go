@@ -177,6 +177,10 @@ type Assembler struct {
 	nextID   uint64
 	sweepAt  time.Time
 	stats    Stats
+	// last is the connection of the previous segment: consecutive
+	// segments mostly belong to one connection, and comparing addresses
+	// is cheaper than hashing them. Cleared whenever conns changes.
+	last *Conn
 }
 
 // NewAssembler returns an assembler feeding h.
@@ -257,10 +261,20 @@ func (a *Assembler) Add(s *packet.Segment) {
 }
 
 func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
+	if c := a.last; c != nil {
+		if c.A == s.Src && c.B == s.Dst {
+			return c, AtoB
+		}
+		if c.A == s.Dst && c.B == s.Src {
+			return c, BtoA
+		}
+	}
 	if c, ok := a.conns[key{s.Src, s.Dst}]; ok {
+		a.last = c
 		return c, AtoB
 	}
 	if c, ok := a.conns[key{s.Dst, s.Src}]; ok {
+		a.last = c
 		return c, BtoA
 	}
 	if s.Has(packet.FlagRST) && len(s.Payload) == 0 {
@@ -286,6 +300,7 @@ func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
 		d = BtoA
 	}
 	a.conns[key{c.A, c.B}] = c
+	a.last = nil
 	a.n++
 	a.pushFront(c)
 	return c, d
@@ -349,6 +364,7 @@ func (c *Conn) dirOf(src netip.AddrPort) Dir {
 }
 
 func (c *Conn) swap(a *Assembler) {
+	a.last = nil
 	delete(a.conns, key{c.A, c.B})
 	c.A, c.B = c.B, c.A
 	c.half[0], c.half[1] = c.half[1], c.half[0]
@@ -563,6 +579,7 @@ func (a *Assembler) finish(c *Conn, ts time.Time, why CloseReason) {
 func (a *Assembler) forget(c *Conn) {
 	if a.conns[key{c.A, c.B}] == c {
 		delete(a.conns, key{c.A, c.B})
+		a.last = nil
 		a.unlink(c)
 		a.n--
 	}

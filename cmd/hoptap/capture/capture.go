@@ -136,9 +136,12 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		return err
 	}
 	printer.LiveCalls()
-	flt, err := filter.New(spec, printer)
-	if err != nil {
-		return err
+	// Without call filters the printer takes the events itself.
+	var sink decoder.Sink = printer
+	if !spec.Empty() {
+		if sink, err = filter.New(spec, printer); err != nil {
+			return err
+		}
 	}
 	// Containers and cgroups are resolved against the root the probe will
 	// use, before anything is loaded.
@@ -173,7 +176,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		Count:    o.count,
 		Duration: o.duration,
 		PcapNG:   pcap,
-		Sink:     flt,
+		Sink:     sink,
 		// The printer is synchronous: nothing of a call outlives its event.
 		Decoder:    decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil, ReuseCalls: true},
 		AfterBatch: func() { printer.Flush() },
