@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/hoptap/hoptap/bpf"
-	"github.com/hoptap/hoptap/decoder/packet"
-	"github.com/hoptap/hoptap/decoder/pcapfile"
 	"github.com/hoptap/hoptap/test/peers"
 )
 
@@ -186,22 +184,10 @@ func TestErrors(t *testing.T) {
 // pcapLengths returns each record's captured and original length.
 func pcapLengths(t *testing.T, file string, port uint16) (caps, origs []int) {
 	t.Helper()
-	r, err := pcapfile.Open(file)
-	if err != nil {
-		t.Fatal(err)
+	for _, r := range peers.RecordsOnPort(t, file, port) {
+		caps, origs = append(caps, r.CapLen), append(origs, r.Len)
 	}
-	defer r.Close()
-	var d packet.Decoder
-	var s packet.Segment
-	for {
-		data, ci, lt, err := r.Next()
-		if err != nil {
-			return caps, origs
-		}
-		if d.Decode(lt, data, &s) == nil && (s.Src.Port() == port || s.Dst.Port() == port) {
-			caps, origs = append(caps, ci.CaptureLength), append(origs, ci.Length)
-		}
-	}
+	return caps, origs
 }
 
 // TestSnaplen cuts every packet at 100 bytes: the file says how long

@@ -10,9 +10,14 @@ import (
 	"github.com/hoptap/hoptap/decoder/pcapfile"
 )
 
-// PacketsOnPort returns the 1-based numbers (as Wireshark counts them) of
-// the TCP packets in file with port at either end.
-func PacketsOnPort(t testing.TB, file string, port uint16) []int {
+// PcapRecord is one packet of a capture file: its number as Wireshark counts
+// them (from 1), and how many bytes were captured of how many sent.
+type PcapRecord struct {
+	Num, CapLen, Len int
+}
+
+// RecordsOnPort returns the TCP packets in file with port at either end.
+func RecordsOnPort(t testing.TB, file string, port uint16) []PcapRecord {
 	t.Helper()
 	r, err := pcapfile.Open(file)
 	if err != nil {
@@ -21,19 +26,30 @@ func PacketsOnPort(t testing.TB, file string, port uint16) []int {
 	defer r.Close()
 	var d packet.Decoder
 	var s packet.Segment
-	var nums []int
+	var recs []PcapRecord
 	for n := 1; ; n++ {
-		data, _, lt, err := r.Next()
+		data, ci, lt, err := r.Next()
 		if err == io.EOF {
-			return nums
+			return recs
 		}
 		if err != nil {
 			t.Fatalf("%s packet %d: %v", file, n, err)
 		}
 		if d.Decode(lt, data, &s) == nil && (s.Src.Port() == port || s.Dst.Port() == port) {
-			nums = append(nums, n)
+			recs = append(recs, PcapRecord{n, ci.CaptureLength, ci.Length})
 		}
 	}
+}
+
+// PacketsOnPort returns the numbers of the TCP packets in file with port
+// at either end.
+func PacketsOnPort(t testing.TB, file string, port uint16) []int {
+	t.Helper()
+	var nums []int
+	for _, r := range RecordsOnPort(t, file, port) {
+		nums = append(nums, r.Num)
+	}
+	return nums
 }
 
 // DropBefore writes a copy of file without its packets 1..first-1, as if
