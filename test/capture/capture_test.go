@@ -112,16 +112,19 @@ func startCapture(t *testing.T, args ...string) *live {
 }
 
 // stop ends the capture with SIGINT, as Ctrl-C does, and waits for it.
-func (l *live) stop(t *testing.T) {
+func (l *live) stop(t *testing.T) { l.stopWith(t, os.Interrupt) }
+
+// stopWith sends sig and waits for a clean exit.
+func (l *live) stopWith(t *testing.T, sig os.Signal) {
 	t.Helper()
-	l.cmd.Process.Signal(os.Interrupt)
+	l.cmd.Process.Signal(sig)
 	select {
 	case err := <-l.done:
 		if err != nil {
-			t.Fatalf("hoptap capture: %v\n%s", err, l.stderr.String())
+			t.Fatalf("hoptap capture after %v: %v\n%s", sig, err, l.stderr.String())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("hoptap capture did not stop on SIGINT")
+		t.Fatalf("hoptap capture did not stop on %v", sig)
 	}
 }
 
@@ -434,15 +437,7 @@ func TestSIGTERMDetaches(t *testing.T) {
 	peers.RequireRoot(t)
 	l := startCapture(t, "--port", fmt.Sprint(peers.FreePort(t)))
 	links := bpfLinks(t, l.cmd.Process.Pid)
-	l.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-l.done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, l.stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit 30s after SIGTERM")
-	}
+	l.stopWith(t, syscall.SIGTERM)
 	if !strings.Contains(l.stderr.String(), "capture: 0 packets") {
 		t.Errorf("no summary after SIGTERM:\n%s", l.stderr.String())
 	}

@@ -93,12 +93,11 @@ goes to stderr.`,
 }
 
 func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
-	stopProfile, err := o.StartProfile()
+	end, err := o.Begin()
 	if err != nil {
 		return err
 	}
-	defer stopProfile()
-	view.TuneGC()
+	defer end()
 	popts, err := o.probeOptions()
 	if err != nil {
 		return err

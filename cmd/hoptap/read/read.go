@@ -58,12 +58,11 @@ Output modes:
 }
 
 func run(stdout, stderr io.Writer, files []string, o *options) error {
-	stopProfile, err := o.StartProfile()
+	end, err := o.Begin()
 	if err != nil {
 		return err
 	}
-	defer stopProfile()
-	view.TuneGC()
+	defer end()
 	spec, err := o.Spec()
 	if err != nil {
 		return err

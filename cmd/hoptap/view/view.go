@@ -68,6 +68,13 @@ func TuneGC() {
 	}
 }
 
+// Begin prepares a run: GC tuning and the --cpuprofile profile, if asked;
+// end stops the profile.
+func (o *Options) Begin() (end func(), err error) {
+	TuneGC()
+	return o.StartProfile()
+}
+
 // StartProfile starts the --cpuprofile profile, if asked; stop ends it.
 func (o *Options) StartProfile() (stop func(), err error) {
 	if o.CPUProf == "" {
