@@ -3,7 +3,6 @@ package bpf
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 )
 
@@ -187,7 +185,7 @@ type Counters struct {
 type Probe struct {
 	objs       hoptapObjects
 	links      []link.Link
-	rd         *ringbuf.Reader
+	ring       *ring
 	cgroupRoot string
 	warnings   []string
 	ch         chan *Batch
@@ -201,11 +199,9 @@ type Probe struct {
 
 // PollInterval is the longest an event waits in the ring buffer when
 // traffic is light.
-const PollInterval = 20 * time.Millisecond
+const PollInterval = 100 * time.Millisecond
 
 const (
-	// A batch is handed on once less than the largest record fits.
-	minRecordRoom = pktHdrLen + MaxSnaplen + 1
 	batchBytes    = 1 << 20
 	batchEvents   = 1024
 	pktHdrLen     = 40
@@ -267,7 +263,7 @@ func Open(opts Options) (*Probe, error) {
 		p.Close()
 		return nil, err
 	}
-	if p.rd, err = ringbuf.NewReader(p.objs.Events); err != nil {
+	if p.ring, err = newRing(p.objs.Events); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
@@ -386,61 +382,71 @@ func (p *Probe) batch() *Batch {
 	}
 }
 
+// busySpins bounds how long the reader spins on a record a program is
+// still writing (nanoseconds of work) before it waits instead.
+const busySpins = 1000
+
 func (p *Probe) read() {
 	defer close(p.done)
 	defer close(p.ch)
-	var rec ringbuf.Record
+	defer p.ring.close()
 	b := p.batch()
-	rec.RawSample = b.buf[:0]
-	// The kernel wakes us only when much is waiting; the deadline bounds
-	// how long a quiet trickle of events waits to be delivered.
-	p.rd.SetDeadline(time.Now().Add(PollInterval))
-	for {
-		err := p.rd.ReadInto(&rec)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			if len(b.Events) > 0 {
-				p.ch <- b
-				b = p.batch()
-				rec.RawSample = b.buf[:0]
-			}
-			p.rd.SetDeadline(time.Now().Add(PollInterval))
-			continue
-		}
-		if err != nil {
-			if len(b.Events) > 0 {
-				p.ch <- b
-			}
-			// ErrFlushed: Stop detached the programs and everything
-			// they wrote has been read.
-			if !errors.Is(err, ringbuf.ErrFlushed) && !errors.Is(err, ringbuf.ErrClosed) && !errors.Is(err, os.ErrClosed) {
-				p.readErr = err
-			}
-			p.rd.Close()
-			return
-		}
-		start := len(b.buf)
-		inPlace := len(rec.RawSample) > 0 && start < cap(b.buf) && &b.buf[start : start+1][0] == &rec.RawSample[0]
-		if inPlace {
-			// The record landed in the batch's free space (see below).
-			b.buf = b.buf[:start+len(rec.RawSample)]
-		} else {
-			// It did not fit: the reader allocated; start a batch.
-			if len(b.Events) > 0 {
-				p.ch <- b
-				b = p.batch()
-			}
-			start = 0
-			b.buf = append(b.buf[:0], rec.RawSample...)
-		}
-		if ev, ok := p.parse(b.buf[start:]); ok {
-			b.Events = append(b.Events, ev)
-		}
-		if cap(b.buf)-len(b.buf) < minRecordRoom || len(b.Events) == cap(b.Events) {
+	send := func() {
+		if len(b.Events) > 0 {
 			p.ch <- b
 			b = p.batch()
 		}
-		// The next record is copied straight into the batch.
-		rec.RawSample = b.buf[len(b.buf):len(b.buf)]
+	}
+	pos := p.ring.consumed()
+	stopped, spins := false, 0
+	for {
+		sample, after, st, err := p.ring.next(pos)
+		if err != nil {
+			p.ring.publish(pos)
+			send()
+			p.readErr = err
+			return
+		}
+		switch st {
+		case recOK:
+			spins = 0
+			if cap(b.buf)-len(b.buf) < len(sample) {
+				// Copied records are ours: the kernel may have this space back.
+				p.ring.publish(pos)
+				send()
+			}
+			start := len(b.buf)
+			b.buf = append(b.buf, sample...)
+			pos = after
+			if ev, ok := p.parse(b.buf[start:]); ok {
+				b.Events = append(b.Events, ev)
+			}
+			if len(b.Events) == cap(b.Events) {
+				p.ring.publish(pos)
+				send()
+			}
+			continue
+		case recSkipped:
+			pos = after
+			continue
+		case recBusy:
+			if spins++; spins < busySpins {
+				continue
+			}
+		}
+		// Nothing more to read now: hand on what there is.
+		spins = 0
+		p.ring.publish(pos)
+		send()
+		if stopped {
+			return // the programs are detached and the ring is drained
+		}
+		// The kernel wakes us only when much is waiting; the timeout
+		// bounds how long a quiet trickle of events waits.
+		if stopped, err = p.ring.wait(PollInterval); err != nil {
+			p.readErr = err
+			return
+		}
 	}
 }
 
@@ -554,10 +560,8 @@ func (p *Probe) Stop() {
 		for _, l := range p.links {
 			l.Close()
 		}
-		if p.rd != nil {
-			if err := p.rd.Flush(); err != nil {
-				p.rd.Close()
-			}
+		if p.ring != nil {
+			p.ring.stop()
 		} else {
 			close(p.done)
 		}
