@@ -9,6 +9,7 @@
 package capture
 
 import (
+	"os"
 	"context"
 	"fmt"
 	"io"
@@ -252,7 +253,7 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	if s.pcap != nil {
 		s.pcap.write(e, s.comment(e, twin))
 	}
-	if twin == nil {
+	if twin == nil && os.Getenv("NODEC") == "" {
 		if e.Omitted {
 			s.sum.OmittedDecoded++
 		}

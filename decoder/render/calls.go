@@ -169,7 +169,7 @@ func (t *CallTable) writeLive(w *bufio.Writer, e *decoder.CallEvent) {
 		col++
 	}
 	start := len(b)
-	b = strconv.AppendFloat(b, k.ts.Sub(t.first).Seconds(), 'f', 6, 64)
+	b = appendFixed(b, k.ts.Sub(t.first), 1e9, 6)
 	next(start)
 	start = len(b)
 	b = e.Conn.Client.AppendTo(b)
@@ -243,11 +243,44 @@ func fmtDur(d time.Duration) string {
 func appendDur(b []byte, d time.Duration) []byte {
 	switch {
 	case d < time.Millisecond:
-		return append(strconv.AppendFloat(b, float64(d)/1e3, 'f', 1, 64), "µs"...)
+		return append(appendFixed(b, d, 1e3, 1), "µs"...)
 	case d < time.Second:
-		return append(strconv.AppendFloat(b, float64(d)/1e6, 'f', 2, 64), "ms"...)
+		return append(appendFixed(b, d, 1e6, 2), "ms"...)
 	}
-	return append(strconv.AppendFloat(b, d.Seconds(), 'f', 3, 64), 's')
+	return append(appendFixed(b, d, 1e9, 3), 's')
+}
+
+// appendFixed writes d/unit with the given decimals, as
+// strconv.AppendFloat(float64(d)/unit, 'f', decimals) does, in integers.
+// An exact tie is left to AppendFloat, which rounds the binary value.
+func appendFixed(b []byte, d time.Duration, unit float64, decimals int) []byte {
+	step := int64(unit)
+	for range decimals {
+		step /= 10
+	}
+	n := int64(d)
+	if n < 0 || 2*(n%step) == step {
+		v := float64(d) / unit
+		if unit == 1e9 {
+			v = d.Seconds() // as the rows were always printed
+		}
+		return strconv.AppendFloat(b, v, 'f', decimals, 64)
+	}
+	q := n / step
+	if 2*(n%step) > step {
+		q++
+	}
+	scale := int64(1)
+	for range decimals {
+		scale *= 10
+	}
+	b = strconv.AppendInt(b, q/scale, 10)
+	b = append(b, '.')
+	frac := q % scale
+	for s := scale / 10; s > 1 && frac < s; s /= 10 {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, frac, 10)
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted durations by

@@ -9,6 +9,7 @@
 package tcp
 
 import (
+	"bytes"
 	"net/netip"
 	"slices"
 	"time"
@@ -163,7 +164,27 @@ type half struct {
 	delivered uint64
 }
 
-type key struct{ a, b netip.AddrPort }
+// key names a connection whichever way a packet goes: the lower endpoint
+// first, so one lookup serves both directions. Plain bytes, no padding,
+// hash in one run.
+type key struct {
+	lo, hi   [16]byte
+	lop, hip uint16
+	v4       uint32 // IPv4, so that 1.2.3.4 and ::ffff:1.2.3.4 differ
+}
+
+func keyOf(x, y netip.AddrPort) key {
+	xa, ya := x.Addr().As16(), y.Addr().As16()
+	xp, yp := x.Port(), y.Port()
+	if c := bytes.Compare(xa[:], ya[:]); c > 0 || c == 0 && xp > yp {
+		xa, ya, xp, yp = ya, xa, yp, xp
+	}
+	k := key{lo: xa, hi: ya, lop: xp, hip: yp}
+	if x.Addr().Is4() {
+		k.v4 = 1
+	}
+	return k
+}
 
 // Assembler tracks connections and feeds a Handler.
 type Assembler struct {
@@ -269,13 +290,9 @@ func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
 			return c, BtoA
 		}
 	}
-	if c, ok := a.conns[key{s.Src, s.Dst}]; ok {
+	if c, ok := a.conns[keyOf(s.Src, s.Dst)]; ok {
 		a.last = c
-		return c, AtoB
-	}
-	if c, ok := a.conns[key{s.Dst, s.Src}]; ok {
-		a.last = c
-		return c, BtoA
+		return c, c.dirOf(s.Src)
 	}
 	if s.Has(packet.FlagRST) && len(s.Payload) == 0 {
 		return nil, 0 // a reset for a connection we never knew tells nothing
@@ -299,7 +316,7 @@ func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
 		c.A, c.B = s.Dst, s.Src
 		d = BtoA
 	}
-	a.conns[key{c.A, c.B}] = c
+	a.conns[keyOf(c.A, c.B)] = c
 	a.last = nil
 	a.n++
 	a.pushFront(c)
@@ -364,11 +381,9 @@ func (c *Conn) dirOf(src netip.AddrPort) Dir {
 }
 
 func (c *Conn) swap(a *Assembler) {
-	a.last = nil
-	delete(a.conns, key{c.A, c.B})
+	a.last = nil // the key stays: it does not depend on the order
 	c.A, c.B = c.B, c.A
 	c.half[0], c.half[1] = c.half[1], c.half[0]
-	a.conns[key{c.A, c.B}] = c
 }
 
 func (a *Assembler) open(c *Conn) {
@@ -577,8 +592,8 @@ func (a *Assembler) finish(c *Conn, ts time.Time, why CloseReason) {
 }
 
 func (a *Assembler) forget(c *Conn) {
-	if a.conns[key{c.A, c.B}] == c {
-		delete(a.conns, key{c.A, c.B})
+	if k := keyOf(c.A, c.B); a.conns[k] == c {
+		delete(a.conns, k)
 		a.last = nil
 		a.unlink(c)
 		a.n--
