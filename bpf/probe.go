@@ -202,12 +202,12 @@ type Probe struct {
 const PollInterval = 100 * time.Millisecond
 
 const (
-	batchBytes    = 1 << 20
-	batchEvents   = 1024
-	pktHdrLen     = 40
-	ownerLen      = 56
-	sockLen       = 72
-	retransLen    = 56
+	batchBytes  = 1 << 20
+	batchEvents = 1024
+	pktHdrLen   = 40
+	ownerLen    = 56
+	sockLen     = 72
+	retransLen  = 56
 )
 
 // Open checks the system, loads the programs, attaches them and starts

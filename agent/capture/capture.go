@@ -9,7 +9,6 @@
 package capture
 
 import (
-	"os"
 	"context"
 	"fmt"
 	"io"
@@ -253,7 +252,7 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	if s.pcap != nil {
 		s.pcap.write(e, s.comment(e, twin))
 	}
-	if twin == nil && os.Getenv("NODEC") == "" {
+	if twin == nil {
 		if e.Omitted {
 			s.sum.OmittedDecoded++
 		}
