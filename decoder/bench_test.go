@@ -31,7 +31,7 @@ type benchPacket struct {
 
 // loadPackets reads a whole capture into memory, so that file I/O stays
 // out of the measurement.
-func loadPackets(b *testing.B, path string) (pkts []benchPacket, bytes int64) {
+func loadPackets(b testing.TB, path string) (pkts []benchPacket, bytes int64) {
 	b.Helper()
 	r, err := pcapfile.Open(path)
 	if err != nil {

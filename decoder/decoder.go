@@ -97,8 +97,15 @@ func New(sink Sink, opts Options) *Decoder {
 
 // Packet decodes one captured link-layer frame.
 func (d *Decoder) Packet(lt layers.LinkType, data []byte, ts time.Time, wireLen int) error {
+	return d.PacketAt(0, lt, data, ts, wireLen)
+}
+
+// PacketAt decodes a frame seen by observer: each observer's packets of a
+// connection are decoded as a view of their own (both sockets of a local
+// connection, say), with their own calls.
+func (d *Decoder) PacketAt(observer uint64, lt layers.LinkType, data []byte, ts time.Time, wireLen int) error {
 	d.stats.Packets++
-	d.seg = packet.Segment{TS: ts}
+	d.seg = packet.Segment{TS: ts, Observer: observer}
 	if err := d.pkt.Decode(lt, data, &d.seg); err != nil {
 		switch {
 		case errors.Is(err, packet.ErrNotTCP), errors.Is(err, packet.ErrNotIP):
@@ -146,7 +153,7 @@ func (h *tcpHandler) dec() *Decoder { return (*Decoder)(h) }
 func (h *tcpHandler) Open(c *tcp.Conn) {
 	d := h.dec()
 	cs := &connState{d: d, tc: c}
-	cs.info = Conn{ID: c.ID}
+	cs.info = Conn{ID: c.ID, Observer: c.Observer}
 	c.User = cs
 	if c.SawSYN {
 		cs.setRole(tcp.AtoB, RoleBySYN)

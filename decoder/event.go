@@ -40,7 +40,10 @@ const (
 
 // Conn is one TCP connection as the events describe it.
 type Conn struct {
-	ID             uint64
+	ID uint64
+	// Observer is the vantage point of this view (the packets' observer,
+	// e.g. a socket cookie in live capture); 0 for files.
+	Observer       uint64
 	Client, Server netip.AddrPort
 	RoleBy         RoleBy
 	Proto          Proto

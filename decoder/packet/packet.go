@@ -40,6 +40,10 @@ type Segment struct {
 	WireLen int
 	// Iface is the capture interface index (pcapng); 0 for pcap.
 	Iface int
+	// Observer names the vantage point, e.g. the socket whose hook saw
+	// the packet. Each observer's packets of a connection are a view of
+	// their own; 0 is the only one a file has.
+	Observer uint64
 }
 
 // Has reports whether all the given flags are set.

@@ -113,9 +113,10 @@ type Stats struct {
 
 // Conn is one TCP connection.
 type Conn struct {
-	ID     uint64
-	A, B   netip.AddrPort // A sent the SYN, or was the first sender seen
-	SawSYN bool           // A is known to be the initiator
+	ID       uint64
+	Observer uint64         // the segments' Observer: whose view this is
+	A, B     netip.AddrPort // A sent the SYN, or was the first sender seen
+	SawSYN   bool           // A is known to be the initiator
 	// Handshake timestamps; zero when not seen.
 	SYN, SYNACK, ACK time.Time
 	First, Last      time.Time
@@ -168,18 +169,19 @@ type half struct {
 // first, so one lookup serves both directions. Plain bytes, no padding,
 // hash in one run.
 type key struct {
+	obs      uint64
 	lo, hi   [16]byte
 	lop, hip uint16
 	v4       uint32 // IPv4, so that 1.2.3.4 and ::ffff:1.2.3.4 differ
 }
 
-func keyOf(x, y netip.AddrPort) key {
+func keyOf(obs uint64, x, y netip.AddrPort) key {
 	xa, ya := x.Addr().As16(), y.Addr().As16()
 	xp, yp := x.Port(), y.Port()
 	if c := bytes.Compare(xa[:], ya[:]); c > 0 || c == 0 && xp > yp {
 		xa, ya, xp, yp = ya, xa, yp, xp
 	}
-	k := key{lo: xa, hi: ya, lop: xp, hip: yp}
+	k := key{obs: obs, lo: xa, hi: ya, lop: xp, hip: yp}
 	if x.Addr().Is4() {
 		k.v4 = 1
 	}
@@ -282,7 +284,7 @@ func (a *Assembler) Add(s *packet.Segment) {
 }
 
 func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
-	if c := a.last; c != nil {
+	if c := a.last; c != nil && c.Observer == s.Observer {
 		if c.A == s.Src && c.B == s.Dst {
 			return c, AtoB
 		}
@@ -290,7 +292,7 @@ func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
 			return c, BtoA
 		}
 	}
-	if c, ok := a.conns[keyOf(s.Src, s.Dst)]; ok {
+	if c, ok := a.conns[keyOf(s.Observer, s.Src, s.Dst)]; ok {
 		a.last = c
 		return c, c.dirOf(s.Src)
 	}
@@ -308,7 +310,7 @@ func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
 		}
 	}
 	a.nextID++
-	c := &Conn{ID: a.nextID, A: s.Src, B: s.Dst, First: s.TS}
+	c := &Conn{ID: a.nextID, Observer: s.Observer, A: s.Src, B: s.Dst, First: s.TS}
 	c.half[0].ackAge, c.half[1].ackAge = -1, -1
 	d := AtoB
 	if s.Has(packet.FlagSYN) && s.Has(packet.FlagACK) {
@@ -316,7 +318,7 @@ func (a *Assembler) lookup(s *packet.Segment) (*Conn, Dir) {
 		c.A, c.B = s.Dst, s.Src
 		d = BtoA
 	}
-	a.conns[keyOf(c.A, c.B)] = c
+	a.conns[keyOf(c.Observer, c.A, c.B)] = c
 	a.last = nil
 	a.n++
 	a.pushFront(c)
@@ -592,7 +594,7 @@ func (a *Assembler) finish(c *Conn, ts time.Time, why CloseReason) {
 }
 
 func (a *Assembler) forget(c *Conn) {
-	if k := keyOf(c.A, c.B); a.conns[k] == c {
+	if k := keyOf(c.Observer, c.A, c.B); a.conns[k] == c {
 		delete(a.conns, k)
 		a.last = nil
 		a.unlink(c)
