@@ -36,6 +36,23 @@ type Config struct {
 	AfterBatch func()
 	// Ready runs once the programs are attached.
 	Ready func(p *bpf.Probe)
+	// BothSides decodes every observation at its own socket: a
+	// connection with both ends on the node is decoded twice, once per
+	// socket, each view with its own calls and timings (Conn.Observer is
+	// the socket cookie; Sockets says whose it is). The kernel then
+	// copies both observations.
+	BothSides bool
+	// Progress gets a summary about once a second, on the capture's
+	// goroutine.
+	Progress func(*Summary)
+	// Lifecycle gets the kernel's connection events (established,
+	// closed with the smoothed RTT, retransmits), on the capture's
+	// goroutine, before the directory forgets a closed socket.
+	Lifecycle func(*bpf.Event)
+	// Sockets gets the capture's socket directory before the first
+	// packet. Use it only on the capture's goroutine: in Sink and
+	// Progress calls.
+	Sockets func(*Sockets)
 }
 
 // Summary is what a capture saw and lost.
@@ -72,8 +89,9 @@ func (s *Summary) Lost() uint64 {
 // Run captures until ctx ends, Count packets or Duration. What was
 // captured before an error is kept and summarised.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
-	// Without a pcapng file nobody needs both copies of a packet.
-	cfg.Probe.DropTwins = cfg.PcapNG == nil
+	// Without a pcapng file or both sides' views nobody needs both
+	// copies of a packet.
+	cfg.Probe.DropTwins = cfg.PcapNG == nil && !cfg.BothSides
 	p, err := bpf.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
@@ -87,6 +105,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	s.sum.ScannedSockets = scanSockets(s.owners)
 	s.sum.StartupCPU = cpuTime()
+	if cfg.Sockets != nil {
+		cfg.Sockets(&Sockets{s: s})
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(p)
 	}
@@ -144,6 +165,8 @@ type session struct {
 	owners  *owners
 	cgroups *Cgroups
 	obs     *observations
+	locals  locals
+	probe   *bpf.Probe
 	pids    *pidFilter
 	pcap    *pcapWriter
 	full    bool
@@ -164,6 +187,7 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 		owners:  newOwners(),
 		cgroups: NewCgroups(p.CgroupRoot()),
 		obs:     newObservations(),
+		probe:   p,
 	}
 	s.sum.Warnings = p.Warnings()
 	s.sum.CgroupRoot = p.CgroupRoot()
@@ -202,9 +226,15 @@ func (s *session) event(e *bpf.Event) {
 			}
 		}
 	case bpf.KindSock:
+		if s.cfg.Lifecycle != nil {
+			s.cfg.Lifecycle(e)
+		}
 		s.sock(e)
 	case bpf.KindRetransmit:
 		s.sum.Retransmits++
+		if s.cfg.Lifecycle != nil {
+			s.cfg.Lifecycle(e)
+		}
 	}
 }
 
@@ -221,6 +251,7 @@ func (s *session) sock(e *bpf.Event) {
 			s.srtt = append(s.srtt, e.SRTT)
 		}
 		s.owners.closed(e.Cookie, e.TS)
+		s.locals.closed(e.Cookie)
 		if s.pids != nil {
 			s.pids.closed(e.Local, e.Remote, e.TS)
 		}
@@ -252,7 +283,16 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	if s.pcap != nil {
 		s.pcap.write(e, s.comment(e, twin))
 	}
-	if twin == nil {
+	switch {
+	case s.cfg.BothSides:
+		if t.ok {
+			s.locals.learn(e, t)
+		}
+		if e.Omitted {
+			s.sum.OmittedDecoded++
+		}
+		s.dec.PacketAt(e.Cookie, layers.LinkTypeRaw, e.Data, e.TS, e.Len)
+	case twin == nil:
 		if e.Omitted {
 			s.sum.OmittedDecoded++
 		}
@@ -296,6 +336,9 @@ func (s *session) housekeep() {
 	}
 	s.lastHK = now
 	s.obs.expire(now)
+	if s.cfg.Progress != nil {
+		s.cfg.Progress(s.progress())
+	}
 	if s.pids != nil {
 		s.pids.expire(now)
 	}
