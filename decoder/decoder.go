@@ -49,6 +49,9 @@ type Stats struct {
 	HeadersLost   uint64 // header blocks that could not be decoded at all
 	Calls         uint64
 	CallsByStatus map[int64]uint64
+	// Now, not cumulative: connections tracked and out-of-order bytes held.
+	TrackedConns  int
+	BufferedBytes int
 }
 
 // Decoder is the pipeline. It is not safe for concurrent use.
@@ -142,6 +145,7 @@ func (d *Decoder) Flush() {
 func (d *Decoder) Stats() Stats {
 	s := d.stats
 	s.TCP = d.asm.Stats()
+	s.TrackedConns, s.BufferedBytes = d.asm.Conns(), d.asm.Buffered()
 	return s
 }
 

@@ -1,0 +1,102 @@
+package metrics
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
+)
+
+// joinKey names one call on one connection, the same from both sockets.
+type joinKey struct {
+	client, server netip.AddrPort
+	stream         uint32
+}
+
+// pendingCall is the first of a call's two views, waiting for the other.
+type pendingCall struct {
+	side     Side
+	at       time.Time // when it arrived, for expiry
+	dur      time.Duration
+	hasDur   bool
+	status   grpc.Int
+	fromHTTP bool
+	view     *view
+	labels   labels
+	verdict  verdict
+}
+
+// join pairs a view of a call with the other socket's view. It reports
+// whether the call's failure, if any, is settled (counted now or later
+// by the pair); false leaves it to the caller.
+func (r *Recorder) join(e *decoder.CallEvent, v *view, l labels, vd verdict) bool {
+	c := e.Call
+	k := joinKey{e.Conn.Client, e.Conn.Server, c.Stream}
+	me := pendingCall{side: v.side, at: r.now(), status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, labels: l, verdict: vd}
+	if !c.Start.IsZero() && !c.EndTS.IsZero() {
+		me.dur, me.hasDur = c.EndTS.Sub(c.Start), true
+	}
+	other, ok := r.pending[k]
+	if ok && other.side == me.side {
+		// The same call seen twice from one side: a reused stream on a
+		// reused tuple. The older view is settled alone.
+		r.settle(other)
+		ok = false
+	}
+	if !ok {
+		if len(r.pending) >= r.cfg.MaxPending {
+			r.hopMisses.WithLabelValues("full").Inc()
+			return false
+		}
+		r.pending[k] = &me
+		return true
+	}
+	delete(r.pending, k)
+	cl, sv := &me, other
+	if me.side == SideServer {
+		cl, sv = other, &me
+	}
+	if cl.hasDur && sv.hasDur {
+		if d := cl.dur - sv.dur; d >= 0 {
+			r.hop.WithLabelValues("grpc", cl.labels.service, cl.labels.method, cl.view.src, cl.view.dst).Observe(d.Seconds())
+		} else {
+			// The client saw the call end before the server sent its
+			// end: these are not the two views of one call.
+			r.hopMisses.WithLabelValues("anomaly").Inc()
+		}
+	}
+	if sv.verdict.failed {
+		r.fail(sv.view, sv.labels, sv.verdict.origin)
+	}
+	if cl.verdict.failed {
+		o := cl.verdict.origin
+		if cl.verdict.needServer {
+			o = OriginProxy
+			if sv.status.OK && !sv.fromHTTP && sv.status.V == cl.status.V {
+				o = OriginApplication
+			}
+		}
+		r.fail(cl.view, cl.labels, o)
+	}
+	return true
+}
+
+// expire settles views whose other side never came.
+func (r *Recorder) expire(now time.Time) {
+	for k, p := range r.pending {
+		if now.Sub(p.at) < r.cfg.HopWindow {
+			continue
+		}
+		delete(r.pending, k)
+		r.settle(p)
+	}
+}
+
+// settle counts a view that will never be joined.
+func (r *Recorder) settle(p *pendingCall) {
+	r.hopMisses.WithLabelValues("expired").Inc()
+	if p.verdict.failed {
+		r.fail(p.view, p.labels, p.verdict.origin)
+	}
+}

@@ -1,0 +1,376 @@
+// Package metrics turns the decoder's calls and connection events into
+// Prometheus metrics: call latency as each side's socket saw it, the
+// network and proxy time of each hop, who produced each failure, how
+// connections behave, and the agent's own losses.
+//
+// Names and labels follow the OpenTelemetry RPC conventions where they
+// apply (rpc_system, rpc_service, rpc_method, rpc_grpc_status_code), in
+// Prometheus form, under the hoptap_ prefix.
+package metrics
+
+import (
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
+	"github.com/hoptap/hoptap/decoder/http2"
+)
+
+// Side is the socket a view of a call was observed at.
+type Side string
+
+// Sides.
+const (
+	SideClient  Side = "client"
+	SideServer  Side = "server"
+	SideUnknown Side = "unknown" // a file, or a socket whose address was not seen
+)
+
+// Directory says who owns the sockets of this node; capture.Sockets is
+// one.
+type Directory interface {
+	Get(cookie uint64) capture.Socket
+	Peer(local, remote netip.AddrPort) (cookie uint64, ok bool)
+}
+
+// Namer names the workload at an address: a pod, a process, or the
+// address itself when nothing better is known.
+type Namer interface {
+	Workload(addr netip.Addr, sock *capture.Socket) string
+}
+
+// ProcessNamer names local sockets by their process and anything else by
+// its IP address: the identity a plain Linux host has.
+type ProcessNamer struct{}
+
+// Workload implements Namer.
+func (ProcessNamer) Workload(addr netip.Addr, sock *capture.Socket) string {
+	if sock != nil && sock.Known && sock.Comm != "" {
+		return sock.Comm
+	}
+	return addr.String()
+}
+
+// Config bounds what traffic can make the recorder keep.
+type Config struct {
+	MaxServices          int           // distinct rpc_service values (default 200)
+	MaxMethodsPerService int           // distinct rpc_method values per service (default 100)
+	MaxWorkloads         int           // distinct workload values (default 1000)
+	HopWindow            time.Duration // how long one side's view waits for the other's (default 30s)
+	MaxPending           int           // views waiting for their other side (default 65536)
+}
+
+func (c *Config) defaults() {
+	if c.MaxServices <= 0 {
+		c.MaxServices = 200
+	}
+	if c.MaxMethodsPerService <= 0 {
+		c.MaxMethodsPerService = 100
+	}
+	if c.MaxWorkloads <= 0 {
+		c.MaxWorkloads = 1000
+	}
+	if c.HopWindow <= 0 {
+		c.HopWindow = 30 * time.Second
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 1 << 16
+	}
+}
+
+// Latency buckets for classic histograms: 50 µs to 5 minutes. Native
+// histograms are exported beside them.
+var latencyBuckets = []float64{
+	50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3,
+	100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30, 60, 120, 300,
+}
+
+func histogram(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:                            name,
+		Help:                            help,
+		Buckets:                         latencyBuckets,
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  160,
+		NativeHistogramMinResetDuration: time.Hour,
+	}, labels)
+}
+
+func counter(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
+var (
+	callLabels = []string{"side", "rpc_system", "rpc_service", "rpc_method", "rpc_grpc_status_code", "source_workload", "destination_workload"}
+	hopLabels  = []string{"rpc_system", "rpc_service", "rpc_method", "source_workload", "destination_workload"}
+	failLabels = []string{"side", "origin", "rpc_system", "rpc_service", "rpc_method", "rpc_grpc_status_code", "source_workload", "destination_workload"}
+	edgeLabels = []string{"side", "source_workload", "destination_workload"}
+)
+
+// Recorder is a decoder.Sink that records metrics. Its Sink, Lifecycle
+// and Progress methods run on the capture's goroutine; scrapes may come
+// at any time.
+type Recorder struct {
+	cfg   Config
+	dir   Directory
+	namer Namer
+
+	callDur, hop, tcpHS, h2HS, srtt         *prometheus.HistogramVec
+	failures, opened, resets, refused       *prometheus.CounterVec
+	goaways, rstStreams, retransmits, unfin *prometheus.CounterVec
+	hopMisses                               *prometheus.CounterVec
+
+	now       func() time.Time // the clock for expiry; tests set it
+	views     map[viewKey]*view
+	pending   map[joinKey]*pendingCall
+	methods   *methods
+	workloads *capper
+
+	mu   sync.Mutex // guards what the self-metrics read
+	snap selfSnap
+	self selfDescs
+}
+
+type viewKey struct{ observer, conn uint64 }
+
+// view is one socket's view of a connection, with its labels worked out
+// once.
+type view struct {
+	side             Side
+	src, dst         string
+	peerLocal        bool // the other end's socket is on this node
+	handshake, reset bool
+}
+
+// New makes a recorder and registers its metrics. dir may be nil (no
+// socket directory: every side is unknown).
+func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Recorder, error) {
+	cfg.defaults()
+	if namer == nil {
+		namer = ProcessNamer{}
+	}
+	r := &Recorder{
+		cfg: cfg, dir: dir, namer: namer,
+		callDur: histogram("hoptap_rpc_call_duration_seconds",
+			"gRPC call latency as one socket saw it: side=client from the request leaving the client's socket to the end of the response arriving there; side=server from the request arriving at the server's socket to the response leaving it.",
+			callLabels...),
+		hop: histogram("hoptap_rpc_hop_network_seconds",
+			"Network and proxy time of one hop of a call: client-observed minus server-observed latency, when both sockets are on this node.",
+			hopLabels...),
+		tcpHS: histogram("hoptap_tcp_handshake_seconds",
+			"TCP handshake time at this socket: SYN to the ACK of the SYN-ACK.", edgeLabels...),
+		h2HS: histogram("hoptap_http2_handshake_seconds",
+			"HTTP/2 handshake time at this socket: client preface to the last SETTINGS ACK.", edgeLabels...),
+		srtt: histogram("hoptap_tcp_smoothed_rtt_seconds",
+			"Kernel's smoothed RTT of a connection when a socket of this node closed it.", "local_workload", "remote_workload"),
+		failures: counter("hoptap_rpc_failures_total",
+			"Failed calls by who produced the outcome (origin: application, transport, proxy, unknown).", failLabels...),
+		opened: counter("hoptap_tcp_connections_opened_total",
+			"Connections seen starting at this socket; its rate per edge is the reconnect rate.", edgeLabels...),
+		resets: counter("hoptap_tcp_resets_total",
+			"TCP resets of established connections.", edgeLabels...),
+		refused: counter("hoptap_tcp_refused_total",
+			"Connection attempts answered by a reset.", edgeLabels...),
+		goaways: counter("hoptap_http2_goaway_total",
+			"GOAWAY frames, by error code and who sent them (sender: client or server).", "side", "sender", "error_code"),
+		rstStreams: counter("hoptap_http2_rst_stream_total",
+			"RST_STREAM frames, by error code and who sent them (sender: client or server).", "side", "sender", "error_code"),
+		retransmits: counter("hoptap_tcp_retransmits_total",
+			"Segments the kernel of this node retransmitted (local: the sender).", "local_workload", "remote_workload"),
+		unfin: counter("hoptap_rpc_unfinished_total",
+			"Calls whose end was not seen (the capture stopped, or the connection was forgotten): outcome unknown, not counted as failures.", "side"),
+		hopMisses: counter("hoptap_rpc_hop_unjoined_total",
+			"Calls with both sockets on this node whose two views could not be joined (reason: expired, full, anomaly).", "reason"),
+		now:       time.Now,
+		views:     map[viewKey]*view{},
+		pending:   map[joinKey]*pendingCall{},
+		methods:   newMethods(cfg.MaxServices, cfg.MaxMethodsPerService),
+		workloads: newCapper(cfg.MaxWorkloads),
+	}
+	r.self = newSelfDescs()
+	for _, c := range []prometheus.Collector{r.callDur, r.hop, r.tcpHS, r.h2HS, r.srtt, r.failures, r.opened,
+		r.resets, r.refused, r.goaways, r.rstStreams, r.retransmits, r.unfin, r.hopMisses, (*selfCollector)(r)} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// viewOf finds or works out the view an event belongs to.
+func (r *Recorder) viewOf(c *decoder.Conn) *view {
+	k := viewKey{c.Observer, c.ID}
+	if v := r.views[k]; v != nil {
+		return v
+	}
+	v := &view{side: SideUnknown}
+	var local, peer *capture.Socket
+	if r.dir != nil && c.Observer != 0 {
+		s := r.dir.Get(c.Observer)
+		local = &s
+		if s.HasLocal {
+			var remote netip.AddrPort
+			switch s.Local {
+			case c.Client:
+				v.side, remote = SideClient, c.Server
+			case c.Server:
+				v.side, remote = SideServer, c.Client
+			}
+			if v.side != SideUnknown {
+				if pc, ok := r.dir.Peer(s.Local, remote); ok {
+					p := r.dir.Get(pc)
+					peer, v.peerLocal = &p, true
+				}
+			}
+		}
+	}
+	cs, ss := peer, local
+	if v.side == SideClient {
+		cs, ss = local, peer
+	}
+	if v.side == SideUnknown {
+		cs, ss = nil, nil
+	}
+	v.src = r.workloads.value(r.namer.Workload(c.Client.Addr(), cs))
+	v.dst = r.workloads.value(r.namer.Workload(c.Server.Addr(), ss))
+	r.views[k] = v
+	return v
+}
+
+// Frame counts RST_STREAM by error code; other frames cost nothing.
+func (r *Recorder) Frame(e *decoder.FrameEvent) {
+	if e.Frame.Type != http2.TypeRSTStream {
+		return
+	}
+	v := r.viewOf(e.Conn)
+	r.rstStreams.WithLabelValues(string(v.side), dirName(e.Dir), e.Frame.ErrCode.String()).Inc()
+}
+
+func dirName(d grpc.Dir) string {
+	if d == grpc.C2S {
+		return "client"
+	}
+	return "server"
+}
+
+// Conn records connection behaviour.
+func (r *Recorder) Conn(e *decoder.ConnEvent) {
+	v := r.viewOf(e.Conn)
+	switch e.Kind {
+	case decoder.ConnTCPHandshake:
+		v.handshake = true
+		r.opened.WithLabelValues(string(v.side), v.src, v.dst).Inc()
+		if e.SYNToSYNACK > 0 && e.SYNACKToACK > 0 {
+			r.tcpHS.WithLabelValues(string(v.side), v.src, v.dst).Observe((e.SYNToSYNACK + e.SYNACKToACK).Seconds())
+		}
+	case decoder.ConnH2Ready:
+		r.h2HS.WithLabelValues(string(v.side), v.src, v.dst).Observe(e.Duration.Seconds())
+	case decoder.ConnGoAway:
+		r.goaways.WithLabelValues(string(v.side), dirName(e.Dir), e.ErrCode.String()).Inc()
+	case decoder.ConnReset:
+		if v.reset {
+			break
+		}
+		v.reset = true
+		if v.handshake || e.Dir == grpc.C2S {
+			r.resets.WithLabelValues(string(v.side), v.src, v.dst).Inc()
+		} else {
+			r.refused.WithLabelValues(string(v.side), v.src, v.dst).Inc()
+		}
+	case decoder.ConnClose:
+		delete(r.views, viewKey{e.Conn.Observer, e.Conn.ID})
+	}
+}
+
+// Call records a finished call's latency and outcome, and joins the two
+// views of a call when both sockets are on this node.
+func (r *Recorder) Call(e *decoder.CallEvent) {
+	v := r.viewOf(e.Conn)
+	c := e.Call
+	verdict := classify(c, v.side)
+	if !verdict.finished {
+		r.unfin.WithLabelValues(string(v.side)).Inc()
+		return
+	}
+	l := r.callLabels(v, c)
+	if !c.Start.IsZero() && !c.EndTS.IsZero() {
+		r.callDur.WithLabelValues(string(v.side), "grpc", l.service, l.method, l.status, v.src, v.dst).Observe(c.EndTS.Sub(c.Start).Seconds())
+	}
+	joinable := v.peerLocal && (v.side == SideClient || v.side == SideServer)
+	if joinable && r.join(e, v, l, verdict) {
+		return
+	}
+	if verdict.failed {
+		r.fail(v, l, verdict.origin)
+	}
+}
+
+type labels struct{ service, method, status string }
+
+func (r *Recorder) callLabels(v *view, c *grpc.Call) labels {
+	service, method := "unknown", "unknown"
+	if c.Method.OK {
+		service, method = splitMethod(c.Method.V)
+	}
+	var l labels
+	l.service, l.method = r.methods.labels(service, method)
+	l.status = "unknown"
+	if c.Status.OK {
+		l.status = strconv.FormatInt(c.Status.V, 10)
+	}
+	return l
+}
+
+func (r *Recorder) fail(v *view, l labels, o Origin) {
+	r.failures.WithLabelValues(string(v.side), string(o), "grpc", l.service, l.method, l.status, v.src, v.dst).Inc()
+}
+
+// Lifecycle records the kernel's connection events: smoothed RTT at
+// close, and retransmits.
+func (r *Recorder) Lifecycle(e *bpf.Event) {
+	switch e.Kind {
+	case bpf.KindSock:
+		if e.Op != bpf.SockClosed || e.SRTT <= 0 {
+			return
+		}
+		src, dst := r.edge(e.Cookie, e.Local, e.Remote)
+		r.srtt.WithLabelValues(src, dst).Observe(e.SRTT.Seconds())
+	case bpf.KindRetransmit:
+		src, dst := r.edge(0, e.Local, e.Remote)
+		r.retransmits.WithLabelValues(src, dst).Inc()
+	}
+}
+
+// edge names the local and remote ends of a kernel connection event:
+// the kernel says which end is ours, not which one connected.
+func (r *Recorder) edge(cookie uint64, local, remote netip.AddrPort) (string, string) {
+	var ls, ps *capture.Socket
+	if r.dir != nil {
+		if cookie != 0 {
+			s := r.dir.Get(cookie)
+			ls = &s
+		}
+		if pc, ok := r.dir.Peer(local, remote); ok {
+			p := r.dir.Get(pc)
+			ps = &p
+		}
+	}
+	return r.workloads.value(r.namer.Workload(local.Addr(), ls)), r.workloads.value(r.namer.Workload(remote.Addr(), ps))
+}
+
+// Progress takes the capture's running summary for the self-metrics and
+// lets views waiting for their other side expire.
+func (r *Recorder) Progress(s *capture.Summary) {
+	r.expire(r.now())
+	r.mu.Lock()
+	r.snap = selfSnap{have: true, sum: *s, methodOverflow: r.methods.overflow(),
+		workloadOverflow: r.workloads.overflow, pending: len(r.pending), views: len(r.views)}
+	r.mu.Unlock()
+}

@@ -1,0 +1,242 @@
+package metrics
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
+)
+
+func TestClassify(t *testing.T) {
+	st := func(v int64) grpc.Int { return grpc.Int{V: v, OK: true} }
+	cases := []struct {
+		name string
+		call grpc.Call
+		side Side
+		want verdict
+	}{
+		{"ok", grpc.Call{End: grpc.EndTrailers, HTTPStatus: st(200), Status: st(0)}, SideClient, verdict{finished: true}},
+		{"app error at server", grpc.Call{End: grpc.EndTrailers, HTTPStatus: st(200), Status: st(3)}, SideServer,
+			verdict{finished: true, failed: true, origin: OriginApplication}},
+		{"error at client waits for the server", grpc.Call{End: grpc.EndTrailers, HTTPStatus: st(200), Status: st(3)}, SideClient,
+			verdict{finished: true, failed: true, origin: OriginUnknown, needServer: true}},
+		{"502 with a status", grpc.Call{End: grpc.EndTrailersOnly, HTTPStatus: st(502), Status: st(14)}, SideClient,
+			verdict{finished: true, failed: true, origin: OriginProxy}},
+		{"503 mapped", grpc.Call{End: grpc.EndTrailersOnly, HTTPStatus: st(503), Status: st(14), StatusFromHTTP: true}, SideClient,
+			verdict{finished: true, failed: true, origin: OriginProxy}},
+		{"reset stream", grpc.Call{End: grpc.EndRSTStream}, SideClient, verdict{finished: true, failed: true, origin: OriginTransport}},
+		{"goaway", grpc.Call{End: grpc.EndGoAway}, SideServer, verdict{finished: true, failed: true, origin: OriginTransport}},
+		{"connection gone", grpc.Call{End: grpc.EndConnClosed}, SideClient, verdict{finished: true, failed: true, origin: OriginTransport}},
+		{"capture ended", grpc.Call{End: grpc.EndIncomplete}, SideClient, verdict{}},
+		{"no side", grpc.Call{End: grpc.EndTrailers, HTTPStatus: st(200), Status: st(3)}, SideUnknown,
+			verdict{finished: true, failed: true, origin: OriginUnknown}},
+	}
+	for _, c := range cases {
+		if got := classify(&c.call, c.side); got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSplitMethod(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"/grpc.testing.TestService/UnaryCall": {"grpc.testing.TestService", "UnaryCall"},
+		"/a/b/c":                              {"a/b", "c"},
+		"/nomethod/":                          {"unknown", "/nomethod/"},
+		"garbage":                             {"unknown", "garbage"},
+		"":                                    {"unknown", ""},
+	} {
+		s, m := splitMethod(in)
+		if s != want[0] || m != want[1] {
+			t.Errorf("%q: %q %q, want %q %q", in, s, m, want[0], want[1])
+		}
+	}
+}
+
+func TestMethodCap(t *testing.T) {
+	m := newMethods(2, 2)
+	for _, c := range []struct{ s, m, ws, wm string }{
+		{"a", "x", "a", "x"}, {"a", "y", "a", "y"}, {"a", "z", "a", Overflow}, {"a", "x", "a", "x"},
+		{"b", "x", "b", "x"}, {"c", "x", Overflow, Overflow}, {"b", "w", "b", "w"},
+	} {
+		if s, mm := m.labels(c.s, c.m); s != c.ws || mm != c.wm {
+			t.Errorf("%s/%s: %s/%s, want %s/%s", c.s, c.m, s, mm, c.ws, c.wm)
+		}
+	}
+	if m.overflow() != 2 {
+		t.Errorf("overflow %d, want 2", m.overflow())
+	}
+}
+
+// fakeDir is a node with the client's and the server's sockets of one
+// connection, as the capture's directory would show them.
+type fakeDir struct {
+	socks map[uint64]capture.Socket
+}
+
+func (d *fakeDir) Get(c uint64) capture.Socket { return d.socks[c] }
+func (d *fakeDir) Peer(local, remote netip.AddrPort) (uint64, bool) {
+	for c, s := range d.socks {
+		if s.Local == remote {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+var (
+	cli = netip.MustParseAddrPort("198.18.0.3:40000")
+	srv = netip.MustParseAddrPort("198.18.0.2:10000")
+)
+
+func newTestRecorder(t *testing.T, both bool) (*Recorder, *prometheus.Registry) {
+	dir := &fakeDir{socks: map[uint64]capture.Socket{
+		1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
+	}}
+	if both {
+		dir.socks[2] = capture.Socket{Known: true, Comm: "server-app", Local: srv, HasLocal: true}
+	}
+	reg := prometheus.NewRegistry()
+	r, err := New(reg, dir, nil, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, reg
+}
+
+func call(stream uint32, start time.Time, dur time.Duration, http, status int64) *grpc.Call {
+	return &grpc.Call{Stream: stream, Start: start, EndTS: start.Add(dur), End: grpc.EndTrailers,
+		Method:     grpc.Str{V: "/grpc.testing.TestService/UnaryCall", OK: true},
+		HTTPStatus: grpc.Int{V: http, OK: true}, Status: grpc.Int{V: status, OK: true}}
+}
+
+func feed(r *Recorder, observer uint64, c *grpc.Call) {
+	r.Call(&decoder.CallEvent{Conn: &decoder.Conn{ID: observer, Observer: observer, Client: cli, Server: srv}, Call: c})
+}
+
+// value sums the samples of a family whose labels include want.
+func value(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) (sum float64, count uint64) {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.Metric {
+			have := map[string]string{}
+			for _, l := range m.Label {
+				have[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if have[k] != v {
+					continue next
+				}
+			}
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				sum += m.Counter.GetValue()
+			case dto.MetricType_HISTOGRAM:
+				sum += m.Histogram.GetSampleSum()
+				count += m.Histogram.GetSampleCount()
+			}
+		}
+	}
+	return sum, count
+}
+
+func TestHopAndSides(t *testing.T) {
+	r, reg := newTestRecorder(t, true)
+	t0 := time.Unix(1000, 0)
+	// The server's socket sees the call first and shorter.
+	feed(r, 2, call(1, t0.Add(100*time.Microsecond), 800*time.Microsecond, 200, 0))
+	feed(r, 1, call(1, t0, 1000*time.Microsecond, 200, 0))
+
+	if _, n := value(t, reg, "hoptap_rpc_call_duration_seconds", map[string]string{"side": "client", "source_workload": "client-app", "destination_workload": "server-app", "rpc_service": "grpc.testing.TestService", "rpc_method": "UnaryCall", "rpc_grpc_status_code": "0"}); n != 1 {
+		t.Errorf("client-side samples %d, want 1", n)
+	}
+	if _, n := value(t, reg, "hoptap_rpc_call_duration_seconds", map[string]string{"side": "server"}); n != 1 {
+		t.Errorf("server-side samples %d, want 1", n)
+	}
+	sum, n := value(t, reg, "hoptap_rpc_hop_network_seconds", map[string]string{"source_workload": "client-app", "destination_workload": "server-app"})
+	if n != 1 || sum < 199e-6 || sum > 201e-6 {
+		t.Errorf("hop: %d samples summing %gs, want one of 200µs", n, sum)
+	}
+	if len(r.pending) != 0 {
+		t.Errorf("%d views still waiting", len(r.pending))
+	}
+}
+
+func TestOriginFromBothViews(t *testing.T) {
+	r, reg := newTestRecorder(t, true)
+	t0 := time.Unix(1000, 0)
+	// Stream 1: the server application's error, seen at both sockets.
+	feed(r, 2, call(1, t0, time.Millisecond, 200, 5))
+	feed(r, 1, call(1, t0, 2*time.Millisecond, 200, 5))
+	// Stream 3: the client sees a status the server's socket never sent.
+	feed(r, 2, call(3, t0, time.Millisecond, 200, 0))
+	feed(r, 1, call(3, t0, 2*time.Millisecond, 200, 14))
+	want := []struct {
+		side, origin, code string
+		n                  float64
+	}{
+		{"server", "application", "5", 1}, {"client", "application", "5", 1},
+		{"client", "proxy", "14", 1}, {"server", "proxy", "", 0},
+	}
+	for _, w := range want {
+		l := map[string]string{"side": w.side, "origin": w.origin}
+		if w.code != "" {
+			l["rpc_grpc_status_code"] = w.code
+		}
+		if got, _ := value(t, reg, "hoptap_rpc_failures_total", l); got != w.n {
+			t.Errorf("failures %v: %v, want %v", l, got, w.n)
+		}
+	}
+}
+
+func TestOriginClientOnly(t *testing.T) {
+	r, reg := newTestRecorder(t, false)
+	t0 := time.Unix(1000, 0)
+	feed(r, 1, call(1, t0, time.Millisecond, 200, 5))
+	feed(r, 1, call(3, t0, time.Millisecond, 502, 14))
+	if got, _ := value(t, reg, "hoptap_rpc_failures_total", map[string]string{"origin": "unknown", "destination_workload": "198.18.0.2"}); got != 1 {
+		t.Errorf("status from a server not on this node: %v unknown, want 1", got)
+	}
+	if got, _ := value(t, reg, "hoptap_rpc_failures_total", map[string]string{"origin": "proxy"}); got != 1 {
+		t.Errorf("HTTP 502: %v proxy, want 1", got)
+	}
+	if len(r.pending) != 0 {
+		t.Errorf("%d views wait for a server that is not here", len(r.pending))
+	}
+}
+
+func TestUnjoinedViewExpires(t *testing.T) {
+	r, reg := newTestRecorder(t, true)
+	clock := time.Unix(5000, 0)
+	r.now = func() time.Time { return clock }
+	feed(r, 1, call(1, time.Unix(1000, 0), time.Millisecond, 200, 5))
+	if got, _ := value(t, reg, "hoptap_rpc_failures_total", nil); got != 0 {
+		t.Fatalf("counted %v before the server's view could come", got)
+	}
+	r.Progress(&capture.Summary{})
+	if got, _ := value(t, reg, "hoptap_rpc_failures_total", nil); got != 0 {
+		t.Fatalf("counted %v within the window", got)
+	}
+	clock = clock.Add(r.cfg.HopWindow)
+	r.Progress(&capture.Summary{})
+	if got, _ := value(t, reg, "hoptap_rpc_failures_total", map[string]string{"origin": "unknown", "side": "client"}); got != 1 {
+		t.Errorf("expired client view: %v unknown, want 1", got)
+	}
+	if got, _ := value(t, reg, "hoptap_rpc_hop_unjoined_total", map[string]string{"reason": "expired"}); got != 1 {
+		t.Errorf("unjoined %v, want 1", got)
+	}
+}
