@@ -13,6 +13,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/hoptap
+	$(GO) build -o bin/hoptap-agent ./cmd/hoptap-agent
 
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 ARGS     ?=

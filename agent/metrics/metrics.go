@@ -146,6 +146,7 @@ type view struct {
 	side             Side
 	src, dst         string
 	peerLocal        bool // the other end's socket is on this node
+	settled          bool // nothing more to learn: labels are final
 	handshake, reset bool
 }
 
@@ -207,10 +208,23 @@ func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Re
 // viewOf finds or works out the view an event belongs to.
 func (r *Recorder) viewOf(c *decoder.Conn) *view {
 	k := viewKey{c.Observer, c.ID}
-	if v := r.views[k]; v != nil {
+	v := r.views[k]
+	if v != nil && v.settled {
 		return v
 	}
-	v := &view{side: SideUnknown}
+	if v == nil {
+		v = &view{}
+		r.views[k] = v
+	}
+	r.resolve(v, c)
+	return v
+}
+
+// resolve works out a view's side and workloads. Until both sockets'
+// owners are known (an accepted socket is often attributed only after
+// its first packets) it is worked out again at each event.
+func (r *Recorder) resolve(v *view, c *decoder.Conn) {
+	v.side, v.peerLocal = SideUnknown, false
 	var local, peer *capture.Socket
 	if r.dir != nil && c.Observer != 0 {
 		s := r.dir.Get(c.Observer)
@@ -240,8 +254,8 @@ func (r *Recorder) viewOf(c *decoder.Conn) *view {
 	}
 	v.src = r.workloads.value(r.namer.Workload(c.Client.Addr(), cs))
 	v.dst = r.workloads.value(r.namer.Workload(c.Server.Addr(), ss))
-	r.views[k] = v
-	return v
+	v.settled = r.dir == nil || c.Observer == 0 ||
+		(v.side != SideUnknown && local.Known && (peer == nil || peer.Known))
 }
 
 // Frame counts RST_STREAM by error code; other frames cost nothing.

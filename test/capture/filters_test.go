@@ -164,7 +164,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{"not root", []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", hoptap, "capture"}, "live capture needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run it with sudo"},
 		{"not cgroup2", []string{hoptap, "capture", "--cgroup-root", "/tmp"}, "/tmp is not a cgroup v2 mount"},
-		{"bad host", []string{hoptap, "capture", "--host", "nonsense"}, `bad --host "nonsense"`},
+		{"bad host", []string{hoptap, "capture", "--host", "nonsense"}, `bad host "nonsense"`},
 		{"bad pid", []string{hoptap, "capture", "--pid", "999999999"}, "--pid 999999999: no such process"},
 		{"no container", []string{hoptap, "capture", "--container", "0123456789abcdef"}, "no cgroup under"},
 	} {

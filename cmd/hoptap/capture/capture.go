@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -224,14 +223,8 @@ func (o *options) probeOptions() (bpf.Options, error) {
 	if p.Ports, err = filter.ParsePorts(o.ports); err != nil {
 		return p, err
 	}
-	for _, h := range o.hosts {
-		for _, one := range strings.Split(h, ",") {
-			pf, err := parsePrefix(strings.TrimSpace(one))
-			if err != nil {
-				return p, err
-			}
-			p.Prefixes = append(p.Prefixes, pf)
-		}
+	if p.Prefixes, err = capture.ParseHosts(o.hosts); err != nil {
+		return p, err
 	}
 	if o.bufferMiB <= 0 || o.bufferMiB&(o.bufferMiB-1) != 0 || o.bufferMiB > 1024 {
 		return p, fmt.Errorf("buffer size %d MiB: want a power of two up to 1024", o.bufferMiB)
@@ -239,21 +232,6 @@ func (o *options) probeOptions() (bpf.Options, error) {
 	p.RingBytes = o.bufferMiB << 20
 	p.CgroupRoot = o.cgroupRoot
 	return p, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		pf, err := netip.ParsePrefix(s)
-		if err != nil {
-			return pf, fmt.Errorf("bad --host %q: want an address or CIDR", s)
-		}
-		return pf.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("bad --host %q: want an address or CIDR", s)
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 func parsePIDs(in []string) ([]uint32, error) {

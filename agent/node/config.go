@@ -1,0 +1,138 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/agent/metrics"
+	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/decoder/filter"
+)
+
+// Config is the agent's configuration: a YAML (or JSON) file, then
+// flags on top. Zero values are the defaults.
+type Config struct {
+	// MetricsAddr serves /metrics, /healthz and /readyz.
+	MetricsAddr string `json:"metricsAddr,omitempty"`
+	// Kernel filters: only these ports, hosts (addresses or CIDRs) and
+	// cgroups (paths under the cgroup root) are copied.
+	Ports   []string `json:"ports,omitempty"`
+	Hosts   []string `json:"hosts,omitempty"`
+	Cgroups []string `json:"cgroups,omitempty"`
+	// Payload: auto (HTTP/2 and TLS connections only), all, or headers.
+	Payload    string `json:"payload,omitempty"`
+	Snaplen    int    `json:"snaplen,omitempty"`
+	BufferMiB  int    `json:"bufferMiB,omitempty"`
+	CgroupRoot string `json:"cgroupRoot,omitempty"`
+	// Log: format text or json, level debug, info, warn or error.
+	LogFormat string `json:"logFormat,omitempty"`
+	LogLevel  string `json:"logLevel,omitempty"`
+	// Limits on what traffic can make the agent keep.
+	Limits Limits `json:"limits,omitempty"`
+}
+
+// Limits bound label cardinality and memory.
+type Limits struct {
+	MaxServices          int      `json:"maxServices,omitempty"`
+	MaxMethodsPerService int      `json:"maxMethodsPerService,omitempty"`
+	MaxWorkloads         int      `json:"maxWorkloads,omitempty"`
+	HopWindow            Duration `json:"hopWindow,omitempty"`
+	MaxPendingHops       int      `json:"maxPendingHops,omitempty"`
+	MaxConnections       int      `json:"maxConnections,omitempty"`
+}
+
+// Duration reads "30s"-style strings.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string such as \"30s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// Defaults fills what is unset.
+func (c *Config) Defaults() {
+	if c.MetricsAddr == "" {
+		c.MetricsAddr = ":9464"
+	}
+	if c.Payload == "" {
+		c.Payload = "auto"
+	}
+	if c.BufferMiB == 0 {
+		c.BufferMiB = 16
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Limits.MaxConnections == 0 {
+		c.Limits.MaxConnections = 1 << 16
+	}
+}
+
+// LoadConfig reads a config file strictly: an unknown key is an error,
+// not a silent default.
+func LoadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	if err := yaml.UnmarshalStrict(b, &c); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// probe turns the filters into kernel options.
+func (c *Config) probe() (bpf.Options, error) {
+	var p bpf.Options
+	var err error
+	if p.Payload, err = bpf.ParsePayloadMode(c.Payload); err != nil {
+		return p, err
+	}
+	if c.Snaplen < 0 || c.Snaplen > bpf.MaxSnaplen || (c.Snaplen > 0 && c.Snaplen < 60) {
+		return p, fmt.Errorf("snaplen %d: want 0 (all) or 60 to %d", c.Snaplen, bpf.MaxSnaplen)
+	}
+	p.Snaplen = c.Snaplen
+	if p.Ports, err = filter.ParsePorts(c.Ports); err != nil {
+		return p, err
+	}
+	if p.Prefixes, err = capture.ParseHosts(c.Hosts); err != nil {
+		return p, err
+	}
+	if c.BufferMiB <= 0 || c.BufferMiB&(c.BufferMiB-1) != 0 || c.BufferMiB > 1024 {
+		return p, fmt.Errorf("bufferMiB %d: want a power of two up to 1024", c.BufferMiB)
+	}
+	p.RingBytes = c.BufferMiB << 20
+	p.CgroupRoot = c.CgroupRoot
+	return p, nil
+}
+
+func (c *Config) metrics() metrics.Config {
+	return metrics.Config{
+		MaxServices:          c.Limits.MaxServices,
+		MaxMethodsPerService: c.Limits.MaxMethodsPerService,
+		MaxWorkloads:         c.Limits.MaxWorkloads,
+		HopWindow:            c.Limits.HopWindow.Duration,
+		MaxPending:           c.Limits.MaxPendingHops,
+	}
+}

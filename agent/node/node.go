@@ -1,0 +1,185 @@
+// Package node is the node agent: it captures and decodes the node's
+// traffic continuously, with bounded memory, and serves Prometheus
+// metrics and health endpoints. cmd/hoptap-agent is its command.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/agent/metrics"
+	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/tcp"
+)
+
+// Agent is one running agent.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	reg   *prometheus.Registry
+	ready atomic.Bool  // programs attached and reading
+	dead  atomic.Value // error: the capture stopped for good
+	ln    net.Listener
+	srv   *http.Server
+}
+
+// New checks the configuration and opens the metrics listener, so that
+// a bad address fails before anything is loaded.
+func New(cfg Config, log *slog.Logger) (*Agent, error) {
+	cfg.Defaults()
+	if _, err := cfg.probe(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics address: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: log, reg: prometheus.NewRegistry(), ln: ln}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("/healthz", a.healthz)
+	mux.HandleFunc("/readyz", a.readyz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintln(w, "hoptap-agent: /metrics /healthz /readyz")
+	})
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return a, nil
+}
+
+// Addr is where the metrics are served.
+func (a *Agent) Addr() net.Addr { return a.ln.Addr() }
+
+// healthz fails only when the capture has stopped for good: a restart
+// is then the fix.
+func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
+	if err, _ := a.dead.Load().(error); err != nil {
+		http.Error(w, "capture stopped: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// readyz succeeds while the programs are attached and being read.
+func (a *Agent) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !a.ready.Load() {
+		http.Error(w, "not capturing", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// Run serves and captures until ctx ends, then shuts down gracefully:
+// the programs are detached, what the ring buffer holds is decoded, and
+// the metrics server finishes its scrapes.
+func (a *Agent) Run(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.srv.Serve(a.ln) }()
+	a.log.Info("serving metrics", "addr", a.ln.Addr().String())
+
+	err := a.capture(ctx)
+	a.ready.Store(false)
+	if err != nil {
+		a.dead.Store(err)
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if serr := a.srv.Shutdown(shutCtx); serr != nil {
+		a.log.Warn("metrics server shutdown", "err", serr)
+	}
+	if serr := <-serveErr; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+func (a *Agent) capture(ctx context.Context) error {
+	popts, err := a.cfg.probe()
+	if err != nil {
+		return err
+	}
+	if len(a.cfg.Cgroups) > 0 {
+		root, err := bpf.Preflight(popts.CgroupRoot)
+		if err != nil {
+			return err
+		}
+		popts.CgroupRoot = root
+		cg := capture.NewCgroups(root)
+		for _, p := range a.cfg.Cgroups {
+			id, err := cg.Resolve(p)
+			if err != nil {
+				return err
+			}
+			popts.Cgroups = append(popts.Cgroups, id)
+		}
+	}
+	dir := &directory{}
+	rec, err := metrics.New(a.reg, dir, nil, a.cfg.metrics())
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	var lostLogged uint64
+	cfg := capture.Config{
+		Probe:     popts,
+		BothSides: true,
+		Sink:      rec,
+		Decoder:   decoder.Options{ReuseCalls: true, TCP: tcp.Config{MaxConns: a.cfg.Limits.MaxConnections}},
+		Sockets:   func(s *capture.Sockets) { dir.s = s },
+		Lifecycle: rec.Lifecycle,
+		Progress: func(s *capture.Summary) {
+			rec.Progress(s)
+			if lost := s.Lost(); lost > lostLogged {
+				a.log.Warn("events lost for want of ring buffer space", "lost", lost, "hint", "raise bufferMiB or narrow the filters")
+				lostLogged = lost
+			}
+		},
+		Ready: func(p *bpf.Probe) {
+			for _, w := range p.Warnings() {
+				a.log.Warn("optional hook", "detail", w)
+			}
+			a.log.Info("capturing", "cgroup_root", p.CgroupRoot(), "ports", a.cfg.Ports, "hosts", a.cfg.Hosts)
+			a.ready.Store(true)
+		},
+	}
+	sum, err := capture.Run(ctx, cfg)
+	if sum != nil {
+		a.log.Info("capture ended", "packets", sum.Packets, "calls", sum.Decoder.Calls, "lost", sum.Lost(),
+			"gaps", sum.Decoder.TCP.Gaps, "cpu", sum.CPU.Round(time.Millisecond).String())
+	}
+	return err
+}
+
+// directory is the capture's socket directory once it exists; before,
+// every socket is unknown.
+type directory struct{ s *capture.Sockets }
+
+func (d *directory) Get(cookie uint64) capture.Socket {
+	if d.s == nil {
+		return capture.Socket{}
+	}
+	return d.s.Get(cookie)
+}
+
+func (d *directory) Peer(local, remote netip.AddrPort) (uint64, bool) {
+	if d.s == nil {
+		return 0, false
+	}
+	return d.s.Peer(local, remote)
+}
