@@ -10,16 +10,19 @@ import (
 
 // BuildHoptap builds the hoptap binary for a test package's TestMain and
 // returns its path and a function that removes it.
-func BuildHoptap() (string, func()) {
-	dir, err := os.MkdirTemp("", "hoptap-test")
+func BuildHoptap() (string, func()) { return BuildCommand("hoptap") }
+
+// BuildCommand builds cmd/<name> for a TestMain, likewise.
+func BuildCommand(name string) (string, func()) {
+	dir, err := os.MkdirTemp("", name+"-test")
 	if err != nil {
 		panic(err)
 	}
-	bin := filepath.Join(dir, "hoptap")
-	build := exec.Command("go", "build", "-o", bin, "github.com/hoptap/hoptap/cmd/hoptap")
+	bin := filepath.Join(dir, name)
+	build := exec.Command("go", "build", "-o", bin, "github.com/hoptap/hoptap/cmd/"+name)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building hoptap:", err)
+		fmt.Fprintln(os.Stderr, "building "+name+":", err)
 		os.Exit(1)
 	}
 	return bin, func() { os.RemoveAll(dir) }

@@ -15,6 +15,13 @@ import (
 // leaves no worker behind.
 func Nginx(t testing.TB, port, backend int) {
 	t.Helper()
+	NginxProxy(t, nil, fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", backend))
+}
+
+// NginxProxy is Nginx listening on listen and passing to backend
+// (HOST:PORT each), in pod's namespace unless pod is nil.
+func NginxProxy(t testing.TB, pod *Pod, listen, backend string) {
+	t.Helper()
 	RequireRoot(t)
 	bin := Tool(t, "nginx")
 	dir := t.TempDir()
@@ -34,18 +41,23 @@ http {
 	scgi_temp_path %[1]s/scgi;
 	client_max_body_size 0;
 	server {
-		listen 127.0.0.1:%[2]d http2;
+		listen %[2]s http2;
 		location / {
-			grpc_pass grpc://127.0.0.1:%[3]d;
+			grpc_pass grpc://%[3]s;
 		}
 	}
 }
-`, dir, port, backend)
+`, dir, listen, backend)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	Start(t, bin, "-p", dir, "-c", conf)
-	WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port))
+	if pod == nil {
+		Start(t, bin, "-p", dir, "-c", conf)
+		WaitListening(t, listen)
+	} else {
+		Start(t, "ip", "netns", "exec", pod.NS, bin, "-p", dir, "-c", conf)
+		WaitListening(t, listen)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			if log, err := os.ReadFile(filepath.Join(dir, "error.log")); err == nil {

@@ -1,0 +1,231 @@
+// Package agent_test runs hoptap-agent on the host while real peers talk
+// in network namespaces, and reads its /metrics as Prometheus would.
+package agent_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hoptap/hoptap/test/peers"
+)
+
+var agentBin string
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		if peers.Required() {
+			fmt.Fprintln(os.Stderr, "agent tests need root and HOPTAP_REQUIRE_ALL is set")
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "skipping the agent tests: they need root")
+		os.Exit(0)
+	}
+	bin, cleanup := peers.BuildCommand("hoptap-agent")
+	agentBin = bin
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+// sample is one exposed series.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// scrape reads /metrics in the text format.
+func scrape(t *testing.T, addr string) []sample {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	var out []sample
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		s := sample{labels: map[string]string{}}
+		rest := line
+		if i := strings.IndexByte(line, '{'); i >= 0 {
+			j := strings.LastIndexByte(line, '}')
+			s.name = line[:i]
+			for _, kv := range splitLabels(line[i+1 : j]) {
+				k, v, _ := strings.Cut(kv, "=")
+				s.labels[k] = strings.Trim(v, `"`)
+			}
+			rest = strings.TrimSpace(line[j+1:])
+		} else {
+			s.name, rest, _ = strings.Cut(line, " ")
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			t.Fatalf("bad sample %q", line)
+		}
+		s.value = v
+		out = append(out, s)
+	}
+	return out
+}
+
+func splitLabels(s string) []string {
+	var out []string
+	inQuote, start := false, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			inQuote = !inQuote
+		case ',':
+			if !inQuote {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// sum adds the series of name whose labels include want.
+func sum(ss []sample, name string, want map[string]string) float64 {
+	var n float64
+next:
+	for _, s := range ss {
+		if s.name != name {
+			continue
+		}
+		for k, v := range want {
+			if s.labels[k] != v {
+				continue next
+			}
+		}
+		n += s.value
+	}
+	return n
+}
+
+type agent struct {
+	addr string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+func startAgent(t *testing.T, args ...string) *agent {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", peers.FreePort(t))
+	logf, err := os.Create(t.TempDir() + "/agent.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(agentBin, append([]string{"--metrics-addr", addr}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{addr: addr, cmd: cmd, log: logf}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("agent log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return a
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("agent not ready: %v\n%s", err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitFor scrapes until cond holds, and returns that scrape. The agent
+// publishes what it decoded within about a second.
+func (a *agent) waitFor(t *testing.T, what string, cond func([]sample) bool) []sample {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ss := scrape(t, a.addr)
+		if cond(ss) {
+			return ss
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const (
+	serverPort = 10000
+	proxyPort  = 10001
+)
+
+type bed struct {
+	server, proxy, client peers.Pod
+	serverCmd             *exec.Cmd
+}
+
+// newBed is three pods: the interop server, nginx passing to it, and a
+// client pod.
+func newBed(t *testing.T) *bed {
+	tb := peers.NewTestbed(t)
+	b := &bed{server: tb.Pod(t, 2), proxy: tb.Pod(t, 3), client: tb.Pod(t, 4)}
+	b.serverCmd = peers.Start(t, "ip", "netns", "exec", b.server.NS, peers.Tool(t, "interop-server"),
+		fmt.Sprintf("-port=%d", serverPort), "-use_tls=false")
+	peers.WaitListening(t, fmt.Sprintf("%s:%d", b.server.Addr, serverPort))
+	peers.NginxProxy(t, &b.proxy, fmt.Sprintf("%s:%d", b.proxy.Addr, proxyPort), fmt.Sprintf("%s:%d", b.server.Addr, serverPort))
+	return b
+}
+
+// interop runs cases from the client pod against host:port; it returns
+// the first error, with the client's output.
+func (b *bed) interop(t *testing.T, host string, port int, cases ...string) error {
+	t.Helper()
+	bin := peers.Tool(t, "interop-client")
+	for _, c := range cases {
+		out, err := b.client.Command(bin, "-server_host="+host, fmt.Sprintf("-server_port=%d", port),
+			"-use_tls=false", "-test_case="+c).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("interop client %s: %v\n%s", c, err, out)
+		}
+	}
+	return nil
+}
+
+func l(kv ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}

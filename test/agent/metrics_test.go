@@ -1,0 +1,157 @@
+package agent_test
+
+import (
+	"fmt"
+	"testing"
+)
+
+const testService = "grpc.testing.TestService"
+
+// expected is what the deterministic interop cases put on the wire,
+// per (service, method, status), seen at each socket.
+var expected = []struct {
+	service, method, status string
+	n                       float64
+}{
+	{testService, "EmptyCall", "0", 1},
+	{testService, "UnaryCall", "0", 2},
+	{testService, "UnaryCall", "2", 2},
+	{testService, "StreamingOutputCall", "0", 1},
+	{testService, "FullDuplexCall", "2", 1},
+	{testService, "UnimplementedCall", "12", 1},
+	{"grpc.testing.UnimplementedService", "UnimplementedCall", "12", 1},
+}
+
+// TestInteropSuiteMetrics runs every standard interop case between two
+// pods of this node and checks what the agent exports: each call at the
+// client's socket and at the server's, each hop's network time, and the
+// failures as the application's.
+func TestInteropSuiteMetrics(t *testing.T) {
+	b := newBed(t)
+	a := startAgent(t, "--port", fmt.Sprint(serverPort), "--port", fmt.Sprint(proxyPort))
+	if err := b.interop(t, b.server.Addr, serverPort, peersCases()...); err != nil {
+		t.Fatal(err)
+	}
+	edge := func(side string) map[string]string {
+		return l("side", side, "source_workload", "interop-client", "destination_workload", "interop-server")
+	}
+	ss := a.waitFor(t, "every deterministic call at both sockets", func(ss []sample) bool {
+		for _, e := range expected {
+			for _, side := range []string{"client", "server"} {
+				w := edge(side)
+				w["rpc_service"], w["rpc_method"], w["rpc_grpc_status_code"] = e.service, e.method, e.status
+				if sum(ss, "hoptap_rpc_call_duration_seconds_count", w) < e.n {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for _, e := range expected {
+		for _, side := range []string{"client", "server"} {
+			w := edge(side)
+			w["rpc_service"], w["rpc_method"], w["rpc_grpc_status_code"] = e.service, e.method, e.status
+			if got := sum(ss, "hoptap_rpc_call_duration_seconds_count", w); got != e.n {
+				t.Errorf("%s %s/%s status %s: %v calls, want %v", side, e.service, e.method, e.status, got, e.n)
+			}
+		}
+	}
+	// Both sockets are on this node: every unary call's two views join
+	// into one hop sample.
+	for method, n := range map[string]float64{"EmptyCall": 1, "UnaryCall": 4, "UnimplementedCall": 1} {
+		w := l("rpc_service", testService, "rpc_method", method, "source_workload", "interop-client", "destination_workload", "interop-server")
+		if got := sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != n {
+			t.Errorf("hop samples for %s: %v, want %v", method, got, n)
+		}
+		if s := sum(ss, "hoptap_rpc_hop_network_seconds_sum", w); s <= 0 {
+			t.Errorf("hop time for %s: %v s", method, s)
+		}
+	}
+	for _, f := range []struct {
+		method, status string
+		n              float64
+	}{{"UnaryCall", "2", 2}, {"FullDuplexCall", "2", 1}, {"UnimplementedCall", "12", 1}} {
+		for _, side := range []string{"client", "server"} {
+			w := edge(side)
+			w["origin"], w["rpc_service"], w["rpc_method"], w["rpc_grpc_status_code"] = "application", testService, f.method, f.status
+			if got := sum(ss, "hoptap_rpc_failures_total", w); got != f.n {
+				t.Errorf("%s application failures of %s status %s: %v, want %v", side, f.method, f.status, got, f.n)
+			}
+		}
+	}
+	for _, o := range []string{"proxy", "unknown"} {
+		if got := sum(ss, "hoptap_rpc_failures_total", l("origin", o)); got != 0 {
+			t.Errorf("%v failures of origin %s with no proxy in between", got, o)
+		}
+	}
+	if got := sum(ss, "hoptap_lost_events_total", nil); got != 0 {
+		t.Errorf("%v events lost", got)
+	}
+	if sum(ss, "hoptap_kernel_packets_total", nil) == 0 || sum(ss, "hoptap_tcp_connections_opened_total", nil) == 0 {
+		t.Error("no packets or connections counted")
+	}
+	if sum(ss, "hoptap_http2_handshake_seconds_count", edge("client")) == 0 {
+		t.Error("no HTTP/2 handshake time at the client's socket")
+	}
+}
+
+func peersCases() []string {
+	return []string{
+		"empty_unary", "large_unary", "client_streaming", "server_streaming",
+		"ping_pong", "empty_stream", "timeout_on_sleeping_server",
+		"cancel_after_begin", "cancel_after_first_response",
+		"status_code_and_message", "special_status_message", "custom_metadata",
+		"unimplemented_method", "unimplemented_service",
+	}
+}
+
+// TestTwoHopsThroughNginx sends calls client → nginx (grpc_pass) →
+// server: both hops get their own network time, an error the server
+// application returns is the application's at every socket, and once the
+// server is gone, nginx's answers count as the proxy's.
+func TestTwoHopsThroughNginx(t *testing.T) {
+	b := newBed(t)
+	a := startAgent(t, "--port", fmt.Sprint(serverPort), "--port", fmt.Sprint(proxyPort))
+	if err := b.interop(t, b.proxy.Addr, proxyPort, "large_unary", "status_code_and_message"); err != nil {
+		t.Fatal(err)
+	}
+	front := l("rpc_method", "UnaryCall", "source_workload", "interop-client", "destination_workload", "nginx")
+	back := l("rpc_method", "UnaryCall", "source_workload", "nginx", "destination_workload", "interop-server")
+	ss := a.waitFor(t, "both hops of both unary calls", func(ss []sample) bool {
+		return sum(ss, "hoptap_rpc_hop_network_seconds_count", front) >= 2 && sum(ss, "hoptap_rpc_hop_network_seconds_count", back) >= 2
+	})
+	for name, w := range map[string]map[string]string{"client → nginx": front, "nginx → server": back} {
+		if got := sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != 2 {
+			t.Errorf("hop %s: %v samples, want 2", name, got)
+		}
+		for _, side := range []string{"client", "server"} {
+			f := l("side", side, "origin", "application", "rpc_grpc_status_code", "2")
+			for k, v := range w {
+				f[k] = v
+			}
+			if got := sum(ss, "hoptap_rpc_failures_total", f); got != 1 {
+				t.Errorf("hop %s, %s's socket: %v application failures of UnaryCall, want 1", name, side, got)
+			}
+		}
+	}
+
+	// The upstream server stops: nginx answers for it.
+	b.serverCmd.Process.Kill()
+	b.serverCmd.Wait()
+	if err := b.interop(t, b.proxy.Addr, proxyPort, "large_unary"); err == nil {
+		t.Fatal("large_unary passed with the server stopped")
+	}
+	proxyFail := l("side", "client", "origin", "proxy", "rpc_method", "UnaryCall", "source_workload", "interop-client", "destination_workload", "nginx")
+	ss = a.waitFor(t, "the failure at the client counted as the proxy's", func(ss []sample) bool {
+		return sum(ss, "hoptap_rpc_failures_total", proxyFail) >= 1
+	})
+	if got := sum(ss, "hoptap_rpc_failures_total", proxyFail); got != 1 {
+		t.Errorf("proxy failures at the client: %v, want 1", got)
+	}
+	for _, o := range []string{"application", "transport", "unknown"} {
+		w := l("side", "client", "origin", o, "rpc_method", "UnaryCall", "rpc_grpc_status_code", "14")
+		if got := sum(ss, "hoptap_rpc_failures_total", w); got != 0 {
+			t.Errorf("the stopped server's calls: %v counted as %s", got, o)
+		}
+	}
+}
