@@ -38,9 +38,9 @@ type Config struct {
 	Ready func(p *bpf.Probe)
 	// BothSides decodes every observation at its own socket: a
 	// connection with both ends on the node is decoded twice, once per
-	// socket, each view with its own calls and timings (Conn.Observer is
-	// the socket cookie; Sockets says whose it is). The kernel then
-	// copies both observations.
+	// end, each view with its own calls and timings (Conn.Observer names
+	// the end; Sockets says whose it is). The kernel then copies both
+	// observations.
 	BothSides bool
 	// Progress gets a summary about once a second, on the capture's
 	// goroutine.
@@ -118,23 +118,22 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	stop := context.AfterFunc(ctx, p.Stop)
 	defer stop()
-	for b := range p.Events() {
-		if !s.full {
-			for i := range b.Events {
-				s.event(&b.Events[i])
-				if s.full {
-					p.Stop()
-					break
-				}
+	// The ticker keeps housekeeping (and Progress) going when no
+	// events come.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	events := p.Events()
+loop:
+	for {
+		select {
+		case <-tick.C:
+			s.housekeep()
+			continue
+		case b, ok := <-events:
+			if !ok {
+				break loop
 			}
-		}
-		b.Release()
-		s.housekeep()
-		if s.pcap != nil {
-			s.pcap.flush()
-		}
-		if cfg.AfterBatch != nil {
-			cfg.AfterBatch()
+			s.batch(p, b)
 		}
 	}
 	readErr := p.Err()
@@ -155,6 +154,27 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, fmt.Errorf("reading the ring buffer: %w", readErr)
 	}
 	return sum, nil
+}
+
+// batch handles one batch of events.
+func (s *session) batch(p *bpf.Probe, b *bpf.Batch) {
+	if !s.full {
+		for i := range b.Events {
+			s.event(&b.Events[i])
+			if s.full {
+				p.Stop()
+				break
+			}
+		}
+	}
+	b.Release()
+	s.housekeep()
+	if s.pcap != nil {
+		s.pcap.flush()
+	}
+	if s.cfg.AfterBatch != nil {
+		s.cfg.AfterBatch()
+	}
 }
 
 // session is the state of one capture; it runs on one goroutine.
@@ -251,7 +271,7 @@ func (s *session) sock(e *bpf.Event) {
 			s.srtt = append(s.srtt, e.SRTT)
 		}
 		s.owners.closed(e.Cookie, e.TS)
-		s.locals.closed(e.Cookie)
+		s.locals.closed(e.Local, e.Remote)
 		if s.pids != nil {
 			s.pids.closed(e.Local, e.Remote, e.TS)
 		}
@@ -285,13 +305,14 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	}
 	switch {
 	case s.cfg.BothSides:
+		var obs uint64
 		if t.ok {
-			s.locals.learn(e, t)
+			obs = s.locals.observe(e, t)
 		}
 		if e.Omitted {
 			s.sum.OmittedDecoded++
 		}
-		s.dec.PacketAt(e.Cookie, layers.LinkTypeRaw, e.Data, e.TS, e.Len)
+		s.dec.PacketAt(obs, layers.LinkTypeRaw, e.Data, e.TS, e.Len)
 	case twin == nil:
 		if e.Omitted {
 			s.sum.OmittedDecoded++

@@ -3,7 +3,6 @@ package capture
 import (
 	"fmt"
 	"io/fs"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,29 +108,4 @@ func (c *Cgroups) Container(id string) ([]uint64, error) {
 		return nil, fmt.Errorf("no cgroup under %s is named after container %s", c.root, id)
 	}
 	return ids, nil
-}
-
-// ParseHosts reads --host values: addresses or CIDRs, comma-separated or
-// repeated.
-func ParseHosts(in []string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, h := range in {
-		for _, one := range strings.Split(h, ",") {
-			s := strings.TrimSpace(one)
-			if strings.Contains(s, "/") {
-				pf, err := netip.ParsePrefix(s)
-				if err != nil {
-					return nil, fmt.Errorf("bad host %q: want an address or CIDR", s)
-				}
-				out = append(out, pf.Masked())
-				continue
-			}
-			a, err := netip.ParseAddr(s)
-			if err != nil {
-				return nil, fmt.Errorf("bad host %q: want an address or CIDR", s)
-			}
-			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-		}
-	}
-	return out, nil
 }

@@ -1,13 +1,17 @@
 package capture
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 
 	"github.com/hoptap/hoptap/bpf"
 )
 
-// Socket is what the capture knows of one socket. Unknown parts are
-// zero and say so through their Has/Known flags: they are never guessed.
+// Socket is what the capture knows of one end of connections: a local
+// address in a cgroup, and the process last seen using a socket there.
+// Unknown parts are zero and say so through their Has/Known flags: they
+// are never guessed.
 type Socket struct {
 	Known      bool // the owning process was seen (a hook or the start-up scan)
 	PID        uint32
@@ -15,22 +19,26 @@ type Socket struct {
 	Cgroup     uint64 // cgroup v2 id; 0 when unknown
 	CgroupPath string // under the cgroup root; "" when unknown
 	Local      netip.AddrPort
-	HasLocal   bool // Local was seen in a packet of this socket
+	HasLocal   bool   // Local was seen in a packet
+	Cookie     uint64 // the socket last seen at this end
 }
 
-// Sockets is the capture's directory of sockets, by cookie.
+// Sockets is the capture's directory of the node's connection ends, by
+// observer (Conn.Observer with Config.BothSides).
 type Sockets struct{ s *session }
 
-// Get looks a socket up.
-func (k *Sockets) Get(cookie uint64) Socket {
+// Get looks an observer up.
+func (k *Sockets) Get(observer uint64) Socket {
 	var out Socket
-	if o := k.s.owners.get(cookie); o != nil {
-		out.Known, out.PID, out.Comm, out.Cgroup = true, o.tgid, o.comm, o.cgroup
+	l, ok := k.s.locals.m[observer]
+	if !ok {
+		return out
 	}
-	if l, ok := k.s.locals.m[cookie]; ok {
-		out.Local, out.HasLocal = l.addr, true
-		if out.Cgroup == 0 {
-			out.Cgroup = l.cgroup
+	out.Local, out.HasLocal, out.Cgroup, out.Cookie = l.addr, true, l.cgroup, l.cookie
+	if o := k.s.owners.get(l.cookie); o != nil {
+		out.Known, out.PID, out.Comm = true, o.tgid, o.comm
+		if o.cgroup != 0 {
+			out.Cgroup = o.cgroup
 		}
 	}
 	if out.Cgroup != 0 {
@@ -39,64 +47,73 @@ func (k *Sockets) Get(cookie uint64) Socket {
 	return out
 }
 
-// Peer finds the other local socket of a connection: the one whose local
-// address is remote and whose peer is local. ok is false when that end
-// is not on this node (or not seen yet).
-func (k *Sockets) Peer(local, remote netip.AddrPort) (cookie uint64, ok bool) {
-	cookie, ok = k.s.locals.byTuple[tuple{local: remote, remote: local}]
-	return cookie, ok
+// Peer finds the other end of a connection on this node: the observer
+// whose local address is remote and whose peer is local. ok is false
+// when that end is not on this node (or not seen yet).
+func (k *Sockets) Peer(local, remote netip.AddrPort) (observer uint64, ok bool) {
+	observer, ok = k.s.locals.byTuple[tuple{local: remote, remote: local}]
+	return observer, ok
 }
 
-// locals maps socket cookies to their local address and cgroup, as their
-// packets show them (the source at egress, the destination at ingress),
-// and connections' tuples, as each socket sees them, to the socket.
+// locals knows the node's connection ends. An end is a local address in
+// a cgroup, not a socket: a connection's first packets are seen at the
+// listening socket (the SYN, the handshake's last ACK) and the rest at
+// the accepted one, and both must be one view of that end. The local
+// address is the source at egress and the destination at ingress.
 type locals struct {
-	m       map[uint64]local
-	byTuple map[tuple]uint64
-	reset   uint64 // times the maps were emptied to stay bounded
+	seed    maphash.Seed
+	m       map[uint64]local // by observer
+	byTuple map[tuple]uint64 // a connection as one end sees it → that end
+	reset   uint64           // times the maps were emptied to stay bounded
 }
 
 type local struct {
 	addr   netip.AddrPort
-	remote netip.AddrPort
 	cgroup uint64
+	cookie uint64
 }
 
 type tuple struct{ local, remote netip.AddrPort }
 
-// maxLocals bounds the directory; sockets leave it when they close.
+// maxLocals bounds the directory.
 const maxLocals = 1 << 16
 
-func (l *locals) closed(cookie uint64) {
-	if old, ok := l.m[cookie]; ok {
-		delete(l.byTuple, tuple{old.addr, old.remote})
-		delete(l.m, cookie)
-	}
-}
-
-func (l *locals) learn(e *bpf.Event, t *tcpInfo) {
+// observe returns the observer of a packet: the end it was seen at.
+func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	if l.m == nil {
+		l.seed = maphash.MakeSeed()
 		l.m, l.byTuple = map[uint64]local{}, map[tuple]uint64{}
 	}
 	a, r := t.src, t.dst
 	if e.Dir == bpf.Ingress {
 		a, r = t.dst, t.src
 	}
-	if cur, ok := l.m[e.Cookie]; ok && cur.addr == a && cur.remote == r {
-		return
+	var key [8 + 16 + 2]byte
+	binary.LittleEndian.PutUint64(key[:], e.Cgroup)
+	ip := a.Addr().As16()
+	copy(key[8:], ip[:])
+	binary.LittleEndian.PutUint16(key[24:], a.Port())
+	obs := maphash.Bytes(l.seed, key[:]) | 1 // never 0, the file observer
+	cur, ok := l.m[obs]
+	if ok && cur.cookie == e.Cookie {
+		return obs
 	}
-	if len(l.m) >= maxLocals {
-		// Far more sockets than a node holds at once: start over rather
-		// than grow; the next packet of each live socket fills it again.
+	if len(l.m) >= maxLocals || len(l.byTuple) >= maxLocals {
+		// Far more ends than a node holds at once: start over rather than
+		// grow; the next packet of each live connection fills it again.
 		clear(l.m)
 		clear(l.byTuple)
 		l.reset++
 	}
-	if old, ok := l.m[e.Cookie]; ok {
-		delete(l.byTuple, tuple{old.addr, old.remote})
-	}
-	l.m[e.Cookie] = local{addr: a, remote: r, cgroup: e.Cgroup}
-	l.byTuple[tuple{a, r}] = e.Cookie
+	l.m[obs] = local{addr: a, cgroup: e.Cgroup, cookie: e.Cookie}
+	l.byTuple[tuple{a, r}] = obs
+	return obs
+}
+
+// closed forgets a closed connection's tuple; the end stays, since other
+// connections may share it.
+func (l *locals) closed(local, remote netip.AddrPort) {
+	delete(l.byTuple, tuple{local, remote})
 }
 
 // progress is the summary so far, with the kernel's counters.

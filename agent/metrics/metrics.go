@@ -36,8 +36,8 @@ const (
 // Directory says who owns the sockets of this node; capture.Sockets is
 // one.
 type Directory interface {
-	Get(cookie uint64) capture.Socket
-	Peer(local, remote netip.AddrPort) (cookie uint64, ok bool)
+	Get(observer uint64) capture.Socket
+	Peer(local, remote netip.AddrPort) (observer uint64, ok bool)
 }
 
 // Namer names the workload at an address: a pod, a process, or the
@@ -143,10 +143,18 @@ type viewKey struct{ observer, conn uint64 }
 // view is one socket's view of a connection, with its labels worked out
 // once.
 type view struct {
-	side             Side
-	src, dst         string
-	peerLocal        bool // the other end's socket is on this node
-	settled          bool // nothing more to learn: labels are final
+	side      Side
+	src, dst  string
+	peerLocal bool // the other end's socket is on this node
+	settled   bool // nothing more to learn: labels are final
+	born      time.Time
+	// Handshakes are seen before an accepting process is known (it
+	// shows itself by the accept); they are recorded once the labels
+	// are final, or after a while, or when the connection ends.
+	held             bool
+	tcpHS            time.Duration
+	h2HS             time.Duration
+	h2Held           bool
 	handshake, reset bool
 }
 
@@ -213,11 +221,32 @@ func (r *Recorder) viewOf(c *decoder.Conn) *view {
 		return v
 	}
 	if v == nil {
-		v = &view{}
+		v = &view{born: r.now()}
 		r.views[k] = v
 	}
 	r.resolve(v, c)
+	if v.settled || r.now().Sub(v.born) > holdLimit {
+		r.release(v)
+	}
 	return v
+}
+
+// holdLimit is how long connection metrics wait for a view's labels.
+const holdLimit = 2 * time.Second
+
+// release records what a view held back.
+func (r *Recorder) release(v *view) {
+	if v.held {
+		v.held = false
+		r.opened.WithLabelValues(string(v.side), v.src, v.dst).Inc()
+		if v.tcpHS > 0 {
+			r.tcpHS.WithLabelValues(string(v.side), v.src, v.dst).Observe(v.tcpHS.Seconds())
+		}
+	}
+	if v.h2Held {
+		v.h2Held = false
+		r.h2HS.WithLabelValues(string(v.side), v.src, v.dst).Observe(v.h2HS.Seconds())
+	}
 }
 
 // resolve works out a view's side and workloads. Until both sockets'
@@ -279,13 +308,12 @@ func (r *Recorder) Conn(e *decoder.ConnEvent) {
 	v := r.viewOf(e.Conn)
 	switch e.Kind {
 	case decoder.ConnTCPHandshake:
-		v.handshake = true
-		r.opened.WithLabelValues(string(v.side), v.src, v.dst).Inc()
+		v.handshake, v.held = true, true
 		if e.SYNToSYNACK > 0 && e.SYNACKToACK > 0 {
-			r.tcpHS.WithLabelValues(string(v.side), v.src, v.dst).Observe((e.SYNToSYNACK + e.SYNACKToACK).Seconds())
+			v.tcpHS = e.SYNToSYNACK + e.SYNACKToACK
 		}
 	case decoder.ConnH2Ready:
-		r.h2HS.WithLabelValues(string(v.side), v.src, v.dst).Observe(e.Duration.Seconds())
+		v.h2Held, v.h2HS = true, e.Duration
 	case decoder.ConnGoAway:
 		r.goaways.WithLabelValues(string(v.side), dirName(e.Dir), e.ErrCode.String()).Inc()
 	case decoder.ConnReset:
@@ -299,7 +327,11 @@ func (r *Recorder) Conn(e *decoder.ConnEvent) {
 			r.refused.WithLabelValues(string(v.side), v.src, v.dst).Inc()
 		}
 	case decoder.ConnClose:
+		r.release(v)
 		delete(r.views, viewKey{e.Conn.Observer, e.Conn.ID})
+	}
+	if v.settled {
+		r.release(v)
 	}
 }
 
@@ -382,7 +414,13 @@ func (r *Recorder) edge(cookie uint64, local, remote netip.AddrPort) (string, st
 // Progress takes the capture's running summary for the self-metrics and
 // lets views waiting for their other side expire.
 func (r *Recorder) Progress(s *capture.Summary) {
-	r.expire(r.now())
+	now := r.now()
+	r.expire(now)
+	for _, v := range r.views {
+		if (v.held || v.h2Held) && now.Sub(v.born) > holdLimit {
+			r.release(v)
+		}
+	}
 	r.mu.Lock()
 	r.snap = selfSnap{have: true, sum: *s, methodOverflow: r.methods.overflow(),
 		workloadOverflow: r.workloads.overflow, pending: len(r.pending), views: len(r.views)}

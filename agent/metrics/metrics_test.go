@@ -240,3 +240,43 @@ func TestUnjoinedViewExpires(t *testing.T) {
 		t.Errorf("unjoined %v, want 1", got)
 	}
 }
+
+// A handshake is held until the view's labels are final, and recorded
+// after a while if they never are.
+func TestHandshakeHeldForLabels(t *testing.T) {
+	dir := &fakeDir{socks: map[uint64]capture.Socket{
+		1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
+		2: {Local: srv, HasLocal: true}, // accepted, owner not known yet
+	}}
+	reg := prometheus.NewRegistry()
+	r, err := New(reg, dir, nil, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(5000, 0)
+	r.now = func() time.Time { return clock }
+	conn := func(obs uint64) *decoder.Conn {
+		return &decoder.Conn{ID: obs, Observer: obs, Client: cli, Server: srv}
+	}
+	hs := func(obs uint64) {
+		r.Conn(&decoder.ConnEvent{Conn: conn(obs), Kind: decoder.ConnTCPHandshake, SYNToSYNACK: time.Millisecond, SYNACKToACK: time.Millisecond})
+	}
+	hs(1)
+	hs(2)
+	if got, _ := value(t, reg, "hoptap_tcp_connections_opened_total", nil); got != 0 {
+		t.Fatalf("%v connections recorded before their labels are known", got)
+	}
+	// The server process accepts: the owner is known from now on.
+	dir.socks[2] = capture.Socket{Known: true, Comm: "server-app", Local: srv, HasLocal: true}
+	feed(r, 2, call(1, clock, time.Millisecond, 200, 0))
+	feed(r, 1, call(1, clock, 2*time.Millisecond, 200, 0))
+	for _, side := range []string{"client", "server"} {
+		w := map[string]string{"side": side, "source_workload": "client-app", "destination_workload": "server-app"}
+		if got, _ := value(t, reg, "hoptap_tcp_connections_opened_total", w); got != 1 {
+			t.Errorf("%s: %v connections opened with final labels, want 1", side, got)
+		}
+		if _, n := value(t, reg, "hoptap_tcp_handshake_seconds", w); n != 1 {
+			t.Errorf("%s: %d handshakes, want 1", side, n)
+		}
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/hoptap/hoptap/agent/capture"
 	"github.com/hoptap/hoptap/agent/metrics"
 	"github.com/hoptap/hoptap/bpf"
-	"github.com/hoptap/hoptap/decoder/filter"
 )
 
 // Config is the agent's configuration: a YAML (or JSON) file, then
@@ -94,7 +93,7 @@ func LoadConfig(path string) (Config, error) {
 	var c Config
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return c, err
+		return c, fmt.Errorf("config: %w", err)
 	}
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return c, fmt.Errorf("%s: %w", path, err)
@@ -104,27 +103,8 @@ func LoadConfig(path string) (Config, error) {
 
 // probe turns the filters into kernel options.
 func (c *Config) probe() (bpf.Options, error) {
-	var p bpf.Options
-	var err error
-	if p.Payload, err = bpf.ParsePayloadMode(c.Payload); err != nil {
-		return p, err
-	}
-	if c.Snaplen < 0 || c.Snaplen > bpf.MaxSnaplen || (c.Snaplen > 0 && c.Snaplen < 60) {
-		return p, fmt.Errorf("snaplen %d: want 0 (all) or 60 to %d", c.Snaplen, bpf.MaxSnaplen)
-	}
-	p.Snaplen = c.Snaplen
-	if p.Ports, err = filter.ParsePorts(c.Ports); err != nil {
-		return p, err
-	}
-	if p.Prefixes, err = capture.ParseHosts(c.Hosts); err != nil {
-		return p, err
-	}
-	if c.BufferMiB <= 0 || c.BufferMiB&(c.BufferMiB-1) != 0 || c.BufferMiB > 1024 {
-		return p, fmt.Errorf("bufferMiB %d: want a power of two up to 1024", c.BufferMiB)
-	}
-	p.RingBytes = c.BufferMiB << 20
-	p.CgroupRoot = c.CgroupRoot
-	return p, nil
+	return capture.Filters{Payload: c.Payload, Snaplen: c.Snaplen, Ports: c.Ports, Hosts: c.Hosts,
+		BufferMiB: c.BufferMiB, CgroupRoot: c.CgroupRoot}.Probe()
 }
 
 func (c *Config) metrics() metrics.Config {

@@ -170,11 +170,11 @@ func (a *Agent) capture(ctx context.Context) error {
 // every socket is unknown.
 type directory struct{ s *capture.Sockets }
 
-func (d *directory) Get(cookie uint64) capture.Socket {
+func (d *directory) Get(observer uint64) capture.Socket {
 	if d.s == nil {
 		return capture.Socket{}
 	}
-	return d.s.Get(cookie)
+	return d.s.Get(observer)
 }
 
 func (d *directory) Peer(local, remote netip.AddrPort) (uint64, bool) {

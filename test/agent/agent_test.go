@@ -185,21 +185,29 @@ func (a *agent) waitFor(t *testing.T, what string, cond func([]sample) bool) []s
 	}
 }
 
+// Ports of their own, and the testbed's subnet as a kernel filter, keep
+// other test packages' peers (which may run at the same time) out.
 const (
-	serverPort = 10000
-	proxyPort  = 10001
+	serverPort = 10100
+	proxyPort  = 10101
 )
 
 type bed struct {
 	server, proxy, client peers.Pod
 	serverCmd             *exec.Cmd
+	subnet                string
+}
+
+// agentArgs selects this testbed's traffic.
+func (b *bed) agentArgs() []string {
+	return []string{"--host", b.subnet, "--port", fmt.Sprint(serverPort), "--port", fmt.Sprint(proxyPort)}
 }
 
 // newBed is three pods: the interop server, nginx passing to it, and a
 // client pod.
 func newBed(t *testing.T) *bed {
 	tb := peers.NewTestbed(t)
-	b := &bed{server: tb.Pod(t, 2), proxy: tb.Pod(t, 3), client: tb.Pod(t, 4)}
+	b := &bed{server: tb.Pod(t, 2), proxy: tb.Pod(t, 3), client: tb.Pod(t, 4), subnet: fmt.Sprintf("198.18.%d.0/24", tb.Net)}
 	b.serverCmd = peers.Start(t, "ip", "netns", "exec", b.server.NS, peers.Tool(t, "interop-server"),
 		fmt.Sprintf("-port=%d", serverPort), "-use_tls=false")
 	peers.WaitListening(t, fmt.Sprintf("%s:%d", b.server.Addr, serverPort))

@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"fmt"
 	"testing"
 )
 
@@ -28,7 +27,7 @@ var expected = []struct {
 // failures as the application's.
 func TestInteropSuiteMetrics(t *testing.T) {
 	b := newBed(t)
-	a := startAgent(t, "--port", fmt.Sprint(serverPort), "--port", fmt.Sprint(proxyPort))
+	a := startAgent(t, b.agentArgs()...)
 	if err := b.interop(t, b.server.Addr, serverPort, peersCases()...); err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +89,26 @@ func TestInteropSuiteMetrics(t *testing.T) {
 	if sum(ss, "hoptap_kernel_packets_total", nil) == 0 || sum(ss, "hoptap_tcp_connections_opened_total", nil) == 0 {
 		t.Error("no packets or connections counted")
 	}
-	if sum(ss, "hoptap_http2_handshake_seconds_count", edge("client")) == 0 {
-		t.Error("no HTTP/2 handshake time at the client's socket")
+	// One connection per interop client run, seen opening at both ends
+	// with its handshake timed there. A connection's metrics wait until
+	// both ends' processes are known, or a short while.
+	cases := float64(len(peersCases()))
+	ss = a.waitFor(t, "a connection per case at both ends", func(ss []sample) bool {
+		return sum(ss, "hoptap_tcp_connections_opened_total", edge("client")) >= cases &&
+			sum(ss, "hoptap_tcp_connections_opened_total", edge("server")) >= cases
+	})
+	for _, side := range []string{"client", "server"} {
+		if got := sum(ss, "hoptap_tcp_connections_opened_total", edge(side)); got != cases {
+			t.Errorf("connections opened at the %s's socket: %v, want %v", side, got, cases)
+		}
+		if got := sum(ss, "hoptap_tcp_handshake_seconds_count", edge(side)); got != cases {
+			t.Errorf("TCP handshakes timed at the %s's socket: %v, want %v", side, got, cases)
+		}
+		// A case may end its connection before both SETTINGS are
+		// acknowledged; most do not.
+		if got := sum(ss, "hoptap_http2_handshake_seconds_count", edge(side)); got < cases/2 {
+			t.Errorf("HTTP/2 handshakes timed at the %s's socket: %v of %v connections", side, got, cases)
+		}
 	}
 }
 
@@ -111,7 +128,7 @@ func peersCases() []string {
 // server is gone, nginx's answers count as the proxy's.
 func TestTwoHopsThroughNginx(t *testing.T) {
 	b := newBed(t)
-	a := startAgent(t, "--port", fmt.Sprint(serverPort), "--port", fmt.Sprint(proxyPort))
+	a := startAgent(t, b.agentArgs()...)
 	if err := b.interop(t, b.proxy.Addr, proxyPort, "large_unary", "status_code_and_message"); err != nil {
 		t.Fatal(err)
 	}

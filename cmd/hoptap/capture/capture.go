@@ -208,30 +208,8 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 }
 
 func (o *options) probeOptions() (bpf.Options, error) {
-	var p bpf.Options
-	var err error
-	if p.Payload, err = bpf.ParsePayloadMode(o.payload); err != nil {
-		return p, err
-	}
-	if o.snaplen < 0 || o.snaplen > bpf.MaxSnaplen {
-		return p, fmt.Errorf("snap length %d: want 0 to %d", o.snaplen, bpf.MaxSnaplen)
-	}
-	if o.snaplen > 0 && o.snaplen < 60 {
-		return p, fmt.Errorf("snap length %d: want at least 60, to keep the IP and TCP headers", o.snaplen)
-	}
-	p.Snaplen = o.snaplen
-	if p.Ports, err = filter.ParsePorts(o.ports); err != nil {
-		return p, err
-	}
-	if p.Prefixes, err = capture.ParseHosts(o.hosts); err != nil {
-		return p, err
-	}
-	if o.bufferMiB <= 0 || o.bufferMiB&(o.bufferMiB-1) != 0 || o.bufferMiB > 1024 {
-		return p, fmt.Errorf("buffer size %d MiB: want a power of two up to 1024", o.bufferMiB)
-	}
-	p.RingBytes = o.bufferMiB << 20
-	p.CgroupRoot = o.cgroupRoot
-	return p, nil
+	return capture.Filters{Payload: o.payload, Snaplen: o.snaplen, Ports: o.ports, Hosts: o.hosts,
+		BufferMiB: o.bufferMiB, CgroupRoot: o.cgroupRoot}.Probe()
 }
 
 func parsePIDs(in []string) ([]uint32, error) {
