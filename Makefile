@@ -7,7 +7,7 @@ FILE     ?= testdata/golden/interop.pcapng
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run read test unit lint deps fuzz bench-read bench-capture generate check-generate clean
+.PHONY: all build run run-agent read test unit lint deps fuzz bench-read bench-capture generate check-generate clean
 
 all: build
 
@@ -21,6 +21,10 @@ ARGS     ?=
 ## run: build hoptap and capture live on this host (ARGS=..., e.g. ARGS="--port 50051 --calls")
 run: build
 	$(SUDO) ./$(BIN) capture $(ARGS)
+
+## run-agent: build and run the node agent on this host (ARGS=..., metrics on :9464)
+run-agent: build
+	$(SUDO) ./bin/hoptap-agent $(ARGS)
 
 ## read: decode a capture file (FILE=..., default: the bundled grpc-go interop capture)
 read: build
