@@ -7,7 +7,7 @@ FILE     ?= testdata/golden/interop.pcapng
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run run-agent read test unit lint deps fuzz bench-read bench-capture generate check-generate clean
+.PHONY: all build run run-agent read test unit lint deps fuzz bench-read bench-capture bench-agent generate check-generate clean
 
 all: build
 
@@ -65,6 +65,10 @@ fuzz:
 ## bench-read: hoptap read -o json vs tshark on a recorded capture of unary calls, at 1x and 4x
 bench-read: build
 	@HOPTAP=$(CURDIR)/$(BIN) ./scripts/bench-read.sh
+
+## bench-agent: the node agent's CPU per 1,000 calls (vs hoptap capture) and RSS per 1,000 idle connections (root)
+bench-agent: build deps
+	@HOPTAP=$(CURDIR)/$(BIN) HOPTAP_AGENT=$(CURDIR)/bin/hoptap-agent ./scripts/bench-agent.sh
 
 ## bench-capture: ghz against the interop server across two namespaces, capture off vs on (root)
 bench-capture: build deps

@@ -48,63 +48,11 @@ if [ ! -x "$TOOLS/ghz" ]; then
 fi
 
 work=$(mktemp -d /tmp/bench-capture.XXXXXX)
-id=$$
-br=hbb$((id % 100000))
-ns_srv=$br-srv
-ns_cli=$br-cli
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	ip netns del "$ns_srv" 2>/dev/null || true
-	ip netns del "$ns_cli" 2>/dev/null || true
-	ip link del "$br" 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-# Two "pods" on a bridge, in 198.18.0.0/15 (never routed off the machine).
-net=198.18.$((200 + id % 50))
-ip link add "$br" type bridge
-ip addr add "$net.1/24" dev "$br"
-ip link set "$br" up
-n=2
-for ns in "$ns_srv" "$ns_cli"; do
-	ip netns add "$ns"
-	ip link add "${br}h$n" type veth peer name "${br}p$n"
-	ip link set "${br}p$n" netns "$ns"
-	ip link set "${br}h$n" master "$br" up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link set "${br}p$n" name eth0
-	ip -n "$ns" addr add "$net.$n/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	n=$((n + 1))
-done
-server=$net.2
 port=10000
-
-ip netns exec "$ns_srv" "$TOOLS/interop-server" -port=$port -use_tls=false >"$work/server.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-	ip netns exec "$ns_cli" bash -c "exec 3<>/dev/tcp/$server/$port" 2>/dev/null && break
-	sleep 0.1
-done
-
-cp "$here/scripts/testservice.proto" "$work/bench.proto"
-body=$(head -c 200 /dev/zero | tr '\0' 'x' | base64 -w0)
-
-# ghz_run OUT ARGS...: one ghz run from the client pod.
-ghz_run() {
-	local out=$1
-	shift
-	ip netns exec "$ns_cli" "$TOOLS/ghz" --insecure --proto "$work/bench.proto" --import-paths "$work" \
-		--call grpc.testing.TestService/UnaryCall -c "$CONC" --connections "$CONNS" \
-		-d "{\"response_size\":200,\"payload\":{\"body\":\"$body\"}}" -O json "$@" "$server:$port" >"$out" 2>"$out.log" ||
-		die "ghz failed: $(cat "$out.log")"
-}
+# shellcheck source=scripts/testbed.sh
+. "$here/scripts/testbed.sh"
+trap 'testbed_down; rm -rf "$work"' EXIT
+testbed_up || die "cannot start the testbed"
 
 # with_capture OUT ARGS CMD...: run CMD under a live capture with output
 # flags ARGS; the capture's summary goes to OUT.capture.

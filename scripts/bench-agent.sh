@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# bench-agent: what the node agent costs. ghz calls the grpc-go interop
+# server across a bridge between two network namespaces (two pods on one
+# node) at a fixed rate, first under hoptap-agent, then under
+# `hoptap capture --calls` (the reference: one view per packet where the
+# agent decodes both sockets' views and keeps metrics). Then the agent
+# watches idle HTTP/2 connections being opened and held.
+#
+# Printed: agent and reference CPU per 1,000 calls and their ratio, lost
+# events; the agent's RSS with no connections and with N idle ones, per
+# 1,000 idle connections, and its CPU while they idle. Targets as
+# MET / NOT MET; the script fails only on real errors.
+#
+# Settings (environment): BENCH_RATE (calls/s, 4000), BENCH_SECONDS (10),
+# BENCH_IDLE (idle connections, 10000), HOPTAP and HOPTAP_AGENT.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+RATE=${BENCH_RATE:-4000}
+SECS=${BENCH_SECONDS:-10}
+IDLE=${BENCH_IDLE:-10000}
+HOPTAP=${HOPTAP:-$here/bin/hoptap}
+AGENT=${HOPTAP_AGENT:-$here/bin/hoptap-agent}
+TOOLS=$here/.tools/bin
+export PATH="$TOOLS:$PATH:/usr/sbin:/sbin"
+
+die() {
+	echo "bench-agent: error: $*" >&2
+	exit 1
+}
+note() { echo "bench-agent: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "needs root: it creates network namespaces and loads BPF programs"
+command -v ip >/dev/null || die "ip (iproute2) missing: run make deps"
+[ -x "$TOOLS/interop-server" ] || die "interop server missing: run make deps"
+[ -x "$AGENT" ] && [ -x "$HOPTAP" ] || die "$AGENT or $HOPTAP missing: run make build"
+if [ ! -x "$TOOLS/ghz" ]; then
+	note "installing ghz into $TOOLS"
+	GOFLAGS= GOBIN="$TOOLS" go install github.com/bojand/ghz/cmd/ghz@latest || die "cannot install ghz"
+fi
+go build -o "$TOOLS/idleconns" ./scripts/idleconns || die "cannot build scripts/idleconns"
+
+work=$(mktemp -d /tmp/bench-agent.XXXXXX)
+port=10000
+# shellcheck source=scripts/testbed.sh
+. "$here/scripts/testbed.sh"
+trap 'testbed_down; rm -rf "$work"' EXIT
+testbed_up || die "cannot start the testbed"
+maddr=127.0.0.1:$((20000 + $$ % 20000))
+
+# start_agent: the agent on this testbed's traffic, ready.
+start_agent() {
+	"$AGENT" --host "$subnet" --port "$port" --metrics-addr "$maddr" 2>"$work/agent.log" &
+	agent=$!
+	pids+=("$agent")
+	for _ in $(seq 200); do
+		curl -sf "http://$maddr/readyz" >/dev/null 2>&1 && return 0
+		kill -0 "$agent" 2>/dev/null || die "agent exited: $(cat "$work/agent.log")"
+		sleep 0.05
+	done
+	die "agent not ready: $(cat "$work/agent.log")"
+}
+
+stop() { # stop PID
+	kill -INT "$1"
+	wait "$1" || die "process $1 failed"
+}
+
+metric() { # metric NAME: the sum of a metric's samples from the agent
+	curl -sf "http://$maddr/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 {s += $NF} END {printf "%d", s}'
+}
+
+calls=$((RATE * SECS))
+note "warming up"
+ghz_run "$work/warm.json" -n 2000 || die "ghz failed"
+
+note "agent: $RATE calls/s for ${SECS}s"
+start_agent
+t0=$(cpu_ticks "$agent")
+ghz_run "$work/agent.json" --rps "$RATE" -n "$calls" || die "ghz failed"
+t1=$(cpu_ticks "$agent")
+lost=$(metric hoptap_lost_events_total)
+seen=$(metric hoptap_rpc_call_duration_seconds_count)
+stop "$agent"
+
+note "reference: hoptap capture --calls, same load"
+"$HOPTAP" capture --calls --host "$subnet" --port "$port" >/dev/null 2>"$work/capture.log" &
+cap=$!
+pids+=("$cap")
+for _ in $(seq 200); do
+	grep -q "capturing at" "$work/capture.log" && break
+	kill -0 "$cap" 2>/dev/null || die "capture exited: $(cat "$work/capture.log")"
+	sleep 0.05
+done
+c0=$(cpu_ticks "$cap")
+ghz_run "$work/capture.json" --rps "$RATE" -n "$calls" || die "ghz failed"
+c1=$(cpu_ticks "$cap")
+stop "$cap"
+
+note "idle: $IDLE HTTP/2 connections opened and held"
+start_agent
+sleep 2
+rss0=$(rss_kib "$agent")
+ip netns exec "$ns_cli" bash -c "ulimit -n 65536; exec $TOOLS/idleconns -addr $server:$port -n $IDLE" >"$work/idle.out" 2>"$work/idle.log" &
+idle=$!
+pids+=("$idle")
+for _ in $(seq 1200); do
+	grep -q "^open" "$work/idle.out" && break
+	kill -0 "$idle" 2>/dev/null || die "idleconns exited: $(cat "$work/idle.log")"
+	sleep 0.1
+done
+grep -q "^open" "$work/idle.out" || die "idle connections not opened in 2 minutes"
+opened=$(awk '{print $2}' "$work/idle.out")
+sleep 3 # the handshakes' metrics are held up to 2 s for their labels
+i0=$(cpu_ticks "$agent")
+sleep 10
+i1=$(cpu_ticks "$agent")
+rss1=$(rss_kib "$agent")
+tracked=$(metric hoptap_tracked_connections)
+idlelost=$(metric hoptap_lost_events_total)
+stop "$idle"
+stop "$agent"
+
+python3 - "$calls" "$t0" "$t1" "$c0" "$c1" "$lost" "$seen" "$rss0" "$rss1" "$opened" "$i0" "$i1" "$tracked" "$idlelost" "$RATE" <<'PY'
+import sys
+calls, t0, t1, c0, c1, lost, seen, rss0, rss1, opened, i0, i1, tracked, idlelost, rate = map(int, sys.argv[1:])
+tick = 10.0  # ms per clock tick (USER_HZ 100)
+agent = (t1 - t0) * tick * 1000 / calls
+ref = (c1 - c0) * tick * 1000 / calls
+def verdict(ok): return "MET" if ok else "NOT MET"
+print()
+print(f"load: {rate} unary calls/s for {calls} calls, client and server in two pods of this node")
+print(f"  agent (both sockets' views, metrics)   {agent:6.2f} ms CPU per 1,000 calls   ({seen} call views counted, {lost} events lost)")
+print(f"  hoptap capture --calls (reference)     {ref:6.2f} ms CPU per 1,000 calls")
+print(f"  ratio agent / reference                {agent / ref if ref else float('nan'):6.2f}")
+mib0, mib1 = rss0 / 1024, rss1 / 1024
+per_k = (rss1 - rss0) / 1024 / (opened / 1000) if opened else float('nan')
+idle_cpu = (i1 - i0) * tick / 10 / (opened / 1000) if opened else float('nan')
+print(f"idle: {opened} HTTP/2 connections held open ({tracked} connection views tracked, {idlelost} events lost)")
+print(f"  agent RSS  {mib0:6.1f} MiB before, {mib1:6.1f} MiB with them: {per_k:.2f} MiB per 1,000 idle connections")
+print(f"  agent CPU while they idle: {idle_cpu:.2f} ms/s per 1,000 idle connections")
+print()
+print(f"  CPU per 1,000 calls:            {agent:6.2f} ms   (target <= 5 ms)     {verdict(agent <= 5)}")
+scaled = mib0 + per_k * 10 if opened else float('nan')
+print(f"  RSS at 10,000 idle connections: {scaled:6.1f} MiB  (target <= 64 MiB)  {verdict(scaled <= 64)}" + ("" if opened == 10000 else f"  (scaled from {opened})"))
+print(f"  lost events:                    {lost + idlelost:6d}      (target 0)          {verdict(lost + idlelost == 0)}")
+PY
