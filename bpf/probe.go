@@ -202,8 +202,10 @@ type Probe struct {
 const PollInterval = 100 * time.Millisecond
 
 const (
-	batchBytes  = 1 << 20
-	batchEvents = 1024
+	// Batches are small and few: the ring buffer is the buffer, and a
+	// consumer that falls behind makes the kernel count losses.
+	batchBytes  = 256 << 10
+	batchEvents = 512
 	pktHdrLen   = 40
 	ownerLen    = 56
 	sockLen     = 72
@@ -268,8 +270,8 @@ func Open(opts Options) (*Probe, error) {
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
 	p.monoToWall = monoToWall()
-	p.ch = make(chan *Batch, 64)
-	p.pool = make(chan *Batch, 66)
+	p.ch = make(chan *Batch, 16)
+	p.pool = make(chan *Batch, 18)
 	go p.read()
 	return p, nil
 }

@@ -64,6 +64,8 @@ type Decoder struct {
 	stats Stats
 	ports map[uint16]bool
 	last  time.Time
+	// Every connection's HTTP/2 frames are built here, one at a time.
+	h2Frame http2.Frame
 	// Reused per frame: events are only valid during the Sink call.
 	frameEv FrameEvent
 	callEv  CallEvent
@@ -375,6 +377,7 @@ func (cs *connState) startH2(ts time.Time) {
 		start := cs.fromStart(dir)
 		preface := start && cs.role(dir) == grpc.C2S
 		ds.h2 = http2.NewParser(&h2Handler{cs: cs, dir: dir}, preface, start)
+		ds.h2.ShareScratch(&cs.d.h2Frame)
 		ds.hp = hpack.NewDecoder()
 		if !start {
 			ds.hp.Reset(false)

@@ -206,8 +206,10 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 		dec:     decoder.New(cfg.Sink, cfg.Decoder),
 		owners:  newOwners(),
 		cgroups: NewCgroups(p.CgroupRoot()),
-		obs:     newObservations(),
 		probe:   p,
+	}
+	if cfg.PcapNG != nil { // pairs are matched for the file's comments
+		s.obs = newObservations()
 	}
 	s.sum.Warnings = p.Warnings()
 	s.sum.CgroupRoot = p.CgroupRoot()
@@ -284,8 +286,9 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	s.sum.Packets++
 	frame := s.sum.Packets
 	var twin *observation
-	// With DropTwins the kernel matched the pairs already.
-	if t.ok && !s.cfg.Probe.DropTwins {
+	// With DropTwins the kernel matched the pairs already; both sides'
+	// views without a file need no pairing (and keep no table for it).
+	if t.ok && s.obs != nil {
 		if e.Dir == bpf.Egress {
 			s.obs.add(t, frame, e.TS)
 		} else if ob, ok := s.obs.match(t); ok {
@@ -356,7 +359,9 @@ func (s *session) housekeep() {
 		return
 	}
 	s.lastHK = now
-	s.obs.expire(now)
+	if s.obs != nil {
+		s.obs.expire(now)
+	}
 	if s.cfg.Progress != nil {
 		s.cfg.Progress(s.progress())
 	}

@@ -23,17 +23,17 @@ type pendingCall struct {
 	status   grpc.Int
 	fromHTTP bool
 	view     *view
-	labels   labels
+	series   *series
 	verdict  verdict
 }
 
 // join pairs a view of a call with the other socket's view. It reports
 // whether the call's failure, if any, is settled (counted now or later
 // by the pair); false leaves it to the caller.
-func (r *Recorder) join(e *decoder.CallEvent, v *view, l labels, vd verdict) bool {
+func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) bool {
 	c := e.Call
 	k := joinKey{e.Conn.Client, e.Conn.Server, c.Stream}
-	me := pendingCall{side: v.side, at: r.now(), status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, labels: l, verdict: vd}
+	me := pendingCall{side: v.side, at: r.now(), status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, series: ser, verdict: vd}
 	if !c.Start.IsZero() && !c.EndTS.IsZero() {
 		me.dur, me.hasDur = c.EndTS.Sub(c.Start), true
 	}
@@ -41,7 +41,7 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, l labels, vd verdict) boo
 	if ok && other.side == me.side {
 		// The same call seen twice from one side: a reused stream on a
 		// reused tuple. The older view is settled alone.
-		r.settle(other)
+		r.settle(&other)
 		ok = false
 	}
 	if !ok {
@@ -49,17 +49,17 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, l labels, vd verdict) boo
 			r.hopMisses.WithLabelValues("full").Inc()
 			return false
 		}
-		r.pending[k] = &me
+		r.pending[k] = me
 		return true
 	}
 	delete(r.pending, k)
-	cl, sv := &me, other
+	cl, sv := &me, &other
 	if me.side == SideServer {
-		cl, sv = other, &me
+		cl, sv = &other, &me
 	}
 	if cl.hasDur && sv.hasDur {
 		if d := cl.dur - sv.dur; d >= 0 {
-			r.hop.WithLabelValues("grpc", cl.labels.service, cl.labels.method, cl.view.src, cl.view.dst).Observe(d.Seconds())
+			r.hopSeries(cl.view, cl.series).Observe(d.Seconds())
 		} else {
 			// The client saw the call end before the server sent its
 			// end: these are not the two views of one call.
@@ -67,7 +67,7 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, l labels, vd verdict) boo
 		}
 	}
 	if sv.verdict.failed {
-		r.fail(sv.view, sv.labels, sv.verdict.origin)
+		r.fail(sv.view, sv.series.l, sv.verdict.origin)
 	}
 	if cl.verdict.failed {
 		o := cl.verdict.origin
@@ -77,7 +77,7 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, l labels, vd verdict) boo
 				o = OriginApplication
 			}
 		}
-		r.fail(cl.view, cl.labels, o)
+		r.fail(cl.view, cl.series.l, o)
 	}
 	return true
 }
@@ -89,7 +89,7 @@ func (r *Recorder) expire(now time.Time) {
 			continue
 		}
 		delete(r.pending, k)
-		r.settle(p)
+		r.settle(&p)
 	}
 }
 
@@ -97,6 +97,6 @@ func (r *Recorder) expire(now time.Time) {
 func (r *Recorder) settle(p *pendingCall) {
 	r.hopMisses.WithLabelValues("expired").Inc()
 	if p.verdict.failed {
-		r.fail(p.view, p.labels, p.verdict.origin)
+		r.fail(p.view, p.series.l, p.verdict.origin)
 	}
 }

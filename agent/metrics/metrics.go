@@ -129,7 +129,7 @@ type Recorder struct {
 
 	now       func() time.Time // the clock for expiry; tests set it
 	views     map[viewKey]*view
-	pending   map[joinKey]*pendingCall
+	pending   map[joinKey]pendingCall
 	methods   *methods
 	workloads *capper
 
@@ -151,6 +151,7 @@ type view struct {
 	// Handshakes are seen before an accepting process is known (it
 	// shows itself by the accept); they are recorded once the labels
 	// are final, or after a while, or when the connection ends.
+	series           map[seriesKey]*series // once settled
 	held             bool
 	tcpHS            time.Duration
 	h2HS             time.Duration
@@ -199,7 +200,7 @@ func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Re
 			"Calls with both sockets on this node whose two views could not be joined (reason: expired, full, anomaly).", "reason"),
 		now:       time.Now,
 		views:     map[viewKey]*view{},
-		pending:   map[joinKey]*pendingCall{},
+		pending:   map[joinKey]pendingCall{},
 		methods:   newMethods(cfg.MaxServices, cfg.MaxMethodsPerService),
 		workloads: newCapper(cfg.MaxWorkloads),
 	}
@@ -345,20 +346,68 @@ func (r *Recorder) Call(e *decoder.CallEvent) {
 		r.unfin.WithLabelValues(string(v.side)).Inc()
 		return
 	}
-	l := r.callLabels(v, c)
+	ser := r.callSeries(v, c)
 	if !c.Start.IsZero() && !c.EndTS.IsZero() {
-		r.callDur.WithLabelValues(string(v.side), "grpc", l.service, l.method, l.status, v.src, v.dst).Observe(c.EndTS.Sub(c.Start).Seconds())
+		ser.dur.Observe(c.EndTS.Sub(c.Start).Seconds())
 	}
 	joinable := v.peerLocal && (v.side == SideClient || v.side == SideServer)
-	if joinable && r.join(e, v, l, verdict) {
+	if joinable && r.join(e, v, ser, verdict) {
 		return
 	}
 	if verdict.failed {
-		r.fail(v, l, verdict.origin)
+		r.fail(v, ser.l, verdict.origin)
 	}
 }
 
 type labels struct{ service, method, status string }
+
+// seriesKey names a call's series within a view.
+type seriesKey struct {
+	method   string
+	status   int64
+	statusOK bool
+}
+
+type series struct {
+	l   labels
+	dur prometheus.Observer
+	hop prometheus.Observer // client views', once needed
+}
+
+// maxViewSeries bounds the series a view remembers.
+const maxViewSeries = 32
+
+// callSeries finds a call's labels and latency series. A view whose
+// labels are final remembers them: working labels out and looking a
+// series up by seven label values is most of what a call costs here.
+func (r *Recorder) callSeries(v *view, c *grpc.Call) *series {
+	k := seriesKey{status: c.Status.V, statusOK: c.Status.OK}
+	if c.Method.OK {
+		k.method = c.Method.V
+	}
+	if v.settled {
+		if s, ok := v.series[k]; ok {
+			return s
+		}
+	}
+	l := r.callLabels(v, c)
+	s := &series{l: l, dur: r.callDur.WithLabelValues(string(v.side), "grpc", l.service, l.method, l.status, v.src, v.dst)}
+	if v.settled && len(v.series) < maxViewSeries {
+		if v.series == nil {
+			v.series = map[seriesKey]*series{}
+		}
+		v.series[k] = s
+	}
+	return s
+}
+
+// hopSeries is the hop histogram series of a client view's call.
+func (r *Recorder) hopSeries(v *view, s *series) prometheus.Observer {
+	if s.hop == nil {
+		s.hop = r.hop.WithLabelValues("grpc", s.l.service, s.l.method, v.src, v.dst)
+	}
+	return s.hop
+}
 
 func (r *Recorder) callLabels(v *view, c *grpc.Call) labels {
 	service, method := "unknown", "unknown"

@@ -33,14 +33,14 @@ limits:
 	}
 	c.Defaults()
 	if c.MetricsAddr != "127.0.0.1:9999" || len(c.Ports) != 2 || c.Payload != "all" || c.LogFormat != "json" ||
-		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 16 {
+		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 8 {
 		t.Fatalf("config %+v", c)
 	}
 	p, err := c.probe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Ports) != 2 || len(p.Prefixes) != 1 || p.RingBytes != 16<<20 {
+	if len(p.Ports) != 2 || len(p.Prefixes) != 1 || p.RingBytes != 8<<20 {
 		t.Fatalf("probe options %+v", p)
 	}
 }

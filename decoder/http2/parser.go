@@ -78,7 +78,7 @@ type Parser struct {
 	dataLeft  uint32 // payload bytes still to come
 	padKnown  bool
 	padLeft   int // padding at the end of the current DATA frame
-	dataFrame Frame
+	dataPad   int // the current DATA frame's pad length, -1 if none
 
 	// Header block assembly.
 	block       []byte
@@ -90,8 +90,28 @@ type Parser struct {
 	dropping   bool
 	dropStream uint32
 
-	frame Frame // reused for buffered frames
-	Stats Stats
+	// scratch is where frames are parsed and dispatched from; parsers
+	// fed by one goroutine may share one (ShareScratch), which keeps an
+	// idle connection small.
+	scratch *Frame
+	Stats   Stats
+}
+
+// ShareScratch makes the parser build its frames in f, which other
+// parsers fed by the same goroutine may use too: a Frame is only valid
+// during the Handler call.
+func (p *Parser) ShareScratch(f *Frame) { p.scratch = f }
+
+// frameFor returns the scratch frame, reset to header h.
+func (p *Parser) frameFor(h FrameHeader, pad int) *Frame {
+	f := p.scratch
+	if f == nil {
+		f = new(Frame)
+		p.scratch = f
+	}
+	settings := f.Settings
+	*f = Frame{FrameHeader: h, PadLength: pad, Settings: settings[:0]}
+	return f
 }
 
 // NewParser returns a parser. preface says whether the direction starts
@@ -186,7 +206,7 @@ func (p *Parser) frames(b []byte, ts time.Time) []byte {
 			p.dataLeft = p.hdr.Length
 			p.padKnown = !p.hdr.Flags.Has(FlagPadded)
 			p.padLeft = 0
-			p.dataFrame = Frame{FrameHeader: p.hdr, PadLength: -1}
+			p.dataPad = -1
 		} else if p.hdr.Length > MaxBufferedFrame {
 			p.skip = p.hdr.Length
 			p.error(fmt.Errorf("%v frame of %d bytes on stream %d exceeds the %d-byte limit; skipped", p.hdr.Type, p.hdr.Length, p.hdr.StreamID, MaxBufferedFrame), ts)
@@ -238,7 +258,7 @@ func (p *Parser) data(b []byte, ts time.Time) []byte {
 			pad = int(p.hdr.Length) - 1
 		}
 		p.padKnown, p.padLeft = true, pad
-		p.dataFrame.PadLength = pad
+		p.dataPad = pad
 		p.dataLeft--
 		b = b[1:]
 	}
@@ -254,8 +274,9 @@ func (p *Parser) data(b []byte, ts time.Time) []byte {
 	if p.dataLeft == 0 {
 		p.in = false
 		p.Stats.Frames++
-		p.checkInterleave(&p.dataFrame, ts)
-		p.h.Frame(&p.dataFrame, ts)
+		f := p.frameFor(p.hdr, p.dataPad)
+		p.checkInterleave(f, ts)
+		p.h.Frame(f, ts)
 	}
 	return b[n:]
 }
@@ -265,17 +286,15 @@ func (p *Parser) finishFrame(payload []byte, ts time.Time) {
 	p.in = false
 	if p.hdr.Type == TypeData { // zero-length DATA
 		p.Stats.Frames++
-		p.dataFrame = Frame{FrameHeader: p.hdr, PadLength: -1}
+		f := p.frameFor(p.hdr, -1)
 		if p.hdr.Flags.Has(FlagPadded) {
 			p.error(errors.New("DATA frame: PADDED without pad length"), ts)
 		}
-		p.checkInterleave(&p.dataFrame, ts)
-		p.h.Frame(&p.dataFrame, ts)
+		p.checkInterleave(f, ts)
+		p.h.Frame(f, ts)
 		return
 	}
-	f := &p.frame
-	settings := f.Settings
-	*f = Frame{FrameHeader: p.hdr, Settings: settings[:0]}
+	f := p.frameFor(p.hdr, 0)
 	if err := f.parse(payload); err != nil {
 		p.error(err, ts)
 		if f.Type == TypeHeaders || f.Type == TypePushPromise || f.Type == TypeContinuation {
