@@ -75,10 +75,10 @@ type Parser struct {
 	hdr         FrameHeader
 	skip        uint32 // payload bytes of an oversized frame still to discard
 	// DATA streaming state.
-	dataLeft  uint32 // payload bytes still to come
-	padKnown  bool
-	padLeft   int // padding at the end of the current DATA frame
-	dataPad   int // the current DATA frame's pad length, -1 if none
+	dataLeft uint32 // payload bytes still to come
+	padKnown bool
+	padLeft  int // padding at the end of the current DATA frame
+	dataPad  int // the current DATA frame's pad length, -1 if none
 
 	// Header block assembly.
 	block       []byte

@@ -21,9 +21,10 @@ import (
 // jsonBuf builds one JSON object by appending; it never allocates per
 // field once the buffer has grown.
 type jsonBuf struct {
-	b     []byte
-	first bool
-	ts    timeCache
+	b           []byte
+	first       bool
+	showSecrets bool
+	ts          timeCache
 	// The last connection's fields, rendered.
 	connJSON               []byte
 	connID                 uint64
@@ -186,9 +187,28 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// HeaderValue is how a header's value is shown: -bin values as base64
-// (they travel base64-encoded already), redaction applied.
-func HeaderValue(f *hpack.Field) string { return f.Value }
+// Redacted stands for the value of a header that carries credentials.
+const Redacted = "<redacted>"
+
+// Secret reports whether a header's value carries credentials, and is
+// therefore redacted unless asked for.
+func Secret(name string) bool {
+	switch name {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	return false
+}
+
+// HeaderValue is how a header's value is shown: as it travelled (-bin
+// values are base64 on the wire already), or Redacted for credentials
+// unless showSecrets.
+func HeaderValue(f *hpack.Field, showSecrets bool) string {
+	if !showSecrets && Secret(f.Name) {
+		return Redacted
+	}
+	return f.Value
+}
 
 func (j *jsonBuf) headers(k string, fs []hpack.Field) {
 	j.key(k)
@@ -406,7 +426,7 @@ func (j *jsonBuf) field(f *hpack.Field) {
 	}
 	j.b = append(j.b, ',')
 	if f.ValueKnown && f.NameKnown {
-		j.b = appendString(j.b, HeaderValue(f))
+		j.b = appendString(j.b, HeaderValue(f, j.showSecrets))
 	} else {
 		j.b = append(j.b, "null"...)
 	}

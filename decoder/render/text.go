@@ -59,6 +59,10 @@ func NewPrinter(w io.Writer, mode Mode) *Printer {
 	return p
 }
 
+// ShowSecrets shows authorization and cookie values instead of
+// Redacted.
+func (p *Printer) ShowSecrets(show bool) { p.j.showSecrets = show }
+
 // Close writes what is pending (the calls summary) and flushes.
 func (p *Printer) Close() error {
 	if p.calls != nil {

@@ -67,7 +67,7 @@ func writeHeaderTree(p *Printer, fs []hpack.Field, err error) {
 			name = f.Name
 		}
 		if f.ValueKnown && f.NameKnown {
-			value = HeaderValue(f)
+			value = HeaderValue(f, p.j.showSecrets)
 		}
 		if f.Rep == 0 && !f.NameKnown && !f.ValueKnown && f.Index == 0 {
 			fmt.Fprintf(w, "        Header: <rest of block lost>\n")

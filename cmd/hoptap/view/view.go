@@ -38,6 +38,8 @@ type Options struct {
 	Protos    []string
 	ProtoPath []string
 	CPUProf   string
+	// ShowSecrets shows credential headers instead of <redacted>.
+	ShowSecrets bool
 }
 
 // AddFlags registers the shared flags.
@@ -55,6 +57,7 @@ func (o *Options) AddFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.Protosets, "protoset", nil, "descriptor set (protoc --descriptor_set_out --include_imports) naming message fields; implies --bodies")
 	f.StringSliceVar(&o.Protos, "proto", nil, ".proto file naming message fields; implies --bodies (repeatable)")
 	f.StringSliceVarP(&o.ProtoPath, "proto-path", "I", nil, "import path for --proto files (repeatable; default: each file's directory)")
+	f.BoolVar(&o.ShowSecrets, "show-secrets", false, "show authorization, proxy-authorization, cookie and set-cookie values (redacted by default: they carry credentials)")
 	f.StringVar(&o.CPUProf, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file")
 	f.MarkHidden("cpuprofile")
 }
@@ -132,6 +135,7 @@ func (o *Options) Printer(w io.Writer) (*render.Printer, error) {
 	}
 	printer := render.NewPrinter(w, mode)
 	printer.AbsTime = o.Abs
+	printer.ShowSecrets(o.ShowSecrets)
 	if o.Bodies || len(o.Protosets) > 0 || len(o.Protos) > 0 {
 		b, err := o.schemas()
 		if err != nil {
