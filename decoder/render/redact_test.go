@@ -15,7 +15,9 @@ import (
 // Credentials are redacted in JSON and -V output unless asked for; other
 // headers are not touched.
 func TestSecretsRedacted(t *testing.T) {
-	field := func(n, v string) hpack.Field { return hpack.Field{Name: n, Value: v, NameKnown: true, ValueKnown: true} }
+	field := func(n, v string) hpack.Field {
+		return hpack.Field{Name: n, Value: v, NameKnown: true, ValueKnown: true}
+	}
 	ev := &decoder.FrameEvent{
 		TS:   time.Unix(1, 0),
 		Conn: &decoder.Conn{ID: 1, Client: netip.MustParseAddrPort("198.18.0.3:40000"), Server: netip.MustParseAddrPort("198.18.0.2:50051")},
