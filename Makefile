@@ -7,7 +7,7 @@ FILE     ?= testdata/golden/interop.pcapng
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run run-agent read test unit lint deps fuzz bench-read bench-capture bench-agent generate check-generate clean
+.PHONY: all build run run-agent image manifests read test unit lint deps fuzz bench-read bench-capture bench-agent generate check-generate clean
 
 all: build
 
@@ -21,6 +21,15 @@ ARGS     ?=
 ## run: build hoptap and capture live on this host (ARGS=..., e.g. ARGS="--port 50051 --calls")
 run: build
 	$(SUDO) ./$(BIN) capture $(ARGS)
+
+## image: the agent's image, a static binary on scratch, as a docker-archive (bin/hoptap-agent-image.tar; no registry, no container tool)
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/image/hoptap-agent ./cmd/hoptap-agent
+	python3 scripts/image.py bin/image/hoptap-agent bin/hoptap-agent-image.tar hoptap/hoptap-agent:0.1.0
+
+## manifests: render deploy/kubernetes/hoptap-agent.yaml from the Helm chart (needs helm: make deps)
+manifests:
+	./.tools/bin/helm template hoptap deploy/helm/hoptap --namespace hoptap --set createNamespace=true > deploy/kubernetes/hoptap-agent.yaml
 
 ## run-agent: build and run the node agent on this host (ARGS=..., metrics on :9464)
 run-agent: build

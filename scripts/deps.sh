@@ -44,3 +44,12 @@ if [ ! -f "$stamp" ] || [ ! -x "$bin/interop-server" ] || [ ! -x "$bin/interop-c
 	rm -rf "$tmp"
 	touch "$stamp"
 fi
+
+# Helm renders deploy/helm for the manifest checks (test: deploy/).
+HELM_VERSION=v3.22.0
+stamp="$bin/.helm-$HELM_VERSION"
+if [ ! -f "$stamp" ] || [ ! -x "$bin/helm" ]; then
+	echo "deps: building helm $HELM_VERSION" >&2
+	GOFLAGS= GOBIN="$bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+	touch "$stamp"
+fi
