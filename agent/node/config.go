@@ -28,6 +28,13 @@ type Config struct {
 	Snaplen    int    `json:"snaplen,omitempty"`
 	BufferMiB  int    `json:"bufferMiB,omitempty"`
 	CgroupRoot string `json:"cgroupRoot,omitempty"`
+	// Kubernetes: auto (when running in a pod), on or off. Workloads are
+	// then named namespace/workload from this node's pods.
+	Kubernetes string `json:"kubernetes,omitempty"`
+	// Kubeconfig, for an agent outside the cluster; NodeName defaults to
+	// $NODE_NAME, then the host name.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	NodeName   string `json:"nodeName,omitempty"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the metrics
 	// address, for finding where the agent's CPU and memory go.
 	Pprof bool `json:"pprof,omitempty"`
@@ -79,6 +86,9 @@ func (c *Config) Defaults() {
 	if c.BufferMiB == 0 {
 		// Mapped twice and resident: 8 MiB of ring is 16 MiB of RSS.
 		c.BufferMiB = 8
+	}
+	if c.Kubernetes == "" {
+		c.Kubernetes = "auto"
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"

@@ -64,3 +64,17 @@ func TestLoadConfigErrors(t *testing.T) {
 		t.Error("a missing file loaded")
 	}
 }
+
+func TestNewRejectsBadSettings(t *testing.T) {
+	for _, c := range []Config{
+		{MetricsAddr: "127.0.0.1:0", Kubernetes: "maybe"},
+		{MetricsAddr: "127.0.0.1:0", BufferMiB: 3},
+		{MetricsAddr: "not an address"},
+	} {
+		a, err := New(c, nil)
+		if err == nil {
+			a.ln.Close()
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/agent/k8s"
 	"github.com/hoptap/hoptap/agent/metrics"
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
@@ -43,6 +44,11 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	cfg.Defaults()
 	if _, err := cfg.probe(); err != nil {
 		return nil, err
+	}
+	switch cfg.Kubernetes {
+	case "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("kubernetes %q: want auto, on or off", cfg.Kubernetes)
 	}
 	ln, err := net.Listen("tcp", cfg.MetricsAddr)
 	if err != nil {
@@ -137,8 +143,12 @@ func (a *Agent) capture(ctx context.Context) error {
 			popts.Cgroups = append(popts.Cgroups, id)
 		}
 	}
+	namer, err := a.namer(ctx)
+	if err != nil {
+		return err
+	}
 	dir := &directory{}
-	rec, err := metrics.New(a.reg, dir, nil, a.cfg.metrics())
+	rec, err := metrics.New(a.reg, dir, namer, a.cfg.metrics())
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -171,6 +181,43 @@ func (a *Agent) capture(ctx context.Context) error {
 			"gaps", sum.Decoder.TCP.Gaps, "cpu", sum.CPU.Round(time.Millisecond).String())
 	}
 	return err
+}
+
+// namer names workloads by pod when Kubernetes is there, else by process
+// and address.
+func (a *Agent) namer(ctx context.Context) (metrics.Namer, error) {
+	switch a.cfg.Kubernetes {
+	case "off":
+		return metrics.ProcessNamer{}, nil
+	case "auto":
+		if a.cfg.Kubeconfig == "" && !k8s.InCluster() {
+			a.log.Info("not in a Kubernetes pod: naming workloads by process and address")
+			return metrics.ProcessNamer{}, nil
+		}
+	case "on":
+	default:
+		return nil, fmt.Errorf("kubernetes %q: want auto, on or off", a.cfg.Kubernetes)
+	}
+	node := a.cfg.NodeName
+	if node == "" {
+		var err error
+		if node, err = k8s.NodeName(); err != nil {
+			return nil, err
+		}
+	}
+	client, err := k8s.Client(a.cfg.Kubeconfig)
+	if err == nil {
+		pods := k8s.NewPods()
+		if err = k8s.Watch(ctx, client, node, pods, 30*time.Second); err == nil {
+			a.log.Info("naming workloads by pod", "node", node, "pods", pods.Len())
+			return &k8s.Namer{Pods: pods}, nil
+		}
+	}
+	if a.cfg.Kubernetes == "on" {
+		return nil, err
+	}
+	a.log.Warn("Kubernetes not reachable: naming workloads by process and address", "err", err)
+	return metrics.ProcessNamer{}, nil
 }
 
 // directory is the capture's socket directory once it exists; before,

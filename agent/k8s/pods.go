@@ -1,0 +1,174 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Pod is what the agent shows of a pod.
+type Pod struct {
+	UID                 string
+	Namespace, Name     string
+	Workload, OwnerKind string // the owning Deployment, StatefulSet, DaemonSet, Job...; the pod itself when none
+	Labels              map[string]string
+	IPs                 []netip.Addr
+	HostNetwork         bool
+}
+
+// Label is how metrics name the pod: namespace/workload.
+func (p *Pod) Label() string { return p.Namespace + "/" + p.Workload }
+
+// Pods indexes this node's pods by UID and by IP. It is safe for
+// concurrent use: the informer writes, the capture reads.
+type Pods struct {
+	mu    sync.RWMutex
+	byUID map[string]*Pod
+	byIP  map[netip.Addr]*Pod
+}
+
+// NewPods returns an empty index.
+func NewPods() *Pods { return &Pods{byUID: map[string]*Pod{}, byIP: map[netip.Addr]*Pod{}} }
+
+// ByUID finds a pod by its UID.
+func (p *Pods) ByUID(uid string) (*Pod, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	pod, ok := p.byUID[uid]
+	return pod, ok
+}
+
+// ByIP finds the pod with this address. Pods on the host's network share
+// the node's addresses and are never found this way.
+func (p *Pods) ByIP(a netip.Addr) (*Pod, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	pod, ok := p.byIP[a.Unmap()]
+	return pod, ok
+}
+
+// Len is the number of pods indexed.
+func (p *Pods) Len() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.byUID)
+}
+
+// Set adds or replaces a pod.
+func (p *Pods) Set(k *corev1.Pod) {
+	pod := fromAPI(k)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.byUID[pod.UID]; ok {
+		p.unindex(old)
+	}
+	p.byUID[pod.UID] = pod
+	if !pod.HostNetwork {
+		for _, a := range pod.IPs {
+			p.byIP[a] = pod
+		}
+	}
+}
+
+// Delete removes a pod.
+func (p *Pods) Delete(uid string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.byUID[uid]; ok {
+		p.unindex(old)
+		delete(p.byUID, uid)
+	}
+}
+
+func (p *Pods) unindex(old *Pod) {
+	for _, a := range old.IPs {
+		if p.byIP[a] == old {
+			delete(p.byIP, a)
+		}
+	}
+}
+
+func fromAPI(k *corev1.Pod) *Pod {
+	pod := &Pod{UID: string(k.UID), Namespace: k.Namespace, Name: k.Name, Labels: k.Labels,
+		HostNetwork: k.Spec.HostNetwork, Workload: k.Name, OwnerKind: "Pod"}
+	for _, ip := range k.Status.PodIPs {
+		if a, err := netip.ParseAddr(ip.IP); err == nil {
+			pod.IPs = append(pod.IPs, a.Unmap())
+		}
+	}
+	if len(pod.IPs) == 0 && k.Status.PodIP != "" {
+		if a, err := netip.ParseAddr(k.Status.PodIP); err == nil {
+			pod.IPs = append(pod.IPs, a.Unmap())
+		}
+	}
+	for _, o := range k.OwnerReferences {
+		if o.Controller == nil || !*o.Controller {
+			continue
+		}
+		pod.Workload, pod.OwnerKind = o.Name, o.Kind
+		// A Deployment's ReplicaSet is named after it plus the
+		// pod-template-hash, which the pod carries as a label.
+		if h := k.Labels["pod-template-hash"]; o.Kind == "ReplicaSet" && h != "" && strings.HasSuffix(o.Name, "-"+h) {
+			pod.Workload, pod.OwnerKind = strings.TrimSuffix(o.Name, "-"+h), "Deployment"
+		}
+	}
+	return pod
+}
+
+// Watch keeps pods up to date with this node's pods (an informer with
+// the field selector spec.nodeName=node) until ctx ends. It returns once
+// the first list is in, or with an error if it does not come within
+// timeout.
+func Watch(ctx context.Context, client kubernetes.Interface, node string, pods *Pods, timeout time.Duration) error {
+	f := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
+		}))
+	inf := f.Core().V1().Pods().Informer()
+	// Only what the agent shows is kept, not whole pod specs.
+	inf.SetTransform(func(obj any) (any, error) {
+		if k, ok := obj.(*corev1.Pod); ok {
+			slim := &corev1.Pod{ObjectMeta: k.ObjectMeta, Status: corev1.PodStatus{PodIP: k.Status.PodIP, PodIPs: k.Status.PodIPs}}
+			slim.Spec.HostNetwork = k.Spec.HostNetwork
+			slim.ManagedFields = nil
+			slim.Annotations = nil
+			return slim, nil
+		}
+		return obj, nil
+	})
+	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { setPod(pods, obj) },
+		UpdateFunc: func(_, obj any) { setPod(pods, obj) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			if k, ok := obj.(*corev1.Pod); ok {
+				pods.Delete(string(k.UID))
+			}
+		},
+	})
+	f.Start(ctx.Done())
+	syncCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
+		return fmt.Errorf("listing the pods of node %s: no answer from the API server within %s", node, timeout)
+	}
+	return nil
+}
+
+func setPod(pods *Pods, obj any) {
+	if k, ok := obj.(*corev1.Pod); ok {
+		pods.Set(k)
+	}
+}
