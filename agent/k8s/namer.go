@@ -15,9 +15,8 @@ type Namer struct {
 	Pods     *Pods
 	Fallback metrics.Namer
 
-	mu     sync.Mutex
-	byPID  map[uint32]string // process → pod UID ("" none), for cgroup v1 nodes
-	misses int
+	mu    sync.Mutex
+	byPID map[uint32]string // process → pod UID ("" none), for cgroup v1 nodes
 }
 
 // maxPIDs bounds the per-process cache.
