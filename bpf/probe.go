@@ -270,8 +270,8 @@ func Open(opts Options) (*Probe, error) {
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
 	p.monoToWall = monoToWall()
-	p.ch = make(chan *Batch, 16)
-	p.pool = make(chan *Batch, 18)
+	p.ch = make(chan *Batch, 4)
+	p.pool = make(chan *Batch, 6)
 	go p.read()
 	return p, nil
 }
