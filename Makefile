@@ -45,12 +45,14 @@ test: deps lint check-generate
 
 ## generate: rebuild the eBPF objects and their Go bindings (bpf2go, clang from Debian)
 generate:
-	$(GO) generate ./bpf/...
+	$(GO) build -o $(TOOLS)/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	$(GO) build -o $(TOOLS)/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(GO) generate ./bpf/... ./agent/api/...
 
-## check-generate: fail when the committed eBPF objects differ from a rebuild
+## check-generate: fail when the committed eBPF objects or API code differ from a rebuild
 check-generate: generate
-	@if ! git diff --quiet -- bpf/ || [ -n "$$(git ls-files --others --exclude-standard -- bpf/)" ]; then \
-	  echo "bpf/: committed bpf2go output is stale; run 'make generate' and commit:"; git status --short -- bpf/; exit 1; fi
+	@if ! git diff --quiet -- bpf/ agent/api/ || [ -n "$$(git ls-files --others --exclude-standard -- bpf/ agent/api/)" ]; then \
+	  echo "generated code is stale (bpf2go output, agent API); run 'make generate' and commit:"; git status --short -- bpf/ agent/api/; exit 1; fi
 
 unit:
 	$(GO) test -count=1 -short ./...
