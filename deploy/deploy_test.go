@@ -212,6 +212,12 @@ func TestDaemonSetSecurity(t *testing.T) {
 	if !slices.Contains(c.Args, "--cgroup-root="+mounts["cgroup"].MountPath) {
 		t.Errorf("args %v do not attach at the mounted host cgroup root %s", c.Args, mounts["cgroup"].MountPath)
 	}
+	// The capture API carries payloads: only port-forward may reach it.
+	for _, a := range c.Args {
+		if v, ok := strings.CutPrefix(a, "--api-addr="); ok && !strings.HasPrefix(v, "127.0.0.1:") {
+			t.Errorf("the capture API listens on %s, not the pod's loopback", v)
+		}
+	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" || c.LivenessProbe == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
 		t.Error("probes must use /readyz and /healthz")
 	}

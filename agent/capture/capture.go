@@ -49,6 +49,10 @@ type Config struct {
 	// closed with the smoothed RTT, retransmits), on the capture's
 	// goroutine, before the directory forgets a closed socket.
 	Lifecycle func(*bpf.Event)
+	// Packets, if set, sees every observation kept, with its TCP ends
+	// (zero when its headers could not be read); Comment tells, on
+	// demand and during the call only, its pcapng comment.
+	Packets func(e *bpf.Event, src, dst netip.AddrPort, c *Comment)
 	// Sockets gets the capture's socket directory before the first
 	// packet. Use it only on the capture's goroutine: in Sink and
 	// Progress calls.
@@ -99,7 +103,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer p.Close()
 	s := newSession(cfg, p)
 	if cfg.PcapNG != nil {
-		if s.pcap, err = newPcapWriter(cfg.PcapNG, p.CgroupRoot(), cfg.Probe); err != nil {
+		if s.pcap, err = NewPcapNG(cfg.PcapNG, p.CgroupRoot(), cfg.Probe); err != nil {
 			return nil, err
 		}
 	}
@@ -147,8 +151,8 @@ loop:
 	}
 	sum.BothEnds += sum.Kernel.Twins
 	if s.pcap != nil {
-		s.pcap.flush()
-		sum.WriteErr = s.pcap.err
+		s.pcap.Flush()
+		sum.WriteErr = s.pcap.Err()
 	}
 	if readErr != nil {
 		return sum, fmt.Errorf("reading the ring buffer: %w", readErr)
@@ -170,7 +174,7 @@ func (s *session) batch(p *bpf.Probe, b *bpf.Batch) {
 	b.Release()
 	s.housekeep()
 	if s.pcap != nil {
-		s.pcap.flush()
+		s.pcap.Flush()
 	}
 	if s.cfg.AfterBatch != nil {
 		s.cfg.AfterBatch()
@@ -186,9 +190,10 @@ type session struct {
 	cgroups *Cgroups
 	obs     *observations
 	locals  locals
+	note    Comment
 	probe   *bpf.Probe
 	pids    *pidFilter
-	pcap    *pcapWriter
+	pcap    *PcapNG
 	full    bool
 	sum     Summary
 	hs      []time.Duration
@@ -225,7 +230,7 @@ func (s *session) event(e *bpf.Event) {
 		// The headers matter here only to pair observations (-w) and to
 		// filter by process; the decoder parses them itself.
 		var t tcpInfo
-		if s.pids != nil || !s.cfg.Probe.DropTwins {
+		if s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil {
 			t, _ = parseTCP(e.Data, e.Len)
 		}
 		if s.pids != nil {
@@ -304,7 +309,11 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 		s.sum.BothEnds++
 	}
 	if s.pcap != nil {
-		s.pcap.write(e, s.comment(e, twin))
+		s.pcap.Write(e, s.comment(e, twin))
+	}
+	if s.cfg.Packets != nil {
+		s.note = Comment{s: s, e: e, twin: twin}
+		s.cfg.Packets(e, t.src, t.dst, &s.note)
 	}
 	switch {
 	case s.cfg.BothSides:
@@ -326,6 +335,16 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 		s.full = true
 	}
 }
+
+// Comment is a packet's pcapng comment, written only when asked for.
+type Comment struct {
+	s    *session
+	e    *bpf.Event
+	twin *observation
+}
+
+// String writes the comment.
+func (c *Comment) String() string { return c.s.comment(c.e, c.twin) }
 
 // comment says where a packet was seen and which process's socket it
 // belongs to; unknown parts say so.

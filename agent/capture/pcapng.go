@@ -12,15 +12,16 @@ import (
 	"github.com/hoptap/hoptap/bpf"
 )
 
-// pcapWriter writes one interface block per capture point (egress,
+// PcapNG writes one interface block per capture point (egress,
 // ingress) and a comment per packet naming its direction and process.
-type pcapWriter struct {
+type PcapNG struct {
 	w   *pcapgo.NgWriter
 	ifc [2]int // by bpf.Dir
 	err error
 }
 
-func newPcapWriter(out io.Writer, root string, o bpf.Options) (*pcapWriter, error) {
+// NewPcapNG starts a pcapng stream for packets captured at root with o.
+func NewPcapNG(out io.Writer, root string, o bpf.Options) (*PcapNG, error) {
 	snap := o.Snaplen
 	if snap <= 0 || snap > bpf.MaxSnaplen {
 		snap = bpf.MaxSnaplen
@@ -44,7 +45,7 @@ func newPcapWriter(out io.Writer, root string, o bpf.Options) (*pcapWriter, erro
 	if err != nil {
 		return nil, fmt.Errorf("pcapng: %w", err)
 	}
-	p := &pcapWriter{w: w}
+	p := &PcapNG{w: w}
 	p.ifc[bpf.Ingress] = 0
 	if p.ifc[bpf.Egress], err = w.AddInterface(ifc(bpf.Egress)); err != nil {
 		return nil, fmt.Errorf("pcapng: %w", err)
@@ -52,7 +53,8 @@ func newPcapWriter(out io.Writer, root string, o bpf.Options) (*pcapWriter, erro
 	return p, nil
 }
 
-func (p *pcapWriter) write(e *bpf.Event, comment string) {
+// Write adds a packet; the first error sticks (Err).
+func (p *PcapNG) Write(e *bpf.Event, comment string) {
 	if p.err != nil {
 		return
 	}
@@ -65,8 +67,13 @@ func (p *pcapWriter) write(e *bpf.Event, comment string) {
 	p.err = p.w.WritePacketWithOptions(ci, e.Data, pcapgo.NgPacketOptions{Comments: []string{comment}})
 }
 
-func (p *pcapWriter) flush() {
+// Flush writes what is buffered.
+func (p *PcapNG) Flush() error {
 	if p.err == nil {
 		p.err = p.w.Flush()
 	}
+	return p.err
 }
+
+// Err is the first write error.
+func (p *PcapNG) Err() error { return p.err }

@@ -475,3 +475,11 @@ func (r *Recorder) Progress(s *capture.Summary) {
 		workloadOverflow: r.workloads.overflow, pending: len(r.pending), views: len(r.views)}
 	r.mu.Unlock()
 }
+
+// Primary says whether a connection view is the one to show when both
+// ends are on this node and it is decoded once per end: the client's.
+// Views of connections with one end here, or not worked out yet, are.
+func (r *Recorder) Primary(c *decoder.Conn) bool {
+	v := r.views[viewKey{c.Observer, c.ID}]
+	return v == nil || !v.peerLocal || v.side != SideServer
+}

@@ -35,6 +35,12 @@ type Config struct {
 	// $NODE_NAME, then the host name.
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	NodeName   string `json:"nodeName,omitempty"`
+	// APISocket serves the live capture API (hoptap capture --agent) on
+	// a unix socket only root may use; APIAddr also on HOST:PORT, e.g.
+	// 127.0.0.1:9465 inside a pod, which only the API server's
+	// port-forward reaches. Empty: not served there.
+	APISocket string `json:"apiSocket,omitempty"`
+	APIAddr   string `json:"apiAddr,omitempty"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the metrics
 	// address, for finding where the agent's CPU and memory go.
 	Pprof bool `json:"pprof,omitempty"`
@@ -86,6 +92,9 @@ func (c *Config) Defaults() {
 	if c.BufferMiB == 0 {
 		// Mapped twice and resident: 8 MiB of ring is 16 MiB of RSS.
 		c.BufferMiB = 8
+	}
+	if c.APISocket == "" {
+		c.APISocket = "/run/hoptap/agent.sock"
 	}
 	if c.Kubernetes == "" {
 		c.Kubernetes = "auto"

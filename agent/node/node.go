@@ -12,16 +12,21 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 
+	"github.com/hoptap/hoptap/agent/api"
 	"github.com/hoptap/hoptap/agent/capture"
 	"github.com/hoptap/hoptap/agent/k8s"
 	"github.com/hoptap/hoptap/agent/metrics"
+	"github.com/hoptap/hoptap/agent/watch"
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/tcp"
@@ -152,14 +157,24 @@ func (a *Agent) capture(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	watchers := watch.New()
+	watchers.Primary = rec.Primary
+	stopAPI, err := a.serveAPI(watchers)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 	var lostLogged uint64
 	cfg := capture.Config{
 		Probe:     popts,
 		BothSides: true,
-		Sink:      rec,
-		Decoder:   decoder.Options{ReuseCalls: true, TCP: tcp.Config{MaxConns: a.cfg.Limits.MaxConnections}},
-		Sockets:   func(s *capture.Sockets) { dir.s = s },
-		Lifecycle: rec.Lifecycle,
+		// The watchers first: the recorder forgets a view at its close.
+		Sink:       tee{watchers, rec},
+		AfterBatch: watchers.Flush,
+		Packets:    watchers.Packet,
+		Decoder:    decoder.Options{ReuseCalls: true, TCP: tcp.Config{MaxConns: a.cfg.Limits.MaxConnections}},
+		Sockets:    func(s *capture.Sockets) { dir.s = s },
+		Lifecycle:  rec.Lifecycle,
 		Progress: func(s *capture.Summary) {
 			rec.Progress(s)
 			if lost := s.Lost(); lost > lostLogged {
@@ -181,6 +196,73 @@ func (a *Agent) capture(ctx context.Context) error {
 			"gaps", sum.Decoder.TCP.Gaps, "cpu", sum.CPU.Round(time.Millisecond).String())
 	}
 	return err
+}
+
+// tee feeds two sinks in turn.
+type tee [2]decoder.Sink
+
+func (t tee) Frame(e *decoder.FrameEvent) { t[0].Frame(e); t[1].Frame(e) }
+func (t tee) Call(e *decoder.CallEvent)   { t[0].Call(e); t[1].Call(e) }
+func (t tee) Conn(e *decoder.ConnEvent)   { t[0].Conn(e); t[1].Conn(e) }
+
+// serveAPI serves the live capture API on the configured socket and
+// address; stop ends it, letting streams see their end.
+func (a *Agent) serveAPI(w *watch.Server) (stop func(), err error) {
+	var lns []net.Listener
+	sock := a.cfg.APISocket
+	if sock == "none" {
+		sock = ""
+	}
+	if sock != "" {
+		if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+			return nil, fmt.Errorf("api socket: %w", err)
+		}
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("api socket %s: another agent serves it (give this one --api-socket PATH or none)", sock)
+		}
+		os.Remove(sock) // a stale one from a previous run
+		ln, err := net.Listen("unix", sock)
+		if err != nil {
+			return nil, fmt.Errorf("api socket: %w", err)
+		}
+		if err := os.Chmod(sock, 0o600); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("api socket: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	if a.cfg.APIAddr != "" {
+		ln, err := net.Listen("tcp", a.cfg.APIAddr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("api address: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	if len(lns) == 0 {
+		return func() {}, nil
+	}
+	gs := grpc.NewServer()
+	api.RegisterCaptureServer(gs, w)
+	for _, ln := range lns {
+		a.log.Info("serving the capture API", "addr", ln.Addr().String())
+		go gs.Serve(ln)
+	}
+	return func() {
+		done := make(chan struct{})
+		go func() { gs.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			gs.Stop()
+		}
+		if sock != "" {
+			os.Remove(sock)
+		}
+	}, nil
 }
 
 // namer names workloads by pod when Kubernetes is there, else by process

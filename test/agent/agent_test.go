@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 	"github.com/hoptap/hoptap/test/peers"
 )
 
-var agentBin string
+var agentBin, hoptapBin string
 
 func TestMain(m *testing.M) {
 	if os.Geteuid() != 0 {
@@ -30,8 +31,11 @@ func TestMain(m *testing.M) {
 	}
 	bin, cleanup := peers.BuildCommand("hoptap-agent")
 	agentBin = bin
+	hbin, cleanupH := peers.BuildHoptap()
+	hoptapBin = hbin
 	code := m.Run()
 	cleanup()
+	cleanupH()
 	os.Exit(code)
 }
 
@@ -125,6 +129,7 @@ next:
 
 type agent struct {
 	addr string
+	sock string // the capture API
 	cmd  *exec.Cmd
 	log  *os.File
 }
@@ -136,12 +141,13 @@ func startAgent(t *testing.T, args ...string) *agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(agentBin, append([]string{"--metrics-addr", addr}, args...)...)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	cmd := exec.Command(agentBin, append([]string{"--metrics-addr", addr, "--api-socket", sock}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &agent{addr: addr, cmd: cmd, log: logf}
+	a := &agent{addr: addr, sock: sock, cmd: cmd, log: logf}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()

@@ -37,6 +37,7 @@ type options struct {
 	payload    string
 	cgroupRoot string
 	bufferMiB  int
+	agent      string
 }
 
 // Command returns the cobra command.
@@ -88,10 +89,16 @@ goes to stderr.`,
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at (default: found in /proc/self/mountinfo)")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
+	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	return cmd
 }
 
 func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
+	if o.agent != "" {
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return fromAgent(ctx, stdout, stderr, o)
+	}
 	end, err := o.Begin()
 	if err != nil {
 		return err

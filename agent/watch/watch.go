@@ -1,0 +1,255 @@
+// Package watch serves the agent's live capture API. Each watcher gets
+// the decoder's events through its own filter and JSON renderer, and raw
+// packets, on a bounded queue: a slow watcher loses events, and is told
+// how many; the capture never waits for anyone.
+package watch
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hoptap/hoptap/agent/api"
+	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/bpf"
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/filter"
+	"github.com/hoptap/hoptap/decoder/render"
+)
+
+// queueLen bounds what one watcher may have waiting to be sent.
+const queueLen = 8192
+
+// MaxWatchers bounds how many may watch at once.
+const MaxWatchers = 16
+
+// Server is the Capture service and a decoder.Sink. Its Sink, Packet
+// and Flush methods run on the capture's goroutine.
+type Server struct {
+	api.UnimplementedCaptureServer
+	// Primary picks, when both ends of a connection are on the node and
+	// it is decoded once per end, the view watchers see (nil: all).
+	Primary func(*decoder.Conn) bool
+
+	mu       sync.Mutex
+	watchers atomic.Pointer[[]*watcher] // copy on write: read without locking
+}
+
+type watcher struct {
+	req      *api.WatchRequest
+	sink     decoder.Sink // filter → printer → lines
+	printer  *render.Printer
+	ports    map[uint16]bool
+	prefixes []netip.Prefix
+	ch       chan *api.WatchEvent
+	lost     atomic.Uint64
+}
+
+// New returns a server with no watchers.
+func New() *Server {
+	s := &Server{}
+	s.watchers.Store(&[]*watcher{})
+	return s
+}
+
+func (s *Server) list() []*watcher { return *s.watchers.Load() }
+
+// Active reports whether anyone watches.
+func (s *Server) Active() bool { return len(s.list()) > 0 }
+
+func (s *Server) shows(c *decoder.Conn) bool { return s.Primary == nil || s.Primary(c) }
+
+// Frame implements decoder.Sink.
+func (s *Server) Frame(e *decoder.FrameEvent) {
+	ws := s.list()
+	if len(ws) == 0 || !s.shows(e.Conn) {
+		return
+	}
+	for _, w := range ws {
+		if w.req.Frames {
+			w.sink.Frame(e)
+		}
+	}
+}
+
+// Call implements decoder.Sink.
+func (s *Server) Call(e *decoder.CallEvent) {
+	ws := s.list()
+	if len(ws) == 0 || !s.shows(e.Conn) {
+		return
+	}
+	for _, w := range ws {
+		w.sink.Call(e)
+	}
+}
+
+// Conn implements decoder.Sink.
+func (s *Server) Conn(e *decoder.ConnEvent) {
+	ws := s.list()
+	if len(ws) == 0 || !s.shows(e.Conn) {
+		return
+	}
+	for _, w := range ws {
+		w.sink.Conn(e)
+	}
+}
+
+// Packet offers an observation to the watchers that asked for packets.
+func (s *Server) Packet(e *bpf.Event, src, dst netip.AddrPort, c *capture.Comment) {
+	ws := s.list()
+	if len(ws) == 0 {
+		return
+	}
+	var comment string
+	for _, w := range ws {
+		if !w.req.Packets || !w.wants(src, dst) {
+			continue
+		}
+		if comment == "" {
+			comment = c.String()
+		}
+		w.push(&api.WatchEvent{Event: &api.WatchEvent_Packet{Packet: &api.Packet{
+			TsUnixNano: e.TS.UnixNano(), Ingress: e.Dir == bpf.Ingress, WireLen: uint32(e.Len),
+			Data: slices.Clone(e.Data), Comment: comment,
+		}}})
+	}
+}
+
+// Flush hands each watcher the lines rendered so far.
+func (s *Server) Flush() {
+	for _, w := range s.list() {
+		w.printer.Flush()
+	}
+}
+
+func (w *watcher) wants(src, dst netip.AddrPort) bool {
+	if len(w.ports) > 0 && !w.ports[src.Port()] && !w.ports[dst.Port()] {
+		return false
+	}
+	if len(w.prefixes) == 0 {
+		return true
+	}
+	for _, p := range w.prefixes {
+		if p.Contains(src.Addr().Unmap()) || p.Contains(dst.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// push queues an event, or counts it lost.
+func (w *watcher) push(ev *api.WatchEvent) {
+	select {
+	case w.ch <- ev:
+	default:
+		w.lost.Add(1)
+	}
+}
+
+// lines receives the printer's output and queues it a line at a time.
+type lines struct {
+	w       *watcher
+	partial []byte
+}
+
+func (l *lines) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		i := slices.Index(b, '\n')
+		if i < 0 {
+			l.partial = append(l.partial, b...)
+			break
+		}
+		line := string(append(l.partial, b[:i]...))
+		l.partial = l.partial[:0]
+		b = b[i+1:]
+		l.w.push(&api.WatchEvent{Event: &api.WatchEvent_Json{Json: line}})
+	}
+	return n, nil
+}
+
+func newWatcher(req *api.WatchRequest) (*watcher, error) {
+	w := &watcher{req: req, ch: make(chan *api.WatchEvent, queueLen)}
+	var err error
+	if w.prefixes, err = capture.ParseHosts(req.Hosts); err != nil {
+		return nil, err
+	}
+	spec := filter.Spec{Methods: req.Methods, Statuses: req.Statuses, Hosts: req.Hosts}
+	for _, p := range req.Ports {
+		if p == 0 || p > 65535 {
+			return nil, errors.New("bad port " + strconv.Itoa(int(p)))
+		}
+		if w.ports == nil {
+			w.ports = map[uint16]bool{}
+		}
+		w.ports[uint16(p)] = true
+		spec.Ports = append(spec.Ports, uint16(p))
+	}
+	w.printer = render.NewPrinter(&lines{w: w}, render.ModeJSON)
+	w.printer.ShowSecrets(req.ShowSecrets)
+	w.sink = w.printer
+	if !spec.Empty() {
+		f, err := filter.New(spec, w.printer)
+		if err != nil {
+			return nil, err
+		}
+		w.sink = f
+	}
+	return w, nil
+}
+
+// errBusy is returned when MaxWatchers already watch.
+var errBusy = errors.New("too many watchers on this agent")
+
+func (s *Server) add(w *watcher) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.list()
+	if len(cur) >= MaxWatchers {
+		return errBusy
+	}
+	next := append(slices.Clone(cur), w)
+	s.watchers.Store(&next)
+	return nil
+}
+
+func (s *Server) remove(w *watcher) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := slices.DeleteFunc(slices.Clone(s.list()), func(x *watcher) bool { return x == w })
+	s.watchers.Store(&next)
+}
+
+// Watch implements api.CaptureServer.
+func (s *Server) Watch(req *api.WatchRequest, stream api.Capture_WatchServer) error {
+	w, err := newWatcher(req)
+	if err != nil {
+		return err
+	}
+	if err := s.add(w); err != nil {
+		return err
+	}
+	defer s.remove(w)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stream.Context().Done():
+			return nil
+		case ev := <-w.ch:
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		case <-tick.C:
+			if n := w.lost.Swap(0); n > 0 {
+				if err := stream.Send(&api.WatchEvent{Event: &api.WatchEvent_Lost{Lost: &api.Lost{Events: n}}}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}

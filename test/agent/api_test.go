@@ -1,0 +1,124 @@
+package agent_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hoptap/hoptap/test/peers"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) Bytes() []byte               { s.mu.Lock(); defer s.mu.Unlock(); return bytes.Clone(s.b.Bytes()) }
+
+// completeLines keeps whole lines only.
+func completeLines(b []byte) []byte {
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[:i+1]
+	}
+	return nil
+}
+
+// TestCaptureFromAgent streams from a running agent with
+// "hoptap capture --agent SOCKET -o json -w out.pcapng": each call once
+// (the client's view), with its method and status; the file opens in
+// tshark with the gRPC calls and the comments naming the processes.
+func TestCaptureFromAgent(t *testing.T) {
+	tshark := peers.Tool(t, "tshark")
+	b := newBed(t)
+	a := startAgent(t, b.agentArgs()...)
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	var stdout, stderr syncBuf
+	cli := exec.Command(hoptapBin, "capture", "--agent", a.sock, "-o", "json", "-w", out, "--port", fmt.Sprint(serverPort))
+	cli.Stdout, cli.Stderr = &stdout, &stderr
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Process.Kill()
+	// The stream is live once a call made now shows up in it.
+	deadline := time.Now().Add(30 * time.Second)
+	for !bytes.Contains(stdout.Bytes(), []byte(`/grpc.testing.TestService/EmptyCall"`)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no call streamed from the agent:\n%s", stderr.Bytes())
+		}
+		if err := b.interop(t, b.server.Addr, serverPort, "empty_unary"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.interop(t, b.server.Addr, serverPort, "large_unary", "status_code_and_message"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"UnaryCall 0": 1, "UnaryCall 2": 1, "FullDuplexCall 2": 1}
+	count := func() map[string]int {
+		got := map[string]int{}
+		for _, c := range peers.HoptapCalls(t, completeLines(stdout.Bytes())) {
+			m := c.Method
+			if m == nil || c.Status == nil || strings.HasSuffix(*m, "/EmptyCall") {
+				continue
+			}
+			got[(*m)[strings.LastIndexByte(*m, '/')+1:]+" "+fmt.Sprint(*c.Status)]++
+		}
+		return got
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got := count()
+		if got["UnaryCall 0"] >= 1 && got["UnaryCall 2"] >= 1 && got["FullDuplexCall 2"] >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streamed calls %v, want %v", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cli.Process.Signal(os.Interrupt)
+	if err := cli.Wait(); err != nil {
+		t.Fatalf("hoptap capture --agent: %v\n%s", err, stderr.Bytes())
+	}
+	if got := count(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("each call once, from one socket's view: got %v, want %v", got, want)
+	}
+	if !bytes.Contains(stderr.Bytes(), []byte(" 0 lost")) {
+		t.Errorf("the stream lost events:\n%s", stderr.Bytes())
+	}
+	// The file: both observations of each packet, with comments; tshark
+	// dissects the calls from the egress ones.
+	egress := filepath.Join(t.TempDir(), "egress.pcapng")
+	peers.Run(t, tshark, "-r", out, "-Y", `frame.interface_name == "hoptap-egress"`, "-w", egress)
+	found := map[string]bool{}
+	for _, c := range peers.TsharkCalls(t, tshark, egress, []int{serverPort}) {
+		if c.Method != nil && c.Status != nil {
+			found[(*c.Method)[strings.LastIndexByte(*c.Method, '/')+1:]+" "+fmt.Sprint(*c.Status)] = true
+		}
+	}
+	for k := range want {
+		if !found[k] {
+			t.Errorf("tshark finds no %s call in the file (found %v)", k, found)
+		}
+	}
+	comments := string(peers.Run(t, tshark, "-r", out, "-T", "fields", "-e", "frame.comment"))
+	for _, w := range []string{"comm=interop-client", "comm=interop-server"} {
+		if !strings.Contains(comments, w) {
+			t.Errorf("no pcapng comment has %q", w)
+		}
+	}
+}
+
+// A client asking for nothing it can print is told so at once.
+func TestCaptureFromAgentNeedsJSONOrFile(t *testing.T) {
+	out, err := exec.Command(hoptapBin, "capture", "--agent", "/nonexistent.sock").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-o json") {
+		t.Fatalf("err %v: %s", err, out)
+	}
+}
