@@ -480,6 +480,18 @@ func (r *Recorder) Progress(s *capture.Summary) {
 // ends are on this node and it is decoded once per end: the client's.
 // Views of connections with one end here, or not worked out yet, are.
 func (r *Recorder) Primary(c *decoder.Conn) bool {
-	v := r.views[viewKey{c.Observer, c.ID}]
-	return v == nil || !v.peerLocal || v.side != SideServer
+	if v := r.views[viewKey{c.Observer, c.ID}]; v != nil && v.settled {
+		return !v.peerLocal || v.side != SideServer
+	}
+	// Not worked out yet (the connection's first events): ask the
+	// directory, without keeping anything.
+	if r.dir == nil || c.Observer == 0 {
+		return true
+	}
+	s := r.dir.Get(c.Observer)
+	if !s.HasLocal || s.Local != c.Server {
+		return true
+	}
+	_, clientHere := r.dir.Peer(s.Local, c.Client)
+	return !clientHere
 }
