@@ -25,20 +25,10 @@ AGENT=${HOPTAP_AGENT:-$here/bin/hoptap-agent}
 TOOLS=$here/.tools/bin
 export PATH="$TOOLS:$PATH:/usr/sbin:/sbin"
 
-die() {
-	echo "bench-agent: error: $*" >&2
-	exit 1
-}
-note() { echo "bench-agent: $*" >&2; }
-
-[ "$(id -u)" = 0 ] || die "needs root: it creates network namespaces and loads BPF programs"
-command -v ip >/dev/null || die "ip (iproute2) missing: run make deps"
-[ -x "$TOOLS/interop-server" ] || die "interop server missing: run make deps"
-[ -x "$AGENT" ] && [ -x "$HOPTAP" ] || die "$AGENT or $HOPTAP missing: run make build"
-if [ ! -x "$TOOLS/ghz" ]; then
-	note "installing ghz into $TOOLS"
-	GOFLAGS= GOBIN="$TOOLS" go install github.com/bojand/ghz/cmd/ghz@latest || die "cannot install ghz"
-fi
+prog=bench-agent
+# shellcheck source=scripts/bench.sh
+. "$here/scripts/bench.sh"
+bench_preflight "$AGENT" "$HOPTAP"
 go build -o "$TOOLS/idleconns" ./scripts/idleconns || die "cannot build scripts/idleconns"
 
 work=$(mktemp -d /tmp/bench-agent.XXXXXX)
@@ -88,11 +78,7 @@ note "reference: hoptap capture --calls, same load"
 "$HOPTAP" capture --calls --host "$subnet" --port "$port" >/dev/null 2>"$work/capture.log" &
 cap=$!
 pids+=("$cap")
-for _ in $(seq 200); do
-	grep -q "capturing at" "$work/capture.log" && break
-	kill -0 "$cap" 2>/dev/null || die "capture exited: $(cat "$work/capture.log")"
-	sleep 0.05
-done
+wait_line "$work/capture.log" "capturing at" "$cap" 200
 c0=$(cpu_ticks "$cap")
 ghz_run "$work/capture.json" --rps "$RATE" -n "$calls" || die "ghz failed"
 c1=$(cpu_ticks "$cap")
@@ -105,12 +91,7 @@ rss0=$(rss_kib "$agent")
 ip netns exec "$ns_cli" bash -c "ulimit -n 65536; exec $TOOLS/idleconns -addr $server:$port -n $IDLE" >"$work/idle.out" 2>"$work/idle.log" &
 idle=$!
 pids+=("$idle")
-for _ in $(seq 1200); do
-	grep -q "^open" "$work/idle.out" && break
-	kill -0 "$idle" 2>/dev/null || die "idleconns exited: $(cat "$work/idle.log")"
-	sleep 0.1
-done
-grep -q "^open" "$work/idle.out" || die "idle connections not opened in 2 minutes"
+wait_line "$work/idle.out" "^open" "$idle" 1200
 opened=$(awk '{print $2}' "$work/idle.out")
 sleep 3 # the handshakes' metrics are held up to 2 s for their labels
 i0=$(cpu_ticks "$agent")

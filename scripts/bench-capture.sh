@@ -32,20 +32,10 @@ HOPTAP=${HOPTAP:-$here/bin/hoptap}
 TOOLS=$here/.tools/bin
 export PATH="$TOOLS:$PATH:/usr/sbin:/sbin"
 
-die() {
-	echo "bench-capture: error: $*" >&2
-	exit 1
-}
-note() { echo "bench-capture: $*" >&2; }
-
-[ "$(id -u)" = 0 ] || die "needs root: it creates network namespaces and loads BPF programs"
-command -v ip >/dev/null || die "ip (iproute2) missing: run make deps"
-[ -x "$TOOLS/interop-server" ] || die "interop server missing: run make deps"
-[ -x "$HOPTAP" ] || die "$HOPTAP missing: run make build"
-if [ ! -x "$TOOLS/ghz" ]; then
-	note "installing ghz into $TOOLS"
-	GOFLAGS= GOBIN="$TOOLS" go install github.com/bojand/ghz/cmd/ghz@latest || die "cannot install ghz"
-fi
+prog=bench-capture
+# shellcheck source=scripts/bench.sh
+. "$here/scripts/bench.sh"
+bench_preflight "$HOPTAP"
 
 work=$(mktemp -d /tmp/bench-capture.XXXXXX)
 port=10000
@@ -63,11 +53,7 @@ with_capture() {
 	"$HOPTAP" capture $args --port $port ${BENCH_PROFILE:+--cpuprofile "$BENCH_PROFILE"} >/dev/null 2>"$out.capture" &
 	local cap=$!
 	pids+=("$cap")
-	for _ in $(seq 100); do
-		grep -q "capturing at" "$out.capture" && break
-		kill -0 "$cap" 2>/dev/null || die "capture exited: $(cat "$out.capture")"
-		sleep 0.05
-	done
+	wait_line "$out.capture" "capturing at" "$cap" 100
 	"$@"
 	kill -INT "$cap"
 	wait "$cap" || die "capture failed: $(cat "$out.capture")"

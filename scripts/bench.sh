@@ -1,0 +1,37 @@
+# bench.sh: sourced first by the bench scripts that share the testbed:
+# messages, the checks every one of them makes, and waiting for a line.
+# Set $prog before sourcing.
+
+die() {
+	echo "$prog: error: $*" >&2
+	exit 1
+}
+note() { echo "$prog: $*" >&2; }
+
+# bench_preflight BINARY...: root, iproute2, the interop peers, the
+# binaries under test, ghz.
+bench_preflight() {
+	local b
+	[ "$(id -u)" = 0 ] || die "needs root: it creates network namespaces and loads BPF programs"
+	command -v ip >/dev/null || die "ip (iproute2) missing: run make deps"
+	[ -x "$TOOLS/interop-server" ] || die "interop server missing: run make deps"
+	for b in "$@"; do
+		[ -x "$b" ] || die "$b missing: run make build"
+	done
+	if [ ! -x "$TOOLS/ghz" ]; then
+		note "installing ghz into $TOOLS"
+		GOFLAGS= GOBIN="$TOOLS" go install github.com/bojand/ghz/cmd/ghz@latest || die "cannot install ghz"
+	fi
+}
+
+# wait_line FILE PATTERN PID TENTHS: until FILE has a line matching
+# PATTERN; fails if PID exits first or TENTHS tenths of a second pass.
+wait_line() {
+	local i
+	for i in $(seq "$4"); do
+		grep -q "$2" "$1" && return 0
+		kill -0 "$3" 2>/dev/null || die "process $3 exited: $(tail -5 "$1")"
+		sleep 0.1
+	done
+	die "no line matching '$2' in $1 after $(($4 / 10))s"
+}
