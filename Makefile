@@ -4,6 +4,8 @@ BIN      := bin/hoptap
 TOOLS    := $(CURDIR)/.tools/bin
 FUZZTIME ?= 20s
 FILE     ?= testdata/golden/interop.pcapng
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+LDFLAGS  := -X github.com/hoptap/hoptap/cmd/hoptap/view.version=$(VERSION)
 
 export PATH := $(TOOLS):$(PATH)
 
@@ -12,8 +14,8 @@ export PATH := $(TOOLS):$(PATH)
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/hoptap
-	$(GO) build -o bin/hoptap-agent ./cmd/hoptap-agent
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hoptap
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hoptap-agent ./cmd/hoptap-agent
 
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 ARGS     ?=
@@ -24,7 +26,7 @@ run: build
 
 ## image: the agent's image, a static binary on scratch, as a docker-archive (bin/hoptap-agent-image.tar; no registry, no container tool)
 image:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/image/hoptap-agent ./cmd/hoptap-agent
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/image/hoptap-agent ./cmd/hoptap-agent
 	python3 scripts/image.py bin/image/hoptap-agent bin/hoptap-agent-image.tar hoptap/hoptap-agent:0.1.0
 
 ## manifests: render deploy/kubernetes/hoptap-agent.yaml from the Helm chart (needs helm: make deps)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/hoptap/hoptap/agent/node"
+	"github.com/hoptap/hoptap/cmd/hoptap/view"
 )
 
 func main() {
@@ -54,6 +55,7 @@ programs are attached and being read).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       view.Version(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cfg node.Config
 			if cfgPath != "" {
@@ -68,6 +70,7 @@ programs are attached and being read).`,
 			if err != nil {
 				return err
 			}
+			log.Info("hoptap-agent starting", "version", view.Version())
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			a, err := node.New(cfg, log)

@@ -11,6 +11,7 @@ import (
 	"github.com/hoptap/hoptap/cmd/hoptap/capture"
 	"github.com/hoptap/hoptap/cmd/hoptap/demo"
 	"github.com/hoptap/hoptap/cmd/hoptap/read"
+	"github.com/hoptap/hoptap/cmd/hoptap/view"
 )
 
 func main() {
@@ -26,6 +27,7 @@ New here? Run "hoptap demo" in one terminal and "sudo hoptap capture --port
 50051" in another.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       view.Version(),
 	}
 	root.AddCommand(read.Command(), capture.Command(), demo.Command())
 	if err := root.Execute(); err != nil {

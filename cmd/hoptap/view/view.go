@@ -220,3 +220,40 @@ func Losses(s decoder.Stats, notCopied uint64) []string {
 	add(t.Evicted, "connections evicted")
 	return losses
 }
+
+// version is stamped by the Makefile (git describe).
+var version string
+
+// Version is this build's version: as stamped by make, else the module
+// version when installed with go install, else the VCS revision.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" && (v == "" || v == "(devel)") {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		return "devel-" + rev + dirty
+	}
+	if v == "" {
+		return "unknown"
+	}
+	return v
+}
