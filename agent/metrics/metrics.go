@@ -284,8 +284,11 @@ func (r *Recorder) resolve(v *view, c *decoder.Conn) {
 	}
 	v.src = r.workloads.value(r.namer.Workload(c.Client.Addr(), cs))
 	v.dst = r.workloads.value(r.namer.Workload(c.Server.Addr(), ss))
+	// The other end may show up a little later (its first packets are
+	// still in flight): a view stays open to it for a while.
+	young := r.now().Sub(v.born) < holdLimit
 	v.settled = r.dir == nil || c.Observer == 0 ||
-		(v.side != SideUnknown && local.Known && (peer == nil || peer.Known))
+		(v.side != SideUnknown && local.Known && (peer == nil && !young || peer != nil && peer.Known))
 }
 
 // Frame counts RST_STREAM by error code; other frames cost nothing.

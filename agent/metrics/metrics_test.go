@@ -300,3 +300,29 @@ func TestPrimaryView(t *testing.T) {
 		t.Error("a connection with one end here is hidden")
 	}
 }
+
+// The server's end may show up after the client's view began: the
+// client's view waits for it, and the two views still join.
+func TestLateServerEndStillJoins(t *testing.T) {
+	dir := &fakeDir{socks: map[uint64]capture.Socket{
+		1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
+	}}
+	reg := prometheus.NewRegistry()
+	r, err := New(reg, dir, nil, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(5000, 0)
+	r.now = func() time.Time { return clock }
+	r.Conn(&decoder.ConnEvent{Conn: &decoder.Conn{ID: 1, Observer: 1, Client: cli, Server: srv}, Kind: decoder.ConnTCPHandshake})
+	dir.socks[2] = capture.Socket{Known: true, Comm: "server-app", Local: srv, HasLocal: true}
+	clock = clock.Add(100 * time.Millisecond)
+	feed(r, 2, call(1, clock, time.Millisecond, 200, 0))
+	feed(r, 1, call(1, clock, 2*time.Millisecond, 200, 0))
+	if _, n := value(t, reg, "hoptap_rpc_hop_network_seconds", map[string]string{"destination_workload": "server-app"}); n != 1 {
+		t.Errorf("hop samples %d, want 1", n)
+	}
+	if len(r.pending) != 0 {
+		t.Errorf("%d views left waiting", len(r.pending))
+	}
+}
