@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -18,7 +18,7 @@ func InCluster() bool {
 
 // Client connects with the kubeconfig file given, else the pod's
 // service account.
-func Client(kubeconfig string) (kubernetes.Interface, error) {
+func Client(kubeconfig string) (corev1client.PodsGetter, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -30,7 +30,7 @@ func Client(kubeconfig string) (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	cfg.UserAgent = "hoptap-agent"
-	return kubernetes.NewForConfig(cfg)
+	return corev1client.NewForConfig(cfg)
 }
 
 // NodeName is this node's name: $NODE_NAME (the DaemonSet sets it from

@@ -11,8 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -129,12 +130,23 @@ func fromAPI(k *corev1.Pod) *Pod {
 // the field selector spec.nodeName=node) until ctx ends. It returns once
 // the first list is in, or with an error if it does not come within
 // timeout.
-func Watch(ctx context.Context, client kubernetes.Interface, node string, pods *Pods, timeout time.Duration) error {
-	f := informers.NewSharedInformerFactoryWithOptions(client, 10*time.Minute,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
-		}))
-	inf := f.Core().V1().Pods().Informer()
+func Watch(ctx context.Context, client corev1client.PodsGetter, node string, pods *Pods, timeout time.Duration) error {
+	// Only the core pods client, not a clientset's every API group: the
+	// agent's binary (and its resident size) stays small.
+	sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	// Wrapped, the reflector asks the client whether it can stream the
+	// initial list (real API servers can; a fake cannot).
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return client.Pods(metav1.NamespaceAll).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return client.Pods(metav1.NamespaceAll).Watch(ctx, o)
+		},
+	}, client)
+	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 10*time.Minute, cache.Indexers{})
 	// Only what the agent shows is kept, not whole pod specs.
 	inf.SetTransform(func(obj any) (any, error) {
 		if k, ok := obj.(*corev1.Pod); ok {
@@ -158,7 +170,7 @@ func Watch(ctx context.Context, client kubernetes.Interface, node string, pods *
 			}
 		},
 	})
-	f.Start(ctx.Done())
+	go inf.Run(ctx.Done())
 	syncCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/hoptap/hoptap/agent/capture"
@@ -32,6 +33,15 @@ func controller(kind, name string) *metav1.OwnerReference {
 	return &metav1.OwnerReference{Kind: kind, Name: name, Controller: &yes}
 }
 
+// fakePods is the fake's pods client, saying, as the fake clientset
+// does, that it cannot stream an initial list.
+type fakePods struct {
+	corev1client.PodsGetter
+	cs *fake.Clientset
+}
+
+func (f fakePods) IsWatchListSemanticsUnSupported() bool { return f.cs.IsWatchListSemanticsUnSupported() }
+
 const uid2 = "11111111-2222-3333-4444-555555555555"
 
 func TestWatchThisNodesPods(t *testing.T) {
@@ -43,7 +53,7 @@ func TestWatchThisNodesPods(t *testing.T) {
 	pods := NewPods()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := Watch(ctx, client, "node-a", pods, 10*time.Second); err != nil {
+	if err := Watch(ctx, fakePods{client.CoreV1(), client}, "node-a", pods, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Only this node's pods are asked for.
