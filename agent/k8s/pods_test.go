@@ -40,7 +40,9 @@ type fakePods struct {
 	cs *fake.Clientset
 }
 
-func (f fakePods) IsWatchListSemanticsUnSupported() bool { return f.cs.IsWatchListSemanticsUnSupported() }
+func (f fakePods) IsWatchListSemanticsUnSupported() bool {
+	return f.cs.IsWatchListSemanticsUnSupported()
+}
 
 const uid2 = "11111111-2222-3333-4444-555555555555"
 
