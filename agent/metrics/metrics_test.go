@@ -248,13 +248,7 @@ func TestHandshakeHeldForLabels(t *testing.T) {
 		1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
 		2: {Local: srv, HasLocal: true}, // accepted, owner not known yet
 	}}
-	reg := prometheus.NewRegistry()
-	r, err := New(reg, dir, nil, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock := time.Unix(5000, 0)
-	r.now = func() time.Time { return clock }
+	r, reg, clock := recorderOn(t, dir)
 	conn := func(obs uint64) *decoder.Conn {
 		return &decoder.Conn{ID: obs, Observer: obs, Client: cli, Server: srv}
 	}
@@ -268,8 +262,8 @@ func TestHandshakeHeldForLabels(t *testing.T) {
 	}
 	// The server process accepts: the owner is known from now on.
 	dir.socks[2] = capture.Socket{Known: true, Comm: "server-app", Local: srv, HasLocal: true}
-	feed(r, 2, call(1, clock, time.Millisecond, 200, 0))
-	feed(r, 1, call(1, clock, 2*time.Millisecond, 200, 0))
+	feed(r, 2, call(1, *clock, time.Millisecond, 200, 0))
+	feed(r, 1, call(1, *clock, 2*time.Millisecond, 200, 0))
 	for _, side := range []string{"client", "server"} {
 		w := map[string]string{"side": side, "source_workload": "client-app", "destination_workload": "server-app"}
 		if got, _ := value(t, reg, "hoptap_tcp_connections_opened_total", w); got != 1 {
@@ -307,6 +301,23 @@ func TestLateServerEndStillJoins(t *testing.T) {
 	dir := &fakeDir{socks: map[uint64]capture.Socket{
 		1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
 	}}
+	r, reg, clock := recorderOn(t, dir)
+	r.Conn(&decoder.ConnEvent{Conn: &decoder.Conn{ID: 1, Observer: 1, Client: cli, Server: srv}, Kind: decoder.ConnTCPHandshake})
+	dir.socks[2] = capture.Socket{Known: true, Comm: "server-app", Local: srv, HasLocal: true}
+	*clock = clock.Add(100 * time.Millisecond)
+	feed(r, 2, call(1, *clock, time.Millisecond, 200, 0))
+	feed(r, 1, call(1, *clock, 2*time.Millisecond, 200, 0))
+	if _, n := value(t, reg, "hoptap_rpc_hop_network_seconds", map[string]string{"destination_workload": "server-app"}); n != 1 {
+		t.Errorf("hop samples %d, want 1", n)
+	}
+	if len(r.pending) != 0 {
+		t.Errorf("%d views left waiting", len(r.pending))
+	}
+}
+
+// recorderOn is a recorder over dir with a clock the test moves.
+func recorderOn(t *testing.T, dir Directory) (*Recorder, *prometheus.Registry, *time.Time) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	r, err := New(reg, dir, nil, Config{})
 	if err != nil {
@@ -314,15 +325,5 @@ func TestLateServerEndStillJoins(t *testing.T) {
 	}
 	clock := time.Unix(5000, 0)
 	r.now = func() time.Time { return clock }
-	r.Conn(&decoder.ConnEvent{Conn: &decoder.Conn{ID: 1, Observer: 1, Client: cli, Server: srv}, Kind: decoder.ConnTCPHandshake})
-	dir.socks[2] = capture.Socket{Known: true, Comm: "server-app", Local: srv, HasLocal: true}
-	clock = clock.Add(100 * time.Millisecond)
-	feed(r, 2, call(1, clock, time.Millisecond, 200, 0))
-	feed(r, 1, call(1, clock, 2*time.Millisecond, 200, 0))
-	if _, n := value(t, reg, "hoptap_rpc_hop_network_seconds", map[string]string{"destination_workload": "server-app"}); n != 1 {
-		t.Errorf("hop samples %d, want 1", n)
-	}
-	if len(r.pending) != 0 {
-		t.Errorf("%d views left waiting", len(r.pending))
-	}
+	return r, reg, &clock
 }
