@@ -185,7 +185,14 @@ func (a *agent) waitFor(t *testing.T, what string, cond func([]sample) bool) []s
 			return ss
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			var have []string
+			for _, x := range ss {
+				if strings.HasPrefix(x.name, "hoptap_tcp_connections_opened_total") || strings.HasPrefix(x.name, "hoptap_lost_events_total") ||
+					strings.HasPrefix(x.name, "hoptap_rpc_hop_") && !strings.Contains(x.name, "network") {
+					have = append(have, fmt.Sprintf("%s%v %v", x.name, x.labels, x.value))
+				}
+			}
+			t.Fatalf("timed out waiting for %s; the agent has:\n%s", what, strings.Join(have, "\n"))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
