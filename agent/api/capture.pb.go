@@ -38,7 +38,11 @@ type WatchRequest struct {
 	Frames  bool `protobuf:"varint,5,opt,name=frames,proto3" json:"frames,omitempty"`
 	Packets bool `protobuf:"varint,6,opt,name=packets,proto3" json:"packets,omitempty"`
 	// Show authorization and cookie values instead of "<redacted>".
-	ShowSecrets   bool `protobuf:"varint,7,opt,name=show_secrets,json=showSecrets,proto3" json:"show_secrets,omitempty"`
+	ShowSecrets bool `protobuf:"varint,7,opt,name=show_secrets,json=showSecrets,proto3" json:"show_secrets,omitempty"`
+	// How events are rendered, as hoptap's -o and --calls: "json" (the
+	// JSON contract, the default), "text" (a line per frame and connection
+	// event) or "calls" (a line per call as it ends).
+	Format        string `protobuf:"bytes,8,opt,name=format,proto3" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +126,13 @@ func (x *WatchRequest) GetShowSecrets() bool {
 	return false
 }
 
+func (x *WatchRequest) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
 type WatchEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
@@ -203,7 +214,8 @@ type isWatchEvent_Event interface {
 }
 
 type WatchEvent_Json struct {
-	// One line of hoptap's JSON contract (kind call, frame or conn).
+	// One line of output: of hoptap's JSON contract (kind call, frame or
+	// conn) unless the request asked for another format.
 	Json string `protobuf:"bytes,1,opt,name=json,proto3,oneof"`
 }
 
@@ -346,7 +358,7 @@ var File_capture_proto protoreflect.FileDescriptor
 
 const file_capture_proto_rawDesc = "" +
 	"\n" +
-	"\rcapture.proto\x12\x0fhoptap.agent.v1\"\xc5\x01\n" +
+	"\rcapture.proto\x12\x0fhoptap.agent.v1\"\xdd\x01\n" +
 	"\fWatchRequest\x12\x14\n" +
 	"\x05ports\x18\x01 \x03(\rR\x05ports\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x18\n" +
@@ -354,7 +366,8 @@ const file_capture_proto_rawDesc = "" +
 	"\bstatuses\x18\x04 \x03(\tR\bstatuses\x12\x16\n" +
 	"\x06frames\x18\x05 \x01(\bR\x06frames\x12\x18\n" +
 	"\apackets\x18\x06 \x01(\bR\apackets\x12!\n" +
-	"\fshow_secrets\x18\a \x01(\bR\vshowSecrets\"\x8b\x01\n" +
+	"\fshow_secrets\x18\a \x01(\bR\vshowSecrets\x12\x16\n" +
+	"\x06format\x18\b \x01(\tR\x06format\"\x8b\x01\n" +
 	"\n" +
 	"WatchEvent\x12\x14\n" +
 	"\x04json\x18\x01 \x01(\tH\x00R\x04json\x121\n" +

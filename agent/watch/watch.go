@@ -189,7 +189,20 @@ func newWatcher(req *api.WatchRequest) (*watcher, error) {
 		w.ports[uint16(p)] = true
 		spec.Ports = append(spec.Ports, uint16(p))
 	}
-	w.printer = render.NewPrinter(&lines{w: w}, render.ModeJSON)
+	mode := render.ModeJSON
+	switch req.Format {
+	case "", "json":
+	case "text":
+		mode = render.ModeText
+	case "calls":
+		mode = render.ModeCalls
+	default:
+		return nil, errors.New("format " + strconv.Quote(req.Format) + ": want json, text or calls")
+	}
+	w.printer = render.NewPrinter(&lines{w: w}, mode)
+	if mode == render.ModeCalls {
+		w.printer.LiveCalls()
+	}
 	w.printer.ShowSecrets(req.ShowSecrets)
 	w.sink = w.printer
 	if !spec.Empty() {

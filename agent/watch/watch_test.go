@@ -60,6 +60,9 @@ func TestPacketFilters(t *testing.T) {
 	if _, err := newWatcher(&api.WatchRequest{Hosts: []string{"nope"}}); err == nil {
 		t.Error("host nope accepted")
 	}
+	if _, err := newWatcher(&api.WatchRequest{Format: "xml"}); err == nil {
+		t.Error("format xml accepted")
+	}
 }
 
 func TestMaxWatchers(t *testing.T) {

@@ -115,10 +115,20 @@ func TestCaptureFromAgent(t *testing.T) {
 	}
 }
 
-// A client asking for nothing it can print is told so at once.
-func TestCaptureFromAgentNeedsJSONOrFile(t *testing.T) {
-	out, err := exec.Command(hoptapBin, "capture", "--agent", "/nonexistent.sock").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "-o json") {
-		t.Fatalf("err %v: %s", err, out)
+// What the stream cannot carry is refused at once, and an agent that is
+// not there says so.
+func TestCaptureFromAgentErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-V"}, "-V detail trees are not streamed"},
+		{[]string{"--pid", "1"}, "--pid, --cgroup and --container"},
+		{nil, "/nonexistent.sock"},
+	} {
+		out, err := exec.Command(hoptapBin, append([]string{"capture", "--agent", "/nonexistent.sock"}, c.args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Errorf("%v: err %v: %s", c.args, err, out)
+		}
 	}
 }

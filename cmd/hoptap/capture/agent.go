@@ -18,10 +18,20 @@ import (
 )
 
 // fromAgent streams from a running hoptap-agent instead of loading
-// programs here: JSON lines to stdout, packets to -w.
+// programs here: the agent renders the events as asked (text, --calls or
+// -o json), packets go to -w.
 func fromAgent(ctx context.Context, stdout, stderr io.Writer, o *options) error {
-	if o.Output != "json" && o.write == "" {
-		return errors.New("--agent streams JSON events (-o json) and packets (-w FILE): give one or both")
+	if o.Verbose {
+		return errors.New("--agent streams text, --calls or -o json; -V detail trees are not streamed")
+	}
+	format := "text"
+	switch {
+	case o.Output == "json":
+		format = "json"
+	case o.Output != "text":
+		return fmt.Errorf("unknown output format %q: want text or json", o.Output)
+	case o.Calls:
+		format = "calls"
 	}
 	if len(o.pids) > 0 || len(o.cgroups) > 0 || len(o.containers) > 0 {
 		return errors.New("--agent takes --port, --host, --method and --status; --pid, --cgroup and --container select in the kernel of this node only")
@@ -31,7 +41,7 @@ func fromAgent(ctx context.Context, stdout, stderr io.Writer, o *options) error 
 		return err
 	}
 	req := &api.WatchRequest{Hosts: spec.Hosts, Methods: spec.Methods, Statuses: spec.Statuses,
-		Frames: !o.Calls, Packets: o.write != "", ShowSecrets: o.ShowSecrets}
+		Frames: !o.Calls, Packets: o.write != "", ShowSecrets: o.ShowSecrets, Format: format}
 	for _, p := range spec.Ports {
 		req.Ports = append(req.Ports, uint32(p))
 	}
@@ -86,9 +96,7 @@ func fromAgent(ctx context.Context, stdout, stderr io.Writer, o *options) error 
 		switch e := ev.Event.(type) {
 		case *api.WatchEvent_Json:
 			events++
-			if o.Output == "json" {
-				fmt.Fprintln(out, e.Json)
-			}
+			fmt.Fprintln(out, e.Json)
 		case *api.WatchEvent_Packet:
 			packets++
 			if pcap != nil {
