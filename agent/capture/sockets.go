@@ -61,6 +61,8 @@ func (k *Sockets) Peer(local, remote netip.AddrPort) (observer uint64, ok bool) 
 // the accepted one, and both must be one view of that end. The local
 // address is the source at egress and the destination at ingress.
 type locals struct {
+	// The last packet's answer: packets of one socket come in runs.
+	last    lastObs
 	seed    maphash.Seed
 	m       map[uint64]local // by observer
 	byTuple map[tuple]uint64 // a connection as one end sees it → that end
@@ -75,6 +77,13 @@ type local struct {
 
 type tuple struct{ local, remote netip.AddrPort }
 
+type lastObs struct {
+	cookie, cgroup uint64
+	src, dst       netip.AddrPort
+	dir            bpf.Dir
+	obs            uint64
+}
+
 // maxLocals bounds the directory.
 const maxLocals = 1 << 16
 
@@ -83,6 +92,10 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	if l.m == nil {
 		l.seed = maphash.MakeSeed()
 		l.m, l.byTuple = map[uint64]local{}, map[tuple]uint64{}
+	}
+	if l.last.obs != 0 && l.last.cookie == e.Cookie && l.last.cgroup == e.Cgroup && l.last.dir == e.Dir &&
+		l.last.src == t.src && l.last.dst == t.dst {
+		return l.last.obs
 	}
 	a, r := t.src, t.dst
 	if e.Dir == bpf.Ingress {
@@ -94,8 +107,13 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	copy(key[8:], ip[:])
 	binary.LittleEndian.PutUint16(key[24:], a.Port())
 	obs := maphash.Bytes(l.seed, key[:]) | 1 // never 0, the file observer
+	l.last = lastObs{cookie: e.Cookie, cgroup: e.Cgroup, src: t.src, dst: t.dst, dir: e.Dir, obs: obs}
 	cur, ok := l.m[obs]
 	if ok && cur.cookie == e.Cookie {
+		if _, known := l.byTuple[tuple{a, r}]; known {
+			return obs
+		}
+		l.byTuple[tuple{a, r}] = obs
 		return obs
 	}
 	if len(l.m) >= maxLocals || len(l.byTuple) >= maxLocals {
@@ -103,6 +121,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 		// grow; the next packet of each live connection fills it again.
 		clear(l.m)
 		clear(l.byTuple)
+		l.last = lastObs{}
 		l.reset++
 	}
 	l.m[obs] = local{addr: a, cgroup: e.Cgroup, cookie: e.Cookie}
@@ -114,6 +133,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 // connections may share it.
 func (l *locals) closed(local, remote netip.AddrPort) {
 	delete(l.byTuple, tuple{local, remote})
+	l.last = lastObs{} // the tuple must be learned again if reused
 }
 
 // progress is the summary so far, with the kernel's counters.
