@@ -40,7 +40,8 @@ type TrackerStats struct {
 // NewTracker returns a tracker that hands finished calls to emit. With
 // keepBody the first MessageBodyLimit bytes of each message are kept.
 func NewTracker(emit func(*Call), keepBody bool) *Tracker {
-	return &Tracker{emit: emit, keepBody: keepBody, calls: make(map[uint32]*Call), ended: map[uint32]bool{}}
+	// The maps are made on first use: an idle connection keeps none.
+	return &Tracker{emit: emit, keepBody: keepBody}
 }
 
 // UsePool makes new calls come from p, for sinks that keep nothing of a
@@ -84,6 +85,9 @@ func (t *Tracker) call(stream uint32, midstream bool) *Call {
 		c.ReqMsgs, c.RespMsgs = Int{0, true}, Int{0, true}
 		c.ReqBytes, c.RespBytes = Int{0, true}, Int{0, true}
 	}
+	if t.calls == nil {
+		t.calls = map[uint32]*Call{}
+	}
 	t.calls[stream] = c
 	t.Stats.Calls++
 	return c
@@ -108,6 +112,9 @@ func (t *Tracker) finish(c *Call, ts time.Time, end End) {
 	}
 	delete(t.calls, c.Stream)
 	if t.maxReq == 0 || c.Stream < t.firstReq || c.Stream > t.maxReq {
+		if t.ended == nil {
+			t.ended = map[uint32]bool{}
+		}
 		t.ended[c.Stream] = true
 		t.endedOrder = append(t.endedOrder, c.Stream)
 		if len(t.endedOrder) > maxEnded {
