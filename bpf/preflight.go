@@ -26,6 +26,10 @@ var needCaps = []struct {
 // fix it.
 func Preflight(root string) (string, error) {
 	if missing := missingCaps(); len(missing) > 0 {
+		if os.Geteuid() == 0 {
+			// Root in a container, say, with capabilities dropped.
+			return "", fmt.Errorf("live capture needs %s, which this root process lacks (capabilities dropped, as in a container): add them (Kubernetes: securityContext.capabilities.add)", strings.Join(missing, ", "))
+		}
 		return "", fmt.Errorf("live capture needs root (or %s): run it with sudo", strings.Join(missing, ", "))
 	}
 	if root == "" {
@@ -48,11 +52,14 @@ func Preflight(root string) (string, error) {
 	return root, nil
 }
 
+// capSysAdmin stands in for all of needCaps, as the kernel allows.
+const capSysAdmin = 21
+
 func missingCaps() []string {
-	if os.Geteuid() == 0 {
+	eff := effectiveCaps()
+	if eff&(1<<capSysAdmin) != 0 {
 		return nil
 	}
-	eff := effectiveCaps()
 	var missing []string
 	for _, c := range needCaps {
 		if eff&(1<<c.bit) == 0 {
@@ -61,6 +68,11 @@ func missingCaps() []string {
 	}
 	return missing
 }
+
+// CanTrace reports whether this process may look into other processes'
+// descriptors (CAP_SYS_PTRACE), as the scan of sockets opened before the
+// capture does.
+func CanTrace() bool { return effectiveCaps()&(1<<19) != 0 }
 
 func effectiveCaps() uint64 {
 	f, err := os.Open("/proc/self/status")

@@ -108,6 +108,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	s.sum.ScannedSockets = scanSockets(s.owners)
+	if !bpf.CanTrace() {
+		s.sum.Warnings = append(s.sum.Warnings, "no CAP_SYS_PTRACE: sockets opened before the capture are not attributed to their processes")
+	}
 	s.sum.StartupCPU = cpuTime()
 	if cfg.Sockets != nil {
 		cfg.Sockets(&Sockets{s: s})

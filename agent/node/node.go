@@ -186,6 +186,9 @@ func (a *Agent) capture(ctx context.Context) error {
 			for _, w := range p.Warnings() {
 				a.log.Warn("optional hook", "detail", w)
 			}
+			if !bpf.CanTrace() {
+				a.log.Warn("no CAP_SYS_PTRACE: sockets opened before the agent started are not attributed to their processes")
+			}
 			a.log.Info("capturing", "cgroup_root", p.CgroupRoot(), "ports", a.cfg.Ports, "hosts", a.cfg.Hosts)
 			a.ready.Store(true)
 		},

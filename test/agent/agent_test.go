@@ -136,13 +136,20 @@ type agent struct {
 
 func startAgent(t *testing.T, args ...string) *agent {
 	t.Helper()
+	return startAgentUnder(t, nil, args...)
+}
+
+// startAgentUnder runs the agent through a wrapper command (e.g. setpriv).
+func startAgentUnder(t *testing.T, wrapper []string, args ...string) *agent {
+	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", peers.FreePort(t))
 	logf, err := os.Create(t.TempDir() + "/agent.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	cmd := exec.Command(agentBin, append([]string{"--metrics-addr", addr, "--api-socket", sock}, args...)...)
+	argv := append(append(append([]string{}, wrapper...), agentBin, "--metrics-addr", addr, "--api-socket", sock), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,11 @@
 package agent_test
 
 import (
+	"os"
+	"strings"
 	"testing"
+
+	"github.com/hoptap/hoptap/test/peers"
 )
 
 const testService = "grpc.testing.TestService"
@@ -176,5 +180,26 @@ func TestTwoHopsThroughNginx(t *testing.T) {
 		if got := sum(ss, "hoptap_rpc_failures_total", w); got != 0 {
 			t.Errorf("the stopped server's calls: %v counted as %s", got, o)
 		}
+	}
+}
+
+// The DaemonSet's capability set is enough: root with every other
+// capability dropped captures, joins both views, and names processes.
+func TestDaemonSetCapabilitiesSuffice(t *testing.T) {
+	b := newBed(t)
+	a := startAgentUnder(t, []string{peers.Tool(t, "setpriv"), "--bounding-set", "-all,+bpf,+perfmon,+net_admin,+sys_ptrace", "--inh-caps=-all"},
+		b.agentArgs()...)
+	if err := b.interop(t, b.server.Addr, serverPort, "large_unary"); err != nil {
+		t.Fatal(err)
+	}
+	w := l("rpc_method", "UnaryCall", "source_workload", "interop-client", "destination_workload", "interop-server")
+	ss := a.waitFor(t, "the call's hop", func(ss []sample) bool {
+		return sum(ss, "hoptap_rpc_hop_network_seconds_count", w) >= 1
+	})
+	if got := sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != 1 {
+		t.Errorf("hop samples %v, want 1", got)
+	}
+	if log, _ := os.ReadFile(a.log.Name()); strings.Contains(string(log), "level=WARN") {
+		t.Errorf("warnings with the DaemonSet's capabilities:\n%s", log)
 	}
 }

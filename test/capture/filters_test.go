@@ -163,6 +163,8 @@ func TestErrors(t *testing.T) {
 		want string
 	}{
 		{"not root", []string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", hoptap, "capture"}, "live capture needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN): run it with sudo"},
+		{"root without CAP_BPF", []string{"setpriv", "--bounding-set", "-all,+perfmon,+net_admin,+sys_ptrace", "--inh-caps=-all", hoptap, "capture"},
+			"live capture needs CAP_BPF, which this root process lacks"},
 		{"not cgroup2", []string{hoptap, "capture", "--cgroup-root", "/tmp"}, "/tmp is not a cgroup v2 mount"},
 		{"bad host", []string{hoptap, "capture", "--host", "nonsense"}, `bad host "nonsense"`},
 		{"bad pid", []string{hoptap, "capture", "--pid", "999999999"}, "--pid 999999999: no such process"},
