@@ -104,18 +104,19 @@ func (s *Server) Packet(e *bpf.Event, src, dst netip.AddrPort, c *capture.Commen
 	if len(ws) == 0 {
 		return
 	}
-	var comment string
+	// One copy for every watcher that wants it: sending only reads it.
+	var ev *api.WatchEvent
 	for _, w := range ws {
 		if !w.req.Packets || !w.wants(src, dst) {
 			continue
 		}
-		if comment == "" {
-			comment = c.String()
+		if ev == nil {
+			ev = &api.WatchEvent{Event: &api.WatchEvent_Packet{Packet: &api.Packet{
+				TsUnixNano: e.TS.UnixNano(), Ingress: e.Dir == bpf.Ingress, WireLen: uint32(e.Len),
+				Data: slices.Clone(e.Data), Comment: c.String(),
+			}}}
 		}
-		w.push(&api.WatchEvent{Event: &api.WatchEvent_Packet{Packet: &api.Packet{
-			TsUnixNano: e.TS.UnixNano(), Ingress: e.Dir == bpf.Ingress, WireLen: uint32(e.Len),
-			Data: slices.Clone(e.Data), Comment: comment,
-		}}})
+		w.push(ev)
 	}
 }
 

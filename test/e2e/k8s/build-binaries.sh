@@ -88,7 +88,7 @@ go mod init hoptap-k8s-build >/dev/null 2>&1 || die "go mod init failed in $MODD
 # not exist. The list comes from the release's own go.mod because it changes
 # between releases (new staging repositories appear).
 GOMOD="$(go list -m -f '{{.GoMod}}' "k8s.io/kubernetes@$K8S_VERSION" 2>"$MODDIR/err")" ||
-	die "cannot fetch k8s.io/kubernetes@$K8S_VERSION from the module proxy: $(tail -n1 "$MODDIR/err")"
+	die "cannot fetch k8s.io/kubernetes@$K8S_VERSION from the module proxy: $(tr '\n\t' '  ' <"$MODDIR/err" | tr -s ' ')"
 [[ -f "$GOMOD" ]] || die "go list gave no go.mod for k8s.io/kubernetes@$K8S_VERSION"
 
 need_go="$(go mod edit -json "$GOMOD" | sed -nE 's/^\t"Go": "([^"]+)",?$/\1/p')"
@@ -137,7 +137,9 @@ build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags+=" -X $pkg.gitVersion=$K8S_VERSION"
 	ldflags+=" -X $pkg.gitMajor=1 -X $pkg.gitMinor=$K8S_MINOR"
-	ldflags+=" -X $pkg.gitTreeState=clean"
+	# The module proxy does not tell the release's commit; an empty one beats
+	# the "$Format:%H$" placeholder left in the source.
+	ldflags+=" -X $pkg.gitCommit="
 	ldflags+=" -X $pkg.buildDate=$build_date"
 done
 export CGO_ENABLED=0
