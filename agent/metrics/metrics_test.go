@@ -327,3 +327,20 @@ func recorderOn(t *testing.T, dir Directory) (*Recorder, *prometheus.Registry, *
 	r.now = func() time.Time { return clock }
 	return r, reg, &clock
 }
+
+// A reset before the handshake completes is a refusal; after, a reset.
+func TestResetsAndRefusals(t *testing.T) {
+	r, reg := newTestRecorder(t, false)
+	refusedConn := &decoder.Conn{ID: 1, Observer: 1, Client: cli, Server: srv}
+	r.Conn(&decoder.ConnEvent{Conn: refusedConn, Kind: decoder.ConnReset, Dir: grpc.S2C, HasDir: true})
+	r.Conn(&decoder.ConnEvent{Conn: refusedConn, Kind: decoder.ConnReset, Dir: grpc.S2C, HasDir: true}) // counted once
+	est := &decoder.Conn{ID: 2, Observer: 1, Client: cli, Server: srv}
+	r.Conn(&decoder.ConnEvent{Conn: est, Kind: decoder.ConnTCPHandshake})
+	r.Conn(&decoder.ConnEvent{Conn: est, Kind: decoder.ConnReset, Dir: grpc.S2C, HasDir: true})
+	if got, _ := value(t, reg, "hoptap_tcp_refused_total", nil); got != 1 {
+		t.Errorf("refused %v, want 1", got)
+	}
+	if got, _ := value(t, reg, "hoptap_tcp_resets_total", nil); got != 1 {
+		t.Errorf("resets %v, want 1", got)
+	}
+}

@@ -175,6 +175,14 @@ func TestTwoHopsThroughNginx(t *testing.T) {
 	if got := sum(ss, "hoptap_rpc_failures_total", proxyFail); got != 1 {
 		t.Errorf("proxy failures at the client: %v, want 1", got)
 	}
+	// nginx's connection attempts to the stopped server are refused.
+	refused := l("side", "client", "source_workload", "nginx")
+	ss = a.waitFor(t, "nginx's refused connection", func(ss []sample) bool {
+		return sum(ss, "hoptap_tcp_refused_total", refused) >= 1
+	})
+	if got := sum(ss, "hoptap_tcp_resets_total", refused); got != 0 {
+		t.Errorf("refused attempts counted as %v resets of established connections", got)
+	}
 	for _, o := range []string{"application", "transport", "unknown"} {
 		w := l("side", "client", "origin", o, "rpc_method", "UnaryCall", "rpc_grpc_status_code", "14")
 		if got := sum(ss, "hoptap_rpc_failures_total", w); got != 0 {
