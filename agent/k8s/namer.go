@@ -10,9 +10,11 @@ import (
 
 // Namer names workloads by pod, as namespace/workload: a local socket
 // by its cgroup's pod, any address by the pod that has it (this node's
-// pods). Everything else goes to Fallback (the process, or the IP).
+// pods, then the cluster's when Remote is set). Everything else goes to
+// Fallback (the process, or the IP).
 type Namer struct {
 	Pods     *Pods
+	Remote   *Pods // the cluster's pods; nil: not watched
 	Fallback metrics.Namer
 
 	mu    sync.Mutex
@@ -33,6 +35,11 @@ func (n *Namer) Workload(addr netip.Addr, sock *capture.Socket) string {
 	}
 	if p, ok := n.Pods.ByIP(addr); ok {
 		return p.Label()
+	}
+	if n.Remote != nil {
+		if p, ok := n.Remote.ByIP(addr); ok {
+			return p.Label()
+		}
 	}
 	if n.Fallback == nil {
 		return metrics.ProcessNamer{}.Workload(addr, sock)

@@ -58,8 +58,11 @@ func (p *Pods) ByIP(a netip.Addr) (*Pod, bool) {
 	return pod, ok
 }
 
-// Len is the number of pods indexed.
+// Len is the number of pods indexed (0 for a nil index).
 func (p *Pods) Len() int {
+	if p == nil {
+		return 0
+	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return len(p.byUID)
@@ -131,11 +134,22 @@ func fromAPI(k *corev1.Pod) *Pod {
 // the first list is in, or with an error if it does not come within
 // timeout.
 func Watch(ctx context.Context, client corev1client.PodsGetter, node string, pods *Pods, timeout time.Duration) error {
-	// Only the core pods client, not a clientset's every API group: the
-	// agent's binary (and its resident size) stays small.
 	sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
-	// Wrapped, the reflector asks the client whether it can stream the
-	// initial list (real API servers can; a fake cannot).
+	return watchPods(ctx, client, sel, pods, true, timeout, "the pods of node "+node)
+}
+
+// WatchCluster keeps pods up to date with every pod of the cluster, to
+// name the far ends of connections by pod. Only names, owners and
+// addresses are kept, not labels.
+func WatchCluster(ctx context.Context, client corev1client.PodsGetter, pods *Pods, timeout time.Duration) error {
+	return watchPods(ctx, client, "", pods, false, timeout, "the cluster's pods")
+}
+
+func watchPods(ctx context.Context, client corev1client.PodsGetter, sel string, pods *Pods, labels bool, timeout time.Duration, what string) error {
+	// Only the core pods client, not a clientset's every API group: the
+	// agent's binary (and its resident size) stays small. Wrapped, the
+	// reflector asks the client whether it can stream the initial list
+	// (real API servers can; a fake cannot).
 	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
@@ -154,6 +168,13 @@ func Watch(ctx context.Context, client corev1client.PodsGetter, node string, pod
 			slim.Spec.HostNetwork = k.Spec.HostNetwork
 			slim.ManagedFields = nil
 			slim.Annotations = nil
+			if !labels {
+				hash := slim.Labels["pod-template-hash"] // names a Deployment's pods
+				slim.Labels = nil
+				if hash != "" {
+					slim.Labels = map[string]string{"pod-template-hash": hash}
+				}
+			}
 			return slim, nil
 		}
 		return obj, nil
@@ -174,7 +195,7 @@ func Watch(ctx context.Context, client corev1client.PodsGetter, node string, pod
 	syncCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
-		return fmt.Errorf("listing the pods of node %s: no answer from the API server within %s", node, timeout)
+		return fmt.Errorf("listing %s: no answer from the API server within %s", what, timeout)
 	}
 	return nil
 }

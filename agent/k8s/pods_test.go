@@ -141,3 +141,35 @@ func TestNamer(t *testing.T) {
 		t.Errorf("an unknown address: %q", got)
 	}
 }
+
+// The cluster's pods name the far ends: every node's pods, labels left
+// out, Deployments still named.
+func TestWatchCluster(t *testing.T) {
+	client := fake.NewSimpleClientset(
+		pod("checkout-7d4b9c-x2x9z", "shop", uid, "node-a", "198.18.128.7",
+			controller("ReplicaSet", "checkout-7d4b9c"), map[string]string{"pod-template-hash": "7d4b9c", "app": "checkout"}),
+		pod("db-0", "shop", uid2, "node-b", "198.18.129.8", controller("StatefulSet", "db"), nil),
+	)
+	remote := NewPods()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := WatchCluster(ctx, fakePods{client.CoreV1(), client}, remote, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range client.Actions() {
+		if l, ok := a.(k8stesting.ListAction); ok && l.GetListRestrictions().Fields.String() != "" {
+			t.Errorf("the cluster's pods listed with a field selector %q", l.GetListRestrictions().Fields)
+		}
+	}
+	if p, ok := remote.ByIP(netip.MustParseAddr("198.18.129.8")); !ok || p.Label() != "shop/db" {
+		t.Errorf("another node's pod: %+v %v", p, ok)
+	}
+	p, ok := remote.ByIP(netip.MustParseAddr("198.18.128.7"))
+	if !ok || p.Label() != "shop/checkout" || p.Labels["app"] != "" {
+		t.Errorf("a Deployment's pod, labels dropped: %+v %v", p, ok)
+	}
+	n := &Namer{Pods: NewPods(), Remote: remote}
+	if got := n.Workload(netip.MustParseAddr("198.18.129.8"), nil); got != "shop/db" {
+		t.Errorf("the far end of a connection: %q", got)
+	}
+}

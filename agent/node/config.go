@@ -35,6 +35,10 @@ type Config struct {
 	// $NODE_NAME, then the host name.
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	NodeName   string `json:"nodeName,omitempty"`
+	// ClusterPods also watches every pod of the cluster (names, owners
+	// and addresses only), to name the far ends of connections; default
+	// true.
+	ClusterPods *bool `json:"clusterPods,omitempty"`
 	// APISocket serves the live capture API (hoptap capture --agent) on
 	// a unix socket only root may use; APIAddr also on HOST:PORT, e.g.
 	// 127.0.0.1:9465 inside a pod, which only the API server's
@@ -98,6 +102,10 @@ func (c *Config) Defaults() {
 	}
 	if c.Kubernetes == "" {
 		c.Kubernetes = "auto"
+	}
+	if c.ClusterPods == nil {
+		yes := true
+		c.ClusterPods = &yes
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"

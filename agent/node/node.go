@@ -294,8 +294,17 @@ func (a *Agent) namer(ctx context.Context) (metrics.Namer, error) {
 	if err == nil {
 		pods := k8s.NewPods()
 		if err = k8s.Watch(ctx, client, node, pods, 30*time.Second); err == nil {
-			a.log.Info("naming workloads by pod", "node", node, "pods", pods.Len())
-			return &k8s.Namer{Pods: pods}, nil
+			namer := &k8s.Namer{Pods: pods}
+			if *a.cfg.ClusterPods {
+				remote := k8s.NewPods()
+				if err := k8s.WatchCluster(ctx, client, remote, 30*time.Second); err != nil {
+					a.log.Warn("far ends are named by address: the cluster's pods could not be listed", "err", err)
+				} else {
+					namer.Remote = remote
+				}
+			}
+			a.log.Info("naming workloads by pod", "node", node, "pods", pods.Len(), "cluster_pods", namer.Remote.Len())
+			return namer, nil
 		}
 	}
 	if a.cfg.Kubernetes == "on" {

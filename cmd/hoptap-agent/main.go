@@ -28,8 +28,9 @@ func main() {
 
 func command() *cobra.Command {
 	var (
-		cfgPath string
-		flags   node.Config
+		cfgPath     string
+		flags       node.Config
+		clusterPods bool
 	)
 	cmd := &cobra.Command{
 		Use:   "hoptap-agent",
@@ -64,6 +65,7 @@ programs are attached and being read).`,
 					return err
 				}
 			}
+			flags.ClusterPods = &clusterPods
 			overlay(&cfg, &flags, cmd.Flags())
 			cfg.Defaults()
 			log, err := logger(cfg.LogFormat, cfg.LogLevel)
@@ -99,6 +101,7 @@ programs are attached and being read).`,
 	f.StringVar(&flags.Kubernetes, "kubernetes", "auto", "name workloads by pod from the API server: auto (when in a pod), on or off")
 	f.StringVar(&flags.Kubeconfig, "kubeconfig", "", "kubeconfig file, for an agent outside the cluster (implies the API server is there)")
 	f.StringVar(&flags.NodeName, "node-name", "", "this node's name (default: $NODE_NAME, then the host name)")
+	f.BoolVar(&clusterPods, "cluster-pods", true, "with Kubernetes, also watch every pod of the cluster (names, owners, addresses) to name the far ends of connections")
 	f.StringVar(&flags.APISocket, "api-socket", "/run/hoptap/agent.sock", "unix socket for the live capture API (hoptap capture --agent); none: not served")
 	f.StringVar(&flags.APIAddr, "api-addr", "", "also serve the capture API on HOST:PORT (in a pod: 127.0.0.1:9465, reached through kubectl port-forward)")
 	f.BoolVar(&flags.Pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the metrics address")
@@ -133,6 +136,7 @@ func overlay(cfg, flags *node.Config, fs *pflag.FlagSet) {
 	set("kubernetes", func() { cfg.Kubernetes = flags.Kubernetes })
 	set("kubeconfig", func() { cfg.Kubeconfig = flags.Kubeconfig })
 	set("node-name", func() { cfg.NodeName = flags.NodeName })
+	set("cluster-pods", func() { cfg.ClusterPods = flags.ClusterPods })
 	set("log-format", func() { cfg.LogFormat = flags.LogFormat })
 	set("log-level", func() { cfg.LogLevel = flags.LogLevel })
 	set("max-services", func() { cfg.Limits.MaxServices = flags.Limits.MaxServices })
