@@ -132,3 +132,34 @@ func TestCaptureFromAgentErrors(t *testing.T) {
 		}
 	}
 }
+
+// The agent renders what the client asks for: --calls rows here.
+func TestCaptureFromAgentCallRows(t *testing.T) {
+	b := newBed(t)
+	a := startAgent(t, b.agentArgs()...)
+	var stdout, stderr syncBuf
+	cli := exec.Command(hoptapBin, "capture", "--agent", a.sock, "--calls", "--port", fmt.Sprint(serverPort))
+	cli.Stdout, cli.Stderr = &stdout, &stderr
+	if err := cli.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for !bytes.Contains(stdout.Bytes(), []byte("/grpc.testing.TestService/UnaryCall")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no call row streamed:\n%s\n%s", stdout.Bytes(), stderr.Bytes())
+		}
+		if err := b.interop(t, b.server.Addr, serverPort, "large_unary"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cli.Process.Signal(os.Interrupt)
+	cli.Wait()
+	out := string(completeLines(stdout.Bytes()))
+	if !strings.HasPrefix(out, "TIME ") || !strings.Contains(out, " OK ") {
+		t.Errorf("call rows:\n%s", out)
+	}
+	if strings.Contains(out, `"kind"`) {
+		t.Errorf("JSON in call rows:\n%s", out)
+	}
+}
