@@ -433,3 +433,41 @@ func readTarBytes(t *testing.T, b []byte) map[string][]byte {
 		out[h.Name] = data
 	}
 }
+
+// The alerts fire when they should, and only then: promtool evaluates the
+// chart's rules on synthetic series (deploy/prometheus/alerts_test.yaml).
+func TestAlertsFire(t *testing.T) {
+	promtool := peers.Tool(t, "promtool")
+	o := decode(t, render(t))
+	var groups any
+	for _, m := range o.monitors {
+		if m["kind"] == "PrometheusRule" {
+			groups = m["spec"].(map[string]any)["groups"]
+		}
+	}
+	if groups == nil {
+		t.Fatal("no PrometheusRule rendered")
+	}
+	rules, err := yaml.Marshal(map[string]any{"groups": groups})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests, err := os.ReadFile(filepath.Join("prometheus", "alerts_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alerts_test.yaml"), tests, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", "rules", "rules.yaml"}, {"test", "rules", "alerts_test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}

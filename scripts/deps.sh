@@ -53,3 +53,12 @@ if [ ! -f "$stamp" ] || [ ! -x "$bin/helm" ]; then
 	GOFLAGS= GOBIN="$bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 	touch "$stamp"
 fi
+
+# promtool evaluates the chart's alerts on synthetic series (test: deploy/).
+PROM_VERSION=v0.316.0
+stamp="$bin/.promtool-$PROM_VERSION"
+if [ ! -f "$stamp" ] || [ ! -x "$bin/promtool" ]; then
+	echo "deps: building promtool (prometheus $PROM_VERSION)" >&2
+	GOFLAGS= GOBIN="$bin" go install "github.com/prometheus/prometheus/cmd/promtool@$PROM_VERSION"
+	touch "$stamp"
+fi
