@@ -45,20 +45,15 @@ if [ ! -f "$stamp" ] || [ ! -x "$bin/interop-server" ] || [ ! -x "$bin/interop-c
 	touch "$stamp"
 fi
 
-# Helm renders deploy/helm for the manifest checks (test: deploy/).
-HELM_VERSION=v3.22.0
-stamp="$bin/.helm-$HELM_VERSION"
-if [ ! -f "$stamp" ] || [ ! -x "$bin/helm" ]; then
-	echo "deps: building helm $HELM_VERSION" >&2
-	GOFLAGS= GOBIN="$bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-	touch "$stamp"
-fi
-
-# promtool evaluates the chart's alerts on synthetic series (test: deploy/).
-PROM_VERSION=v0.316.0
-stamp="$bin/.promtool-$PROM_VERSION"
-if [ ! -f "$stamp" ] || [ ! -x "$bin/promtool" ]; then
-	echo "deps: building promtool (prometheus $PROM_VERSION)" >&2
-	GOFLAGS= GOBIN="$bin" go install "github.com/prometheus/prometheus/cmd/promtool@$PROM_VERSION"
-	touch "$stamp"
-fi
+# go_tool NAME VERSION PACKAGE WHAT: go install PACKAGE@VERSION into
+# .tools/bin once per version.
+go_tool() {
+	local stamp="$bin/.$1-$2"
+	if [ ! -f "$stamp" ] || [ ! -x "$bin/$1" ]; then
+		echo "deps: building $1 $2 ($4)" >&2
+		GOFLAGS= GOBIN="$bin" go install "$3@$2"
+		touch "$stamp"
+	fi
+}
+go_tool helm v3.22.0 helm.sh/helm/v3/cmd/helm "renders deploy/helm for the manifest checks"
+go_tool promtool v0.316.0 github.com/prometheus/prometheus/cmd/promtool "evaluates the chart's alerts"
