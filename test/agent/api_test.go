@@ -7,28 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hoptap/hoptap/test/peers"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) Bytes() []byte               { s.mu.Lock(); defer s.mu.Unlock(); return bytes.Clone(s.b.Bytes()) }
-
-// completeLines keeps whole lines only.
-func completeLines(b []byte) []byte {
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		return b[:i+1]
-	}
-	return nil
-}
 
 // TestCaptureFromAgent streams from a running agent with
 // "hoptap capture --agent SOCKET -o json -w out.pcapng": each call once
@@ -39,7 +22,7 @@ func TestCaptureFromAgent(t *testing.T) {
 	b := newBed(t)
 	a := startAgent(t, b.agentArgs()...)
 	out := filepath.Join(t.TempDir(), "out.pcapng")
-	var stdout, stderr syncBuf
+	var stdout, stderr peers.SyncBuffer
 	cli := exec.Command(hoptapBin, "capture", "--agent", a.sock, "-o", "json", "-w", out, "--port", fmt.Sprint(serverPort))
 	cli.Stdout, cli.Stderr = &stdout, &stderr
 	if err := cli.Start(); err != nil {
@@ -62,7 +45,7 @@ func TestCaptureFromAgent(t *testing.T) {
 	want := map[string]int{"UnaryCall 0": 1, "UnaryCall 2": 1, "FullDuplexCall 2": 1}
 	count := func() map[string]int {
 		got := map[string]int{}
-		for _, c := range peers.HoptapCalls(t, completeLines(stdout.Bytes())) {
+		for _, c := range peers.HoptapCalls(t, peers.CompleteLines(stdout.Bytes())) {
 			m := c.Method
 			if m == nil || c.Status == nil || strings.HasSuffix(*m, "/EmptyCall") {
 				continue
@@ -137,7 +120,7 @@ func TestCaptureFromAgentErrors(t *testing.T) {
 func TestCaptureFromAgentCallRows(t *testing.T) {
 	b := newBed(t)
 	a := startAgent(t, b.agentArgs()...)
-	var stdout, stderr syncBuf
+	var stdout, stderr peers.SyncBuffer
 	cli := exec.Command(hoptapBin, "capture", "--agent", a.sock, "--calls", "--port", fmt.Sprint(serverPort))
 	cli.Stdout, cli.Stderr = &stdout, &stderr
 	if err := cli.Start(); err != nil {
@@ -155,7 +138,7 @@ func TestCaptureFromAgentCallRows(t *testing.T) {
 	}
 	cli.Process.Signal(os.Interrupt)
 	cli.Wait()
-	out := string(completeLines(stdout.Bytes()))
+	out := string(peers.CompleteLines(stdout.Bytes()))
 	if !strings.HasPrefix(out, "TIME ") || !strings.Contains(out, " OK ") {
 		t.Errorf("call rows:\n%s", out)
 	}

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,42 +37,17 @@ func TestMain(m *testing.M) {
 // live is a running "hoptap capture".
 type live struct {
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *peers.SyncBuffer
+	stderr *peers.SyncBuffer
 	done   chan error
 }
-
-// syncBuffer is written by the process's output copier while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) WriteString(p string) {
-	s.Write([]byte(p))
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
-
-func (s *syncBuffer) String() string { return string(s.Bytes()) }
 
 // startCapture runs hoptap capture with args and returns once its
 // programs are attached (it says so on stderr).
 func startCapture(t *testing.T, args ...string) *live {
 	t.Helper()
 	cmd := exec.Command(hoptap, append([]string{"capture"}, args...)...)
-	l := &live{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	l := &live{cmd: cmd, stdout: &peers.SyncBuffer{}, stderr: &peers.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout = l.stdout
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -277,7 +251,7 @@ func deref(p *string) string {
 
 // snapshot is the JSON written so far, whole lines only.
 func (l *live) snapshot() []byte {
-	return completeLines(l.stdout.Bytes())
+	return peers.CompleteLines(l.stdout.Bytes())
 }
 
 // waitCalls waits until the capture has printed n calls. Calls are
@@ -296,13 +270,6 @@ func waitCalls(t *testing.T, l *live, n int) []peers.Call {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func completeLines(b []byte) []byte {
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		return b[:i+1]
-	}
-	return nil
 }
 
 func statusIn(got *int, allowed []any) bool {
