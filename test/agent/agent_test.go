@@ -3,17 +3,18 @@
 package agent_test
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/hoptap/hoptap/test/peers"
 )
@@ -46,7 +47,8 @@ type sample struct {
 	value  float64
 }
 
-// scrape reads /metrics in the text format.
+// scrape reads /metrics in the text format, as Prometheus's own parser
+// does, flattened to series: a histogram gives its _count and _sum.
 func scrape(t *testing.T, addr string) []sample {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -54,57 +56,30 @@ func scrape(t *testing.T, addr string) []sample {
 		t.Fatalf("scrape: %v", err)
 	}
 	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
 	var out []sample
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s := sample{labels: map[string]string{}}
-		rest := line
-		if i := strings.IndexByte(line, '{'); i >= 0 {
-			j := strings.LastIndexByte(line, '}')
-			s.name = line[:i]
-			for _, kv := range splitLabels(line[i+1 : j]) {
-				k, v, _ := strings.Cut(kv, "=")
-				s.labels[k] = strings.Trim(v, `"`)
+	for name, f := range fams {
+		for _, m := range f.Metric {
+			labels := map[string]string{}
+			for _, l := range m.Label {
+				labels[l.GetName()] = l.GetValue()
 			}
-			rest = strings.TrimSpace(line[j+1:])
-		} else {
-			s.name, rest, _ = strings.Cut(line, " ")
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			t.Fatalf("bad sample %q", line)
-		}
-		s.value = v
-		out = append(out, s)
-	}
-	return out
-}
-
-func splitLabels(s string) []string {
-	var out []string
-	inQuote, start := false, 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			inQuote = !inQuote
-		case ',':
-			if !inQuote {
-				out = append(out, s[start:i])
-				start = i + 1
+			switch {
+			case m.Counter != nil:
+				out = append(out, sample{name, labels, m.Counter.GetValue()})
+			case m.Gauge != nil:
+				out = append(out, sample{name, labels, m.Gauge.GetValue()})
+			case m.Untyped != nil:
+				out = append(out, sample{name, labels, m.Untyped.GetValue()})
+			case m.Histogram != nil:
+				out = append(out, sample{name + "_count", labels, float64(m.Histogram.GetSampleCount())},
+					sample{name + "_sum", labels, m.Histogram.GetSampleSum()})
 			}
 		}
-	}
-	if start < len(s) {
-		out = append(out, s[start:])
 	}
 	return out
 }
