@@ -40,13 +40,12 @@ type Server struct {
 }
 
 type watcher struct {
-	req      *api.WatchRequest
-	sink     decoder.Sink // filter → printer → lines
-	printer  *render.Printer
-	ports    map[uint16]bool
-	prefixes []netip.Prefix
-	ch       chan *api.WatchEvent
-	lost     atomic.Uint64
+	req     *api.WatchRequest
+	sink    decoder.Sink   // filter → printer → lines
+	filter  *filter.Filter // nil: everything
+	printer *render.Printer
+	ch      chan *api.WatchEvent
+	lost    atomic.Uint64
 }
 
 // New returns a server with no watchers.
@@ -128,18 +127,8 @@ func (s *Server) Flush() {
 }
 
 func (w *watcher) wants(src, dst netip.AddrPort) bool {
-	if len(w.ports) > 0 && !w.ports[src.Port()] && !w.ports[dst.Port()] {
-		return false
-	}
-	if len(w.prefixes) == 0 {
-		return true
-	}
-	for _, p := range w.prefixes {
-		if p.Contains(src.Addr().Unmap()) || p.Contains(dst.Addr().Unmap()) {
-			return true
-		}
-	}
-	return false
+	unmap := func(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+	return w.filter == nil || w.filter.Ends(unmap(src), unmap(dst))
 }
 
 // push queues an event, or counts it lost.
@@ -175,19 +164,11 @@ func (l *lines) Write(b []byte) (int, error) {
 
 func newWatcher(req *api.WatchRequest) (*watcher, error) {
 	w := &watcher{req: req, ch: make(chan *api.WatchEvent, queueLen)}
-	var err error
-	if w.prefixes, err = capture.ParseHosts(req.Hosts); err != nil {
-		return nil, err
-	}
 	spec := filter.Spec{Methods: req.Methods, Statuses: req.Statuses, Hosts: req.Hosts}
 	for _, p := range req.Ports {
 		if p == 0 || p > 65535 {
 			return nil, errors.New("bad port " + strconv.Itoa(int(p)))
 		}
-		if w.ports == nil {
-			w.ports = map[uint16]bool{}
-		}
-		w.ports[uint16(p)] = true
 		spec.Ports = append(spec.Ports, uint16(p))
 	}
 	mode := render.ModeJSON
@@ -211,7 +192,7 @@ func newWatcher(req *api.WatchRequest) (*watcher, error) {
 		if err != nil {
 			return nil, err
 		}
-		w.sink = f
+		w.sink, w.filter = f, f
 	}
 	return w, nil
 }

@@ -94,23 +94,23 @@ func New(spec Spec, next decoder.Sink) (*Filter, error) {
 	return f, nil
 }
 
-func (f *Filter) connOK(c *decoder.Conn) bool {
-	if f.ports != nil && !f.ports[c.Client.Port()] && !f.ports[c.Server.Port()] {
+func (f *Filter) connOK(c *decoder.Conn) bool { return f.Ends(c.Client, c.Server) }
+
+// Ends reports whether a connection between a and b passes the port and
+// address filters; for sources that see packets, not connections.
+func (f *Filter) Ends(a, b netip.AddrPort) bool {
+	if f.ports != nil && !f.ports[a.Port()] && !f.ports[b.Port()] {
 		return false
 	}
-	if len(f.prefixes) > 0 {
-		ok := false
-		for _, p := range f.prefixes {
-			if p.Contains(c.Client.Addr()) || p.Contains(c.Server.Addr()) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
+	if len(f.prefixes) == 0 {
+		return true
+	}
+	for _, p := range f.prefixes {
+		if p.Contains(a.Addr()) || p.Contains(b.Addr()) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 func (f *Filter) methodOK(m grpc.Str) bool {
