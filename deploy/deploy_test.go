@@ -235,9 +235,9 @@ func TestRBACAndService(t *testing.T) {
 		t.Fatalf("rules %+v", o.role.Rules)
 	}
 	r := o.role.Rules[0]
-	if !slices.Equal(r.APIGroups, []string{""}) || !slices.Equal(r.Resources, []string{"pods"}) ||
+	if !slices.Equal(r.APIGroups, []string{""}) || !slices.Equal(r.Resources, []string{"pods", "services"}) ||
 		!slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
-		t.Errorf("rule %+v: want pods get/list/watch and nothing else", r)
+		t.Errorf("rule %+v: want pods and services get/list/watch and nothing else", r)
 	}
 	if o.binding.RoleRef.Name != o.role.Name || len(o.binding.Subjects) != 1 || o.binding.Subjects[0].Name != o.sa.Name {
 		t.Errorf("binding %+v does not bind the role to the agent's account", o.binding)

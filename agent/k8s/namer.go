@@ -10,11 +10,13 @@ import (
 
 // Namer names workloads by pod, as namespace/workload: a local socket
 // by its cgroup's pod, any address by the pod that has it (this node's
-// pods, then the cluster's when Remote is set). Everything else goes to
-// Fallback (the process, or the IP).
+// pods, then the cluster's when Remote is set), a Service's cluster IP by
+// the Service (namespace/name). Everything else goes to Fallback (the
+// process, or the IP).
 type Namer struct {
 	Pods     *Pods
-	Remote   *Pods // the cluster's pods; nil: not watched
+	Remote   *Pods     // the cluster's pods; nil: not watched
+	Services *Services // the cluster's Services; nil: not watched
 	Fallback metrics.Namer
 
 	mu    sync.Mutex
@@ -40,6 +42,9 @@ func (n *Namer) Workload(addr netip.Addr, sock *capture.Socket) string {
 		if p, ok := n.Remote.ByIP(addr); ok {
 			return p.Label()
 		}
+	}
+	if svc, ok := n.Services.ByIP(addr); ok {
+		return svc.Label()
 	}
 	if n.Fallback == nil {
 		return metrics.ProcessNamer{}.Workload(addr, sock)

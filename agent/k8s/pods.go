@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -133,34 +132,48 @@ func fromAPI(k *corev1.Pod) *Pod {
 // the field selector spec.nodeName=node) until ctx ends. It returns once
 // the first list is in, or with an error if it does not come within
 // timeout.
-func Watch(ctx context.Context, client corev1client.PodsGetter, node string, pods *Pods, timeout time.Duration) error {
+func Watch(ctx context.Context, client API, node string, pods *Pods, timeout time.Duration) error {
 	sel := fields.OneTermEqualSelector("spec.nodeName", node).String()
-	return watchPods(ctx, client, sel, pods, true, timeout, "the pods of node "+node)
+	return watchPods(ctx, client.Pods(), sel, pods, true, timeout, "the pods of node "+node)
 }
 
 // WatchCluster keeps pods up to date with every pod of the cluster, to
 // name the far ends of connections by pod. Only names, owners and
 // addresses are kept, not labels.
-func WatchCluster(ctx context.Context, client corev1client.PodsGetter, pods *Pods, timeout time.Duration) error {
-	return watchPods(ctx, client, "", pods, false, timeout, "the cluster's pods")
+func WatchCluster(ctx context.Context, client API, pods *Pods, timeout time.Duration) error {
+	return watchPods(ctx, client.Pods(), "", pods, false, timeout, "the cluster's pods")
 }
 
-func watchPods(ctx context.Context, client corev1client.PodsGetter, sel string, pods *Pods, labels bool, timeout time.Duration, what string) error {
-	// Only the core pods client, not a clientset's every API group: the
-	// agent's binary (and its resident size) stays small. Wrapped, the
-	// reflector asks the client whether it can stream the initial list
-	// (real API servers can; a fake cannot).
-	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+// listWatch is res restricted to the objects the field selector sel
+// picks. Wrapped, the reflector asks the client whether it can stream
+// the initial list (real API servers can; a fake cannot).
+func listWatch(res Resource, sel string) cache.ListerWatcher {
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = sel
-			return client.Pods(metav1.NamespaceAll).List(ctx, o)
+			return res.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = sel
-			return client.Pods(metav1.NamespaceAll).Watch(ctx, o)
+			return res.Watch(ctx, o)
 		},
-	}, client)
-	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 10*time.Minute, cache.Indexers{})
+	}, res)
+}
+
+// runInformer runs inf until ctx ends and waits, at most timeout, for its first
+// list.
+func runInformer(ctx context.Context, inf cache.SharedIndexInformer, timeout time.Duration, what string) error {
+	go inf.Run(ctx.Done())
+	syncCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
+		return fmt.Errorf("listing %s: no answer from the API server within %s", what, timeout)
+	}
+	return nil
+}
+
+func watchPods(ctx context.Context, res Resource, sel string, pods *Pods, labels bool, timeout time.Duration, what string) error {
+	inf := cache.NewSharedIndexInformer(listWatch(res, sel), &corev1.Pod{}, 10*time.Minute, cache.Indexers{})
 	// Only what the agent shows is kept, not whole pod specs.
 	inf.SetTransform(func(obj any) (any, error) {
 		if k, ok := obj.(*corev1.Pod); ok {
@@ -191,13 +204,7 @@ func watchPods(ctx context.Context, client corev1client.PodsGetter, sel string, 
 			}
 		},
 	})
-	go inf.Run(ctx.Done())
-	syncCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
-		return fmt.Errorf("listing %s: no answer from the API server within %s", what, timeout)
-	}
-	return nil
+	return runInformer(ctx, inf, timeout, what)
 }
 
 func setPod(pods *Pods, obj any) {

@@ -8,9 +8,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/hoptap/hoptap/agent/capture"
@@ -33,14 +34,35 @@ func controller(kind, name string) *metav1.OwnerReference {
 	return &metav1.OwnerReference{Kind: kind, Name: name, Controller: &yes}
 }
 
-// fakePods is the fake's pods client, saying, as the fake clientset
-// does, that it cannot stream an initial list.
-type fakePods struct {
-	corev1client.PodsGetter
-	cs *fake.Clientset
+// fakeAPI is the agent's API on the fake clientset, saying, as the
+// fake does, that it cannot stream an initial list.
+type fakeAPI struct{ cs *fake.Clientset }
+
+func (f fakeAPI) Pods() Resource {
+	pods := f.cs.CoreV1().Pods(metav1.NamespaceAll)
+	return fakeResource{f.cs, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return pods.List(ctx, o) }, pods.Watch}
 }
 
-func (f fakePods) IsWatchListSemanticsUnSupported() bool {
+func (f fakeAPI) Services() Resource {
+	svcs := f.cs.CoreV1().Services(metav1.NamespaceAll)
+	return fakeResource{f.cs, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return svcs.List(ctx, o) }, svcs.Watch}
+}
+
+type fakeResource struct {
+	cs    *fake.Clientset
+	list  func(context.Context, metav1.ListOptions) (runtime.Object, error)
+	watch func(context.Context, metav1.ListOptions) (watch.Interface, error)
+}
+
+func (f fakeResource) List(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return f.list(ctx, o)
+}
+
+func (f fakeResource) Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+	return f.watch(ctx, o)
+}
+
+func (f fakeResource) IsWatchListSemanticsUnSupported() bool {
 	return f.cs.IsWatchListSemanticsUnSupported()
 }
 
@@ -55,7 +77,7 @@ func TestWatchThisNodesPods(t *testing.T) {
 	pods := NewPods()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := Watch(ctx, fakePods{client.CoreV1(), client}, "node-a", pods, 10*time.Second); err != nil {
+	if err := Watch(ctx, fakeAPI{client}, "node-a", pods, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// Only this node's pods are asked for.
@@ -82,16 +104,7 @@ func TestWatchThisNodesPods(t *testing.T) {
 	if err := client.CoreV1().Pods("shop").Delete(ctx, "db-0", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok := pods.ByUID(uid2); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a deleted pod is still indexed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, func() bool { _, ok := pods.ByUID(uid2); return !ok }, "the pod's deletion")
 	if _, ok := pods.ByIP(netip.MustParseAddr("198.18.128.8")); ok {
 		t.Error("a deleted pod's IP still resolves")
 	}
@@ -153,7 +166,7 @@ func TestWatchCluster(t *testing.T) {
 	remote := NewPods()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := WatchCluster(ctx, fakePods{client.CoreV1(), client}, remote, 10*time.Second); err != nil {
+	if err := WatchCluster(ctx, fakeAPI{client}, remote, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range client.Actions() {
@@ -171,5 +184,62 @@ func TestWatchCluster(t *testing.T) {
 	n := &Namer{Pods: NewPods(), Remote: remote}
 	if got := n.Workload(netip.MustParseAddr("198.18.129.8"), nil); got != "shop/db" {
 		t.Errorf("the far end of a connection: %q", got)
+	}
+}
+
+// Services name cluster IPs: a client that dials one names the Service.
+func TestWatchServices(t *testing.T) {
+	svc := func(ns, name string, ips ...string) *corev1.Service {
+		s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		if len(ips) > 0 {
+			s.Spec.ClusterIP, s.Spec.ClusterIPs = ips[0], ips
+		}
+		return s
+	}
+	client := fake.NewSimpleClientset(
+		svc("shop", "checkout", "198.19.0.10"),
+		svc("shop", "db", "None"), // headless: clients dial the pods
+		svc("default", "kubernetes", "198.19.0.1", "fd00::1"),
+	)
+	services := NewServices()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := WatchServices(ctx, fakeAPI{client}, services, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if services.Len() != 2 {
+		t.Errorf("%d services indexed, want 2 (the headless one has no cluster IP)", services.Len())
+	}
+	n := &Namer{Pods: NewPods(), Services: services}
+	for addr, want := range map[string]string{"198.19.0.10": "shop/checkout", "fd00::1": "default/kubernetes", "198.19.0.11": "198.19.0.11"} {
+		if got := n.Workload(netip.MustParseAddr(addr), nil); got != want {
+			t.Errorf("%s: named %q, want %q", addr, got, want)
+		}
+	}
+	// The Service gets a new address; then it is deleted.
+	moved := svc("shop", "checkout", "198.19.0.20")
+	if _, err := client.CoreV1().Services("shop").Update(ctx, moved, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, ok := services.ByIP(netip.MustParseAddr("198.19.0.20")); return ok }, "the new cluster IP")
+	if _, ok := services.ByIP(netip.MustParseAddr("198.19.0.10")); ok {
+		t.Error("the old cluster IP still resolves")
+	}
+	if err := client.CoreV1().Services("shop").Delete(ctx, "checkout", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, ok := services.ByIP(netip.MustParseAddr("198.19.0.20")); return !ok }, "the deletion")
+}
+
+// waitFor polls cond, which the informer makes true asynchronously,
+// until it holds or 10 s pass.
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not reach the index within 10 s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

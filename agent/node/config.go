@@ -36,8 +36,8 @@ type Config struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	NodeName   string `json:"nodeName,omitempty"`
 	// ClusterPods also watches every pod of the cluster (names, owners
-	// and addresses only), to name the far ends of connections; default
-	// true.
+	// and addresses only) and every Service's cluster IPs, to name the
+	// far ends of connections; default true.
 	ClusterPods *bool `json:"clusterPods,omitempty"`
 	// APISocket serves the live capture API (hoptap capture --agent) on
 	// a unix socket only root may use; APIAddr also on HOST:PORT, e.g.

@@ -302,8 +302,14 @@ func (a *Agent) namer(ctx context.Context) (metrics.Namer, error) {
 				} else {
 					namer.Remote = remote
 				}
+				services := k8s.NewServices()
+				if err := k8s.WatchServices(ctx, client, services, 30*time.Second); err != nil {
+					a.log.Warn("cluster IPs are named by address: the cluster's services could not be listed", "err", err)
+				} else {
+					namer.Services = services
+				}
 			}
-			a.log.Info("naming workloads by pod", "node", node, "pods", pods.Len(), "cluster_pods", namer.Remote.Len())
+			a.log.Info("naming workloads by pod", "node", node, "pods", pods.Len(), "cluster_pods", namer.Remote.Len(), "services", namer.Services.Len())
 			return namer, nil
 		}
 	}

@@ -101,7 +101,7 @@ programs are attached and being read).`,
 	f.StringVar(&flags.Kubernetes, "kubernetes", "auto", "name workloads by pod from the API server: auto (when in a pod), on or off")
 	f.StringVar(&flags.Kubeconfig, "kubeconfig", "", "kubeconfig file, for an agent outside the cluster (implies the API server is there)")
 	f.StringVar(&flags.NodeName, "node-name", "", "this node's name (default: $NODE_NAME, then the host name)")
-	f.BoolVar(&clusterPods, "cluster-pods", true, "with Kubernetes, also watch every pod of the cluster (names, owners, addresses) to name the far ends of connections")
+	f.BoolVar(&clusterPods, "cluster-pods", true, "with Kubernetes, also watch every pod of the cluster (names, owners, addresses) and Service cluster IPs, to name the far ends of connections")
 	f.StringVar(&flags.APISocket, "api-socket", "/run/hoptap/agent.sock", "unix socket for the live capture API (hoptap capture --agent); none: not served")
 	f.StringVar(&flags.APIAddr, "api-addr", "", "also serve the capture API on HOST:PORT (in a pod: 127.0.0.1:9465, reached through kubectl port-forward)")
 	f.BoolVar(&flags.Pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the metrics address")
