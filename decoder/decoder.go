@@ -241,11 +241,63 @@ type dirState struct {
 	pending []byte // bytes held until the protocol is known
 	gapped  bool   // a hole came before or within pending
 	h2      *http2.Parser
-	hp      *hpack.Decoder
+	// hp is made at the first header block: an idle connection needs
+	// none. Until then hpWhole says whether the table is known (empty,
+	// from the connection's start) and hpBound holds a bound the peer's
+	// SETTINGS gave (hpBounded).
+	hp        *hpack.Decoder
+	hpWhole   bool
+	hpBounded bool
+	hpBound   uint32
 	tls     *tlshello.Stream
 	headers []hpack.Field
 	hdrErr  error
 	hasHdr  bool
+}
+
+// hpack returns the direction's HPACK decoder, made on first use in the
+// state that the connection's history so far left it in.
+func (ds *dirState) hpack() *hpack.Decoder {
+	if ds.hp == nil {
+		ds.hp = hpack.NewDecoder()
+		if !ds.hpWhole {
+			ds.hp.Reset(false)
+		}
+		if ds.hpBounded {
+			ds.hp.SetMaxTableSizeBound(ds.hpBound)
+		}
+	}
+	return ds.hp
+}
+
+// resetHPACK says the encoder's table is no longer known (bytes lost).
+func (ds *dirState) resetHPACK() {
+	if ds.hp != nil {
+		ds.hp.Reset(false)
+		return
+	}
+	ds.hpWhole, ds.hpBounded = false, false
+}
+
+// boundHPACK passes on the peer's SETTINGS_HEADER_TABLE_SIZE.
+func (ds *dirState) boundHPACK(n uint32) {
+	if ds.hp != nil {
+		ds.hp.SetMaxTableSizeBound(n)
+		return
+	}
+	ds.hpBounded, ds.hpBound = true, n
+}
+
+// calls returns the connection's call tracker, made on first use: an
+// idle connection needs none.
+func (cs *connState) calls() *grpc.Tracker {
+	if cs.tracker == nil {
+		cs.tracker = grpc.NewTracker(cs.emitCall, cs.d.opts.KeepBodies)
+		if cs.d.pool != nil {
+			cs.tracker.UsePool(cs.d.pool)
+		}
+	}
+	return cs.tracker
 }
 
 // maxPending bounds the bytes held per direction while recognising the
@@ -368,20 +420,13 @@ func (cs *connState) giveUp() {
 func (cs *connState) startH2(ts time.Time) {
 	cs.proto, cs.info.Proto = ProtoHTTP2, ProtoHTTP2
 	cs.d.stats.H2Conns++
-	cs.tracker = grpc.NewTracker(cs.emitCall, cs.d.opts.KeepBodies)
-	if cs.d.pool != nil {
-		cs.tracker.UsePool(cs.d.pool)
-	}
 	for dir := tcp.AtoB; dir <= tcp.BtoA; dir++ {
 		ds := &cs.dirs[dir]
 		start := cs.fromStart(dir)
 		preface := start && cs.role(dir) == grpc.C2S
 		ds.h2 = http2.NewParser(&h2Handler{cs: cs, dir: dir}, preface, start)
 		ds.h2.ShareScratch(&cs.d.h2Frame)
-		ds.hp = hpack.NewDecoder()
-		if !start {
-			ds.hp.Reset(false)
-		}
+		ds.hpWhole = start
 	}
 	for dir := tcp.AtoB; dir <= tcp.BtoA; dir++ {
 		ds := &cs.dirs[dir]
@@ -439,8 +484,10 @@ func (cs *connState) gap(dir tcp.Dir, ts time.Time, n int) {
 	switch cs.proto {
 	case ProtoHTTP2:
 		ds.h2.Gap(ts)
-		ds.hp.Reset(false)
-		cs.tracker.Lost(cs.role(dir))
+		ds.resetHPACK()
+		if cs.tracker != nil {
+			cs.tracker.Lost(cs.role(dir))
+		}
 	case ProtoTLS:
 		ds.tls = nil
 	case ProtoUnknown:
@@ -483,22 +530,22 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 	d := cs.role(h.dir)
 	cs.d.stats.Frames++
 	known := cs.info.RoleBy != RoleByPorts
-	if known {
+	if known && cs.tracker != nil {
 		cs.tracker.Activity(d, f.StreamID)
 	}
 	switch f.Type {
 	case http2.TypeData:
 		if known && f.Flags.Has(http2.FlagEndStream) {
-			cs.tracker.EndStream(d, f.StreamID, ts)
+			cs.calls().EndStream(d, f.StreamID, ts)
 		}
 	case http2.TypeRSTStream:
 		if known {
-			cs.tracker.RST(d, f.StreamID, uint32(f.ErrCode), ts)
+			cs.calls().RST(d, f.StreamID, uint32(f.ErrCode), ts)
 		}
 	case http2.TypeGoAway:
 		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnGoAway, Dir: d, HasDir: true,
 			LastStream: f.LastStream, ErrCode: f.ErrCode, Debug: string(f.Debug)})
-		if known {
+		if known && cs.tracker != nil {
 			cs.tracker.GoAway(d, f.LastStream, ts)
 		}
 	case http2.TypeSettings:
@@ -529,7 +576,7 @@ func (cs *connState) settings(dir tcp.Dir, f *http2.Frame, ts time.Time) {
 	for _, s := range f.Settings {
 		if s.ID == http2.SettingHeaderTableSize {
 			// The sender's decoder limits the other direction's encoder.
-			cs.dirs[dir.Reverse()].hp.SetMaxTableSizeBound(s.Value)
+			cs.dirs[dir.Reverse()].boundHPACK(s.Value)
 		}
 	}
 }
@@ -538,14 +585,14 @@ func (h *h2Handler) DataChunk(fh *http2.FrameHeader, b []byte, ts time.Time) {
 	if h.cs.info.RoleBy == RoleByPorts {
 		return
 	}
-	h.cs.tracker.Data(h.cs.role(h.dir), fh.StreamID, b, ts)
+	h.cs.calls().Data(h.cs.role(h.dir), fh.StreamID, b, ts)
 }
 
 func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.Time) {
 	cs := h.cs
 	ds := &cs.dirs[h.dir]
 	scratch := cs.d.scratch[:0]
-	err := ds.hp.Decode(block, func(f hpack.Field) {
+	err := ds.hpack().Decode(block, func(f hpack.Field) {
 		if f.Rep != hpack.RepSizeUpdate {
 			scratch = append(scratch, f)
 			if !f.Known() {
@@ -577,7 +624,7 @@ func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.
 	if cs.info.RoleBy == RoleByPorts {
 		return
 	}
-	cs.tracker.Headers(cs.role(h.dir), first.StreamID, fields, first.Flags.Has(http2.FlagEndStream), ts)
+	cs.calls().Headers(cs.role(h.dir), first.StreamID, fields, first.Flags.Has(http2.FlagEndStream), ts)
 }
 
 // learnRole settles client and server from a request or response.
@@ -605,7 +652,7 @@ func (cs *connState) learnRole(dir tcp.Dir, fs []hpack.Field, ts time.Time) {
 
 func (h *h2Handler) HeadersLost(ts time.Time) {
 	h.cs.d.stats.HeadersLost++
-	h.cs.dirs[h.dir].hp.Reset(false)
+	h.cs.dirs[h.dir].resetHPACK()
 }
 
 func (h *h2Handler) Preface(ts time.Time) {
