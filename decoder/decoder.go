@@ -249,10 +249,10 @@ type dirState struct {
 	hpWhole   bool
 	hpBounded bool
 	hpBound   uint32
-	tls     *tlshello.Stream
-	headers []hpack.Field
-	hdrErr  error
-	hasHdr  bool
+	tls       *tlshello.Stream
+	headers   []hpack.Field
+	hdrErr    error
+	hasHdr    bool
 }
 
 // hpack returns the direction's HPACK decoder, made on first use in the
