@@ -108,11 +108,17 @@ func TestCaptureFromAgentErrors(t *testing.T) {
 		{[]string{"-V"}, "-V detail trees are not streamed"},
 		{[]string{"--pid", "1"}, "--pid, --cgroup and --container"},
 		{nil, "/nonexistent.sock"},
+		{[]string{"--node", "n1"}, "give one or the other"},
 	} {
 		out, err := exec.Command(hoptapBin, append([]string{"capture", "--agent", "/nonexistent.sock"}, c.args...)...).CombinedOutput()
 		if err == nil || !strings.Contains(string(out), c.want) {
 			t.Errorf("%v: err %v: %s", c.args, err, out)
 		}
+	}
+	// Through Kubernetes, a kubeconfig that is not there says so.
+	out, err := exec.Command(hoptapBin, "capture", "--node", "n1", "--kubeconfig", "/nonexistent/kubeconfig").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "kubeconfig") || strings.Count(strings.TrimSpace(string(out)), "\n") > 0 {
+		t.Errorf("--node with a missing kubeconfig: err %v: %s", err, out)
 	}
 }
 

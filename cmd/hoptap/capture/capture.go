@@ -38,6 +38,12 @@ type options struct {
 	cgroupRoot string
 	bufferMiB  int
 	agent      string
+	// Through Kubernetes (kube.go).
+	node, pod      string
+	kubeconfig     string
+	kubeContext    string
+	agentNamespace string
+	agentPort      int
 }
 
 // Command returns the cobra command.
@@ -63,13 +69,23 @@ counts the second. The decoder gets each packet once.
 
 Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) and cgroup v2.
 Stop with Ctrl-C, -c or --duration; a summary of what was seen and lost
-goes to stderr.`,
+goes to stderr.
+
+In a cluster, --node and --pod stream from the hoptap agents (deploy/)
+instead, through the API server's port-forward with your kubeconfig, so
+Kubernetes RBAC (pods/portforward in the agents' namespace) decides who
+may capture; nothing runs as root here. --pod watches the pod's
+addresses, and the cluster IPs of the Services that select it, at every
+node's agent: its peers may run anywhere. --agent does the same with one
+agent reached directly.`,
 		Example: `  sudo hoptap capture --port 50051
   sudo hoptap capture --calls --duration 30s
   sudo hoptap capture -o json --method '/grpc.health.v1.Health/*' -w calls.pcapng
   sudo hoptap capture --pid $(pidof my-server) -c 1000 -w out.pcapng
   sudo hoptap capture -w - --port 50051 | wireshark -k -i -
-  tshark -r out.pcapng -d tcp.port==50051,http2     # Decode As for Wireshark`,
+  tshark -r out.pcapng -d tcp.port==50051,http2     # Decode As for Wireshark
+  hoptap capture --pod shop/checkout-7d4b9c-x2x9z --calls
+  hoptap capture --node worker-3 -o json -w node.pcapng --port 50051`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), &o)
@@ -90,14 +106,20 @@ goes to stderr.`,
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at (default: found in /proc/self/mountinfo)")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
+	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
+	f.StringVar(&o.pod, "pod", "", "stream this pod's connections (NAMESPACE/NAME) from the agents of every node, through the API server")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for --node and --pod (default: $KUBECONFIG, then ~/.kube/config)")
+	f.StringVar(&o.kubeContext, "context", "", "kubeconfig context for --node and --pod (default: the current one)")
+	f.StringVar(&o.agentNamespace, "agent-namespace", "hoptap", "namespace of the agents' DaemonSet, for --node and --pod")
+	f.IntVar(&o.agentPort, "agent-port", 9465, "the agents' capture API port in their pods (deploy/: apiPort), for --node and --pod")
 	return cmd
 }
 
 func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
-	if o.agent != "" {
+	if o.agent != "" || o.node != "" || o.pod != "" {
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		return fromAgent(ctx, stdout, stderr, o)
+		return fromAgents(ctx, stdout, stderr, o)
 	}
 	end, err := o.Begin()
 	if err != nil {
