@@ -48,11 +48,25 @@ func (k *Sockets) Get(observer uint64) Socket {
 }
 
 // Peer finds the other end of a connection on this node: the observer
-// whose local address is remote and whose peer is local. ok is false
-// when that end is not on this node (or not seen yet).
+// whose local address is remote and whose peer is local. When a
+// Service's cluster IP was translated (DNAT) between the two, the client
+// sees the cluster IP as remote and the server sees the client's own
+// address: the other end is then the only end here whose remote is
+// local, or whose local address is remote. ok is false when that end is
+// not on this node (or not seen yet), or when more than one end fits.
 func (k *Sockets) Peer(local, remote netip.AddrPort) (observer uint64, ok bool) {
-	observer, ok = k.s.locals.byTuple[tuple{local: remote, remote: local}]
-	return observer, ok
+	l := &k.s.locals
+	if observer, ok = l.byTuple[tuple{local: remote, remote: local}]; ok {
+		return observer, ok
+	}
+	self := l.byTuple[tuple{local: local, remote: remote}]
+	if o, found := l.byRemote[local]; found && o != ambiguous && o != self {
+		return o, true
+	}
+	if o, found := l.byLocal[remote]; found && o != ambiguous && o != self {
+		return o, true
+	}
+	return 0, false
 }
 
 // locals knows the node's connection ends. An end is a local address in
@@ -66,8 +80,15 @@ type locals struct {
 	seed    maphash.Seed
 	m       map[uint64]local // by observer
 	byTuple map[tuple]uint64 // a connection as one end sees it → that end
-	reset   uint64           // times the maps were emptied to stay bounded
+	// For ends whose peer's view was translated (Peer): a remote address
+	// → the end it is connected to, a local address → its end; ambiguous
+	// when more than one.
+	byRemote, byLocal map[netip.AddrPort]uint64
+	reset             uint64 // times the maps were emptied to stay bounded
 }
+
+// ambiguous marks an address that more than one end has.
+const ambiguous = 0
 
 type local struct {
 	addr   netip.AddrPort
@@ -92,6 +113,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	if l.m == nil {
 		l.seed = maphash.MakeSeed()
 		l.m, l.byTuple = map[uint64]local{}, map[tuple]uint64{}
+		l.byRemote, l.byLocal = map[netip.AddrPort]uint64{}, map[netip.AddrPort]uint64{}
 	}
 	if l.last.obs != 0 && l.last.cookie == e.Cookie && l.last.cgroup == e.Cgroup && l.last.dir == e.Dir &&
 		l.last.src == t.src && l.last.dst == t.dst {
@@ -113,7 +135,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 		if _, known := l.byTuple[tuple{a, r}]; known {
 			return obs
 		}
-		l.byTuple[tuple{a, r}] = obs
+		l.learn(a, r, obs)
 		return obs
 	}
 	if len(l.m) >= maxLocals || len(l.byTuple) >= maxLocals {
@@ -121,18 +143,39 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 		// grow; the next packet of each live connection fills it again.
 		clear(l.m)
 		clear(l.byTuple)
+		clear(l.byRemote)
+		clear(l.byLocal)
 		l.last = lastObs{}
 		l.reset++
 	}
 	l.m[obs] = local{addr: a, cgroup: e.Cgroup, cookie: e.Cookie}
-	l.byTuple[tuple{a, r}] = obs
+	l.learn(a, r, obs)
 	return obs
+}
+
+// learn records a connection of end obs, from local a to remote r.
+func (l *locals) learn(a, r netip.AddrPort, obs uint64) {
+	l.byTuple[tuple{a, r}] = obs
+	for _, x := range [...]struct {
+		m    map[netip.AddrPort]uint64
+		addr netip.AddrPort
+	}{{l.byRemote, r}, {l.byLocal, a}} {
+		if cur, ok := x.m[x.addr]; !ok {
+			x.m[x.addr] = obs
+		} else if cur != obs {
+			x.m[x.addr] = ambiguous
+		}
+	}
 }
 
 // closed forgets a closed connection's tuple; the end stays, since other
 // connections may share it.
 func (l *locals) closed(local, remote netip.AddrPort) {
 	delete(l.byTuple, tuple{local, remote})
+	// The addresses may be this connection's alone; later ones learn
+	// them again.
+	delete(l.byRemote, remote)
+	delete(l.byLocal, local)
 	l.last = lastObs{} // the tuple must be learned again if reused
 }
 

@@ -43,3 +43,37 @@ func TestLocalsEnds(t *testing.T) {
 		t.Error("a closed connection's tuple is still known")
 	}
 }
+
+// A client dials a Service's cluster IP and kube-proxy translates it to
+// the server pod's address: the client's socket sees the cluster IP, the
+// server's sees the client. Each still finds the other's end, and an end
+// whose peer is elsewhere finds none.
+func TestLocalsPeerThroughDNAT(t *testing.T) {
+	var l locals
+	client := netip.MustParseAddrPort("198.18.128.5:40001")
+	clusterIP := netip.MustParseAddrPort("198.19.0.10:10000")
+	server := netip.MustParseAddrPort("198.18.128.6:10000")
+	far := netip.MustParseAddrPort("198.18.129.9:40009") // a client on another node
+	cl := l.observe(&bpf.Event{Cookie: 1, Cgroup: 7, Dir: bpf.Egress}, &tcpInfo{ok: true, src: client, dst: clusterIP})
+	sv := l.observe(&bpf.Event{Cookie: 2, Cgroup: 8, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: client, dst: server})
+	l.observe(&bpf.Event{Cookie: 3, Cgroup: 8, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: far, dst: server})
+	dir := &Sockets{s: &session{locals: l}}
+	if obs, ok := dir.Peer(client, clusterIP); !ok || obs != sv {
+		t.Errorf("the client does not find the server's end: %x %v, want %x", obs, ok, sv)
+	}
+	if obs, ok := dir.Peer(server, client); !ok || obs != cl {
+		t.Errorf("the server does not find the client's end: %x %v, want %x", obs, ok, cl)
+	}
+	if obs, ok := dir.Peer(server, far); ok {
+		t.Errorf("a client on another node found here: %x", obs)
+	}
+	// A second pod with the same loopback address makes it ambiguous:
+	// no answer rather than a guess.
+	lo := netip.MustParseAddrPort("127.0.0.1:8080")
+	loClient := netip.MustParseAddrPort("127.0.0.1:50000")
+	l.observe(&bpf.Event{Cookie: 4, Cgroup: 9, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: loClient, dst: lo})
+	l.observe(&bpf.Event{Cookie: 5, Cgroup: 10, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: loClient, dst: lo})
+	if obs, ok := dir.Peer(loClient, netip.MustParseAddrPort("127.0.0.1:9999")); ok {
+		t.Errorf("an address two ends have answered: %x", obs)
+	}
+}

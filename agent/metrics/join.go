@@ -32,7 +32,7 @@ type pendingCall struct {
 // by the pair); false leaves it to the caller.
 func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) bool {
 	c := e.Call
-	k := joinKey{e.Conn.Client, e.Conn.Server, c.Stream}
+	k := joinKey{e.Conn.Client, v.server, c.Stream}
 	me := pendingCall{side: v.side, at: r.now(), status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, series: ser, verdict: vd}
 	if !c.Start.IsZero() && !c.EndTS.IsZero() {
 		me.dur, me.hasDur = c.EndTS.Sub(c.Start), true

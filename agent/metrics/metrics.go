@@ -146,6 +146,10 @@ type view struct {
 	side      Side
 	src, dst  string
 	peerLocal bool // the other end's socket is on this node
+	// server is the server's own address: the connection's, or, when a
+	// client dialled a cluster IP that was translated, the server's
+	// socket's, so that both views of a call join.
+	server netip.AddrPort
 	settled   bool // nothing more to learn: labels are final
 	born      time.Time
 	// Handshakes are seen before an accepting process is known (it
@@ -254,7 +258,7 @@ func (r *Recorder) release(v *view) {
 // owners are known (an accepted socket is often attributed only after
 // its first packets) it is worked out again at each event.
 func (r *Recorder) resolve(v *view, c *decoder.Conn) {
-	v.side, v.peerLocal = SideUnknown, false
+	v.side, v.peerLocal, v.server = SideUnknown, false, c.Server
 	var local, peer *capture.Socket
 	if r.dir != nil && c.Observer != 0 {
 		s := r.dir.Get(c.Observer)
@@ -271,6 +275,9 @@ func (r *Recorder) resolve(v *view, c *decoder.Conn) {
 				if pc, ok := r.dir.Peer(s.Local, remote); ok {
 					p := r.dir.Get(pc)
 					peer, v.peerLocal = &p, true
+					if v.side == SideClient && p.HasLocal {
+						v.server = p.Local
+					}
 				}
 			}
 		}

@@ -78,10 +78,14 @@ func TestMethodCap(t *testing.T) {
 // connection, as the capture's directory would show them.
 type fakeDir struct {
 	socks map[uint64]capture.Socket
+	nat   map[netip.AddrPort]uint64 // a cluster IP → the end it was translated to
 }
 
 func (d *fakeDir) Get(c uint64) capture.Socket { return d.socks[c] }
 func (d *fakeDir) Peer(local, remote netip.AddrPort) (uint64, bool) {
+	if c, ok := d.nat[remote]; ok {
+		return c, true
+	}
 	for c, s := range d.socks {
 		if s.Local == remote {
 			return c, true
@@ -170,6 +174,34 @@ func TestHopAndSides(t *testing.T) {
 	sum, n := value(t, reg, "hoptap_rpc_hop_network_seconds", map[string]string{"source_workload": "client-app", "destination_workload": "server-app"})
 	if n != 1 || sum < 199e-6 || sum > 201e-6 {
 		t.Errorf("hop: %d samples summing %gs, want one of 200µs", n, sum)
+	}
+	if len(r.pending) != 0 {
+		t.Errorf("%d views still waiting", len(r.pending))
+	}
+}
+
+// The client dialled a Service's cluster IP: its view names the cluster
+// IP as the server, the server's view the pod's own address. The
+// directory pairs the ends, and the two views of each call still join.
+func TestHopThroughClusterIP(t *testing.T) {
+	vip := netip.MustParseAddrPort("198.19.0.10:10000")
+	dir := &fakeDir{socks: map[uint64]capture.Socket{
+		1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
+		2: {Known: true, Comm: "server-app", Local: srv, HasLocal: true},
+	}, nat: map[netip.AddrPort]uint64{vip: 2}}
+	reg := prometheus.NewRegistry()
+	r, err := New(reg, dir, nil, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1000, 0)
+	r.Call(&decoder.CallEvent{Conn: &decoder.Conn{ID: 2, Observer: 2, Client: cli, Server: srv}, Call: call(1, t0.Add(100*time.Microsecond), 800*time.Microsecond, 200, 0)})
+	r.Call(&decoder.CallEvent{Conn: &decoder.Conn{ID: 1, Observer: 1, Client: cli, Server: vip}, Call: call(1, t0, 1000*time.Microsecond, 200, 0)})
+	if _, n := value(t, reg, "hoptap_rpc_call_duration_seconds", map[string]string{"side": "client", "source_workload": "client-app", "destination_workload": "server-app"}); n != 1 {
+		t.Errorf("client-side samples naming the server's workload: %d, want 1", n)
+	}
+	if _, n := value(t, reg, "hoptap_rpc_hop_network_seconds", map[string]string{"source_workload": "client-app", "destination_workload": "server-app"}); n != 1 {
+		t.Errorf("hop samples %d, want 1", n)
 	}
 	if len(r.pending) != 0 {
 		t.Errorf("%d views still waiting", len(r.pending))
