@@ -149,9 +149,9 @@ type view struct {
 	// server is the server's own address: the connection's, or, when a
 	// client dialled a cluster IP that was translated, the server's
 	// socket's, so that both views of a call join.
-	server netip.AddrPort
-	settled   bool // nothing more to learn: labels are final
-	born      time.Time
+	server  netip.AddrPort
+	settled bool // nothing more to learn: labels are final
+	born    time.Time
 	// Handshakes are seen before an accepting process is known (it
 	// shows itself by the accept); they are recorded once the labels
 	// are final, or after a while, or when the connection ends.
