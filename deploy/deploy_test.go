@@ -27,7 +27,17 @@ import (
 )
 
 // render runs helm template on the chart.
+// withOperator renders as for a cluster that has the Prometheus
+// operator's CRDs: the monitoring objects' default (auto) includes them.
+var withOperator = []string{"--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"}
+
+// render runs helm template on the chart, as for a cluster with the
+// Prometheus operator.
 func render(t *testing.T, args ...string) []byte {
+	return renderFor(t, append(args, withOperator...)...)
+}
+
+func renderFor(t *testing.T, args ...string) []byte {
 	t.Helper()
 	helm := peers.Tool(t, "helm")
 	cmd := exec.Command(helm, append([]string{"template", "hoptap", "helm/hoptap", "--namespace", "hoptap"}, args...)...)
@@ -115,14 +125,38 @@ func stripComments(doc string) string {
 	return b.String()
 }
 
+// The plain manifests are the chart's output (the Makefile's
+// MANIFEST_AGENT and MANIFEST_MONITORING): the agent without the
+// operator's objects, so that it applies to any cluster, and those
+// objects apart.
 func TestManifestIsTheChartsOutput(t *testing.T) {
-	want := render(t, "--set", "createNamespace=true")
-	got, err := os.ReadFile(filepath.Join("kubernetes", "hoptap-agent.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	for file, args := range map[string][]string{
+		"hoptap-agent.yaml": {"--set", "createNamespace=true", "--set", "serviceMonitor.enabled=false", "--set", "prometheusRule.enabled=false"},
+		"hoptap-monitoring.yaml": {"--show-only", "templates/monitoring.yaml",
+			"--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"},
+	} {
+		got, err := os.ReadFile(filepath.Join("kubernetes", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, renderFor(t, args...)) {
+			t.Errorf("deploy/kubernetes/%s is stale: run make manifests", file)
+		}
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("deploy/kubernetes/hoptap-agent.yaml is stale: run make manifests")
+	if bytes.Contains(renderFor(t, "--set", "createNamespace=true", "--set", "serviceMonitor.enabled=false", "--set", "prometheusRule.enabled=false"), []byte("monitoring.coreos.com")) {
+		t.Error("the agent's manifest needs the Prometheus operator")
+	}
+}
+
+// Without the operator's CRDs, the chart's defaults leave its objects
+// out: the install would fail on them. Asked for, they are rendered.
+func TestMonitoringObjectsNeedTheOperator(t *testing.T) {
+	if out := renderFor(t); bytes.Contains(out, []byte("monitoring.coreos.com")) {
+		t.Error("a cluster without the Prometheus operator gets ServiceMonitor or PrometheusRule")
+	}
+	out := renderFor(t, "--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=false")
+	if !bytes.Contains(out, []byte("kind: ServiceMonitor")) || bytes.Contains(out, []byte("kind: PrometheusRule")) {
+		t.Error("serviceMonitor.enabled=true alone does not render the ServiceMonitor alone")
 	}
 }
 
