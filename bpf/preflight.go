@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -37,8 +38,12 @@ func Preflight(root string) (string, error) {
 		if root, err = CgroupV2Root(); err != nil {
 			return "", err
 		}
-	} else if !isCgroup2(root) {
-		return "", fmt.Errorf("%s is not a cgroup v2 mount: give the cgroup2 mount point (see `mount -t cgroup2`)", root)
+	} else {
+		v2, ok := cgroup2At(root)
+		if !ok {
+			return "", fmt.Errorf("%s is not a cgroup v2 mount, nor is %s/unified: give the cgroup2 mount point (see `mount -t cgroup2`)", root, root)
+		}
+		root = v2
 	}
 	if err := features.HaveProgramType(ebpf.CGroupSKB); err != nil {
 		return "", fmt.Errorf("this kernel cannot run cgroup_skb BPF programs (%v): hoptap needs Linux 5.8+ with CONFIG_BPF_SYSCALL and CONFIG_CGROUP_BPF", err)
@@ -50,6 +55,20 @@ func Preflight(root string) (string, error) {
 		return "", err
 	}
 	return root, nil
+}
+
+// cgroup2At returns the cgroup v2 mount at root, or, on a host with
+// hybrid cgroups (v1 controllers under root, as systemd's hybrid mode
+// lays them out), the one at root/unified. A DaemonSet mounts the host's
+// /sys/fs/cgroup without knowing which layout the node has.
+func cgroup2At(root string) (string, bool) {
+	if isCgroup2(root) {
+		return root, true
+	}
+	if u := filepath.Join(root, "unified"); isCgroup2(u) {
+		return u, true
+	}
+	return "", false
 }
 
 // capSysAdmin stands in for all of needCaps, as the kernel allows.

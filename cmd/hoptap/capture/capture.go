@@ -103,7 +103,7 @@ agent reached directly.`,
 	f.StringSliceVar(&o.cgroups, "cgroup", nil, "only sockets in this cgroup v2 or below it: a path, absolute or under the cgroup root (repeatable; in the kernel)")
 	f.StringSliceVar(&o.containers, "container", nil, "only sockets of this container, by id or a 12+ character prefix (repeatable; in the kernel)")
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
-	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at (default: found in /proc/self/mountinfo)")
+	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
