@@ -93,7 +93,7 @@ idle=$!
 pids+=("$idle")
 wait_line "$work/idle.out" "^open" "$idle" 1200
 opened=$(awk '{print $2}' "$work/idle.out")
-sleep 3 # the handshakes' metrics are held up to 2 s for their labels
+sleep 6 # connection metrics are held up to 5 s for their labels
 i0=$(cpu_ticks "$agent")
 sleep 10
 i1=$(cpu_ticks "$agent")

@@ -57,6 +57,10 @@ type Config struct {
 	// packet. Use it only on the capture's goroutine: in Sink and
 	// Progress calls.
 	Sockets func(*Sockets)
+	// Describe, if set, adds to each packet's pcapng comment what the
+	// caller knows of the socket's owner (the agent: its pod); "" adds
+	// nothing. pid is 0 when the owner is unknown; cookie names the socket.
+	Describe func(cookie uint64, pid uint32, cgroupPath string) string
 }
 
 // Summary is what a capture saw and lost.
@@ -354,16 +358,25 @@ func (c *Comment) String() string { return c.s.comment(c.e, c.twin) }
 func (s *session) comment(e *bpf.Event, twin *observation) string {
 	b := make([]byte, 0, 128)
 	b = append(b, e.Dir.String()...)
+	var pid uint32
 	if o := s.owners.get(e.Cookie); o != nil {
+		pid = o.tgid
 		b = fmt.Appendf(b, " pid=%d comm=%s", o.tgid, o.comm)
 	} else {
 		b = append(b, " pid=? comm=?"...)
 	}
-	if name := s.cgroups.Name(e.Cgroup); name != "" {
+	name := s.cgroups.Name(e.Cgroup)
+	if name != "" {
 		b = append(b, " cgroup="...)
 		b = append(b, name...)
 	} else {
 		b = fmt.Appendf(b, " cgroup=id:%d", e.Cgroup)
+	}
+	if s.cfg.Describe != nil {
+		if d := s.cfg.Describe(e.Cookie, pid, name); d != "" {
+			b = append(b, ' ')
+			b = append(b, d...)
+		}
 	}
 	b = fmt.Appendf(b, " sock=%#x", e.Cookie)
 	if twin != nil {

@@ -19,29 +19,25 @@ type Namer struct {
 	Services *Services // the cluster's Services; nil: not watched
 	Fallback metrics.Namer
 
-	mu    sync.Mutex
-	byPID map[uint32]string // process → pod UID ("" none), for cgroup v1 nodes
+	mu       sync.Mutex
+	bySocket map[procKey]string // socket and its process → pod UID ("" none), for cgroup v1 nodes
 }
 
-// maxPIDs bounds the per-process cache.
+// procKey names a process as the owner of one socket. A process ID
+// alone is not enough: IDs are reused (within seconds on a busy node
+// with pid_max 32768), and a reused one must not inherit a pod.
+type procKey struct {
+	cookie uint64
+	pid    uint32
+}
+
+// maxPIDs bounds the per-socket cache.
 const maxPIDs = 4096
 
 // Workload implements metrics.Namer.
 func (n *Namer) Workload(addr netip.Addr, sock *capture.Socket) string {
-	if sock != nil {
-		if uid := n.podOf(sock); uid != "" {
-			if p, ok := n.Pods.ByUID(uid); ok {
-				return p.Label()
-			}
-		}
-	}
-	if p, ok := n.Pods.ByIP(addr); ok {
+	if p := n.pod(addr, sock); p != nil {
 		return p.Label()
-	}
-	if n.Remote != nil {
-		if p, ok := n.Remote.ByIP(addr); ok {
-			return p.Label()
-		}
 	}
 	if svc, ok := n.Services.ByIP(addr); ok {
 		return svc.Label()
@@ -50,6 +46,61 @@ func (n *Namer) Workload(addr netip.Addr, sock *capture.Socket) string {
 		return metrics.ProcessNamer{}.Workload(addr, sock)
 	}
 	return n.Fallback.Workload(addr, sock)
+}
+
+// Pod implements metrics.PodNamer: the pod's name (its namespace is in
+// the workload label), found as Workload finds the workload.
+func (n *Namer) Pod(addr netip.Addr, sock *capture.Socket) string {
+	if p := n.pod(addr, sock); p != nil {
+		return p.Name
+	}
+	return ""
+}
+
+// Final implements metrics.FinalNamer: an end named by a pod or a
+// Service keeps its name. Any other may be a pod not known yet: a new
+// pod's IP comes with its status, after its containers start; on a
+// cgroup v1 node a process that already exited has no cgroup to read.
+func (n *Namer) Final(addr netip.Addr, sock *capture.Socket) bool {
+	if n.pod(addr, sock) != nil {
+		return true
+	}
+	_, ok := n.Services.ByIP(addr)
+	return ok
+}
+
+// pod finds the pod of an end: a local socket's by its cgroup, any
+// address's by the pod that has it.
+func (n *Namer) pod(addr netip.Addr, sock *capture.Socket) *Pod {
+	if sock != nil {
+		if uid := n.podOf(sock); uid != "" {
+			if p, ok := n.Pods.ByUID(uid); ok {
+				return p
+			}
+		}
+	}
+	if p, ok := n.Pods.ByIP(addr); ok {
+		return p
+	}
+	if n.Remote != nil {
+		if p, ok := n.Remote.ByIP(addr); ok {
+			return p
+		}
+	}
+	return nil
+}
+
+// Describe names the pod of a socket, for pcapng comments:
+// "pod=namespace/name", or "" when it is not a pod's or not known.
+func (n *Namer) Describe(cookie uint64, pid uint32, cgroupPath string) string {
+	uid := n.podOf(&capture.Socket{Known: pid != 0, PID: pid, CgroupPath: cgroupPath, Cookie: cookie})
+	if uid == "" {
+		return ""
+	}
+	if p, ok := n.Pods.ByUID(uid); ok {
+		return "pod=" + p.Namespace + "/" + p.Name
+	}
+	return "pod=uid:" + uid
 }
 
 // podOf finds the pod UID of a socket's container: from its cgroup v2
@@ -62,9 +113,10 @@ func (n *Namer) podOf(sock *capture.Socket) string {
 	if !sock.Known || sock.PID == 0 {
 		return ""
 	}
+	k := procKey{sock.Cookie, sock.PID}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if uid, ok := n.byPID[sock.PID]; ok {
+	if uid, ok := n.bySocket[k]; ok {
 		return uid
 	}
 	uid := ""
@@ -73,9 +125,9 @@ func (n *Namer) podOf(sock *capture.Socket) string {
 			uid = c.PodUID
 		}
 	}
-	if n.byPID == nil || len(n.byPID) >= maxPIDs {
-		n.byPID = map[uint32]string{}
+	if n.bySocket == nil || len(n.bySocket) >= maxPIDs {
+		n.bySocket = map[procKey]string{}
 	}
-	n.byPID[sock.PID] = uid
+	n.bySocket[k] = uid
 	return uid
 }

@@ -153,6 +153,13 @@ func TestNamer(t *testing.T) {
 	if got := n.Workload(netip.MustParseAddr("198.18.200.2"), nil); got != "198.18.200.2" {
 		t.Errorf("an unknown address: %q", got)
 	}
+	// pcapng comments name the pod itself.
+	if got := n.Describe(1, 0, layouts[0].path); got != "pod=shop/checkout-7d4b9c-x2x9z" {
+		t.Errorf("a pod's socket described as %q", got)
+	}
+	if got := n.Describe(1, 0, "/system.slice/ssh.service"); got != "" {
+		t.Errorf("a socket outside pods described as %q", got)
+	}
 }
 
 // The cluster's pods name the far ends: every node's pods, labels left

@@ -10,6 +10,7 @@ package metrics
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,21 @@ type Namer interface {
 	Workload(addr netip.Addr, sock *capture.Socket) string
 }
 
+// FinalNamer is a Namer whose names may still change: a new pod's
+// status (its IP) or its process's cgroup (gone already, for a short
+// one on a cgroup v1 node) may not be known yet. Final says the name of
+// an end is one that will not change: until both ends' are, or a while
+// has passed, a connection's metrics wait.
+type FinalNamer interface {
+	Final(addr netip.Addr, sock *capture.Socket) bool
+}
+
+// PodNamer is a Namer that also knows pods: the pod name of an end, ""
+// when it is not a pod's (Config.PodLabels).
+type PodNamer interface {
+	Pod(addr netip.Addr, sock *capture.Socket) string
+}
+
 // ProcessNamer names local sockets by their process and anything else by
 // its IP address: the identity a plain Linux host has.
 type ProcessNamer struct{}
@@ -65,6 +81,10 @@ type Config struct {
 	MaxWorkloads         int           // distinct workload values (default 1000)
 	HopWindow            time.Duration // how long one side's view waits for the other's (default 30s)
 	MaxPending           int           // views waiting for their other side (default 65536)
+	// PodLabels adds source_pod and destination_pod to the call and hop
+	// histograms, when the namer knows pods: one series per pod pair
+	// instead of per workload pair, so off by default.
+	PodLabels bool
 }
 
 func (c *Config) defaults() {
@@ -132,6 +152,8 @@ type Recorder struct {
 	pending   map[joinKey]pendingCall
 	methods   *methods
 	workloads *capper
+	pods      PodNamer // with Config.PodLabels
+	podNames  *capper
 
 	mu   sync.Mutex // guards what the self-metrics read
 	snap selfSnap
@@ -143,9 +165,11 @@ type viewKey struct{ observer, conn uint64 }
 // view is one socket's view of a connection, with its labels worked out
 // once.
 type view struct {
-	side      Side
-	src, dst  string
-	peerLocal bool // the other end's socket is on this node
+	side     Side
+	src, dst string
+	// srcPod and dstPod name the ends' pods with Config.PodLabels.
+	srcPod, dstPod string
+	peerLocal      bool // the other end's socket is on this node
 	// server is the server's own address: the connection's, or, when a
 	// client dialled a cluster IP that was translated, the server's
 	// socket's, so that both views of a call join.
@@ -161,7 +185,25 @@ type view struct {
 	h2HS             time.Duration
 	h2Held           bool
 	handshake, reset bool
+	// wait holds calls that ended while the labels were not final.
+	wait   *waiting
+	closed bool // the connection ended; the view stays while calls wait
 }
+
+// waiting is what a view keeps while its names may still change: its
+// ends as last seen (the directory forgets a closed connection, the
+// namer may learn a pod later), and the calls to record then. The
+// metrics read only a call's scalar fields, so a copy outlives a pooled
+// call.
+type waiting struct {
+	conn   decoder.Conn
+	cs, ss *capture.Socket
+	calls  []grpc.Call
+}
+
+// maxDeferred bounds the calls a view holds back; later ones are
+// recorded at once.
+const maxDeferred = 64
 
 // New makes a recorder and registers its metrics. dir may be nil (no
 // socket directory: every side is unknown).
@@ -174,10 +216,10 @@ func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Re
 		cfg: cfg, dir: dir, namer: namer,
 		callDur: histogram("hoptap_rpc_call_duration_seconds",
 			"gRPC call latency as one socket saw it: side=client from the request leaving the client's socket to the end of the response arriving there; side=server from the request arriving at the server's socket to the response leaving it.",
-			callLabels...),
+			withPods(callLabels, cfg.PodLabels)...),
 		hop: histogram("hoptap_rpc_hop_network_seconds",
 			"Network and proxy time of one hop of a call: client-observed minus server-observed latency, when both sockets are on this node.",
-			hopLabels...),
+			withPods(hopLabels, cfg.PodLabels)...),
 		tcpHS: histogram("hoptap_tcp_handshake_seconds",
 			"TCP handshake time at this socket: SYN to the ACK of the SYN-ACK.", edgeLabels...),
 		h2HS: histogram("hoptap_http2_handshake_seconds",
@@ -208,6 +250,9 @@ func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Re
 		methods:   newMethods(cfg.MaxServices, cfg.MaxMethodsPerService),
 		workloads: newCapper(cfg.MaxWorkloads),
 	}
+	if pn, ok := namer.(PodNamer); ok && cfg.PodLabels {
+		r.pods, r.podNames = pn, newCapper(cfg.MaxWorkloads)
+	}
 	r.self = newSelfDescs()
 	for _, c := range []prometheus.Collector{r.callDur, r.hop, r.tcpHS, r.h2HS, r.srtt, r.failures, r.opened,
 		r.resets, r.refused, r.goaways, r.rstStreams, r.retransmits, r.unfin, r.hopMisses, (*selfCollector)(r)} {
@@ -236,8 +281,9 @@ func (r *Recorder) viewOf(c *decoder.Conn) *view {
 	return v
 }
 
-// holdLimit is how long connection metrics wait for a view's labels.
-const holdLimit = 2 * time.Second
+// holdLimit is how long connection metrics wait for a view's labels: the
+// other end's first packets, its process, a new pod's status.
+const holdLimit = 5 * time.Second
 
 // release records what a view held back.
 func (r *Recorder) release(v *view) {
@@ -251,6 +297,12 @@ func (r *Recorder) release(v *view) {
 	if v.h2Held {
 		v.h2Held = false
 		r.h2HS.WithLabelValues(string(v.side), v.src, v.dst).Observe(v.h2HS.Seconds())
+	}
+	if w := v.wait; w != nil {
+		v.wait = nil
+		for i := range w.calls {
+			r.record(v, &decoder.CallEvent{Conn: &w.conn, Call: &w.calls[i]})
+		}
 	}
 }
 
@@ -289,13 +341,37 @@ func (r *Recorder) resolve(v *view, c *decoder.Conn) {
 	if v.side == SideUnknown {
 		cs, ss = nil, nil
 	}
-	v.src = r.workloads.value(r.namer.Workload(c.Client.Addr(), cs))
-	v.dst = r.workloads.value(r.namer.Workload(c.Server.Addr(), ss))
 	// The other end may show up a little later (its first packets are
 	// still in flight): a view stays open to it for a while.
 	young := r.now().Sub(v.born) < holdLimit
+	final := r.name(v, c, cs, ss, young)
 	v.settled = r.dir == nil || c.Observer == 0 ||
-		(v.side != SideUnknown && local.Known && (peer == nil && !young || peer != nil && peer.Known))
+		(v.side != SideUnknown && local.Known && (peer == nil && !young || peer != nil && peer.Known) && final)
+	if v.wait != nil {
+		v.wait.conn, v.wait.cs, v.wait.ss = *c, clone(cs), clone(ss)
+	}
+}
+
+// name labels a view's ends, and says whether the names are final.
+func (r *Recorder) name(v *view, c *decoder.Conn, cs, ss *capture.Socket, young bool) bool {
+	v.src = r.workloads.value(r.namer.Workload(c.Client.Addr(), cs))
+	v.dst = r.workloads.value(r.namer.Workload(c.Server.Addr(), ss))
+	if r.pods != nil {
+		v.srcPod = r.podNames.value(r.pods.Pod(c.Client.Addr(), cs))
+		v.dstPod = r.podNames.value(r.pods.Pod(c.Server.Addr(), ss))
+	}
+	if fn, ok := r.namer.(FinalNamer); ok && young {
+		return fn.Final(c.Client.Addr(), cs) && fn.Final(c.Server.Addr(), ss)
+	}
+	return true
+}
+
+func clone(s *capture.Socket) *capture.Socket {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	return &c
 }
 
 // Frame counts RST_STREAM by error code; other frames cost nothing.
@@ -338,6 +414,12 @@ func (r *Recorder) Conn(e *decoder.ConnEvent) {
 			r.refused.WithLabelValues(string(v.side), v.src, v.dst).Inc()
 		}
 	case decoder.ConnClose:
+		if v.wait != nil && !v.settled {
+			// Calls wait for their names: the view goes once they are
+			// recorded (Progress).
+			v.closed = true
+			break
+		}
 		r.release(v)
 		delete(r.views, viewKey{e.Conn.Observer, e.Conn.ID})
 	}
@@ -350,6 +432,22 @@ func (r *Recorder) Conn(e *decoder.ConnEvent) {
 // views of a call when both sockets are on this node.
 func (r *Recorder) Call(e *decoder.CallEvent) {
 	v := r.viewOf(e.Conn)
+	if !v.settled && r.now().Sub(v.born) <= holdLimit {
+		if v.wait == nil {
+			v.wait = &waiting{}
+			r.resolve(v, e.Conn) // keeps the ends as it sees them
+		}
+		if !v.settled && len(v.wait.calls) < maxDeferred {
+			v.wait.calls = append(v.wait.calls, *e.Call)
+			return
+		}
+		r.release(v) // settled just now, or too many wait: they go first
+	}
+	r.record(v, e)
+}
+
+// record counts a call under its view's labels.
+func (r *Recorder) record(v *view, e *decoder.CallEvent) {
 	c := e.Call
 	verdict := classify(c, v.side)
 	if !verdict.finished {
@@ -401,7 +499,7 @@ func (r *Recorder) callSeries(v *view, c *grpc.Call) *series {
 		}
 	}
 	l := r.callLabels(v, c)
-	s := &series{l: l, dur: r.callDur.WithLabelValues(string(v.side), "grpc", l.service, l.method, l.status, v.src, v.dst)}
+	s := &series{l: l, dur: r.callDur.WithLabelValues(r.pod(v, string(v.side), "grpc", l.service, l.method, l.status, v.src, v.dst)...)}
 	if v.settled && len(v.series) < maxViewSeries {
 		if v.series == nil {
 			v.series = map[seriesKey]*series{}
@@ -414,9 +512,26 @@ func (r *Recorder) callSeries(v *view, c *grpc.Call) *series {
 // hopSeries is the hop histogram series of a client view's call.
 func (r *Recorder) hopSeries(v *view, s *series) prometheus.Observer {
 	if s.hop == nil {
-		s.hop = r.hop.WithLabelValues("grpc", s.l.service, s.l.method, v.src, v.dst)
+		s.hop = r.hop.WithLabelValues(r.pod(v, "grpc", s.l.service, s.l.method, v.src, v.dst)...)
 	}
 	return s.hop
+}
+
+// withPods is a histogram's label names, with the pod labels if asked.
+func withPods(names []string, pods bool) []string {
+	if !pods {
+		return names
+	}
+	return append(slices.Clip(names), "source_pod", "destination_pod")
+}
+
+// pod is a series' label values, with the view's pods when the
+// histograms have pod labels.
+func (r *Recorder) pod(v *view, vals ...string) []string {
+	if r.cfg.PodLabels {
+		return append(vals, v.srcPod, v.dstPod)
+	}
+	return vals
 }
 
 func (r *Recorder) callLabels(v *view, c *grpc.Call) labels {
@@ -475,9 +590,18 @@ func (r *Recorder) edge(cookie uint64, local, remote netip.AddrPort) (string, st
 func (r *Recorder) Progress(s *capture.Summary) {
 	now := r.now()
 	r.expire(now)
-	for _, v := range r.views {
-		if (v.held || v.h2Held) && now.Sub(v.born) > holdLimit {
+	for k, v := range r.views {
+		old := now.Sub(v.born) > holdLimit
+		if w := v.wait; w != nil && !v.settled {
+			// The names may be known now (a new pod's status came).
+			if final := r.name(v, &w.conn, w.cs, w.ss, !old); final || old {
+				r.release(v)
+			}
+		} else if (v.held || v.h2Held) && old {
 			r.release(v)
+		}
+		if v.closed && v.wait == nil {
+			delete(r.views, k)
 		}
 	}
 	r.mu.Lock()

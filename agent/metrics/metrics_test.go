@@ -235,11 +235,19 @@ func TestOriginFromBothViews(t *testing.T) {
 	}
 }
 
+// A client whose server is not on this node: its calls wait, in case the
+// server's end shows up, then count with the status origin unknown.
 func TestOriginClientOnly(t *testing.T) {
-	r, reg := newTestRecorder(t, false)
+	dir := &fakeDir{socks: map[uint64]capture.Socket{1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true}}}
+	r, reg, clock := recorderOn(t, dir)
 	t0 := time.Unix(1000, 0)
 	feed(r, 1, call(1, t0, time.Millisecond, 200, 5))
 	feed(r, 1, call(3, t0, time.Millisecond, 502, 14))
+	if got, _ := value(t, reg, "hoptap_rpc_failures_total", nil); got != 0 {
+		t.Errorf("%v failures counted while the other end may still show up", got)
+	}
+	*clock = clock.Add(holdLimit + time.Second)
+	r.Progress(&capture.Summary{})
 	if got, _ := value(t, reg, "hoptap_rpc_failures_total", map[string]string{"origin": "unknown", "destination_workload": "198.18.0.2"}); got != 1 {
 		t.Errorf("status from a server not on this node: %v unknown, want 1", got)
 	}
@@ -374,5 +382,98 @@ func TestResetsAndRefusals(t *testing.T) {
 	}
 	if got, _ := value(t, reg, "hoptap_tcp_resets_total", nil); got != 1 {
 		t.Errorf("resets %v, want 1", got)
+	}
+}
+
+// podNamer names each socket's process as its workload and its pod.
+type podNamer struct{ ProcessNamer }
+
+func (podNamer) Pod(addr netip.Addr, sock *capture.Socket) string {
+	if sock == nil || !sock.Known {
+		return ""
+	}
+	return sock.Comm + "-7d4b9c-x2x9z"
+}
+
+// With PodLabels the call and hop histograms name the pods too; without,
+// they have no such labels.
+func TestPodLabels(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		dir := &fakeDir{socks: map[uint64]capture.Socket{
+			1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
+			2: {Known: true, Comm: "server-app", Local: srv, HasLocal: true},
+		}}
+		reg := prometheus.NewRegistry()
+		r, err := New(reg, dir, podNamer{}, Config{PodLabels: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Unix(1000, 0)
+		feed(r, 2, call(1, t0.Add(100*time.Microsecond), 800*time.Microsecond, 200, 0))
+		feed(r, 1, call(1, t0, time.Millisecond, 200, 0))
+		pods := map[string]string{"source_pod": "client-app-7d4b9c-x2x9z", "destination_pod": "server-app-7d4b9c-x2x9z"}
+		for _, name := range []string{"hoptap_rpc_call_duration_seconds", "hoptap_rpc_hop_network_seconds"} {
+			_, n := value(t, reg, name, pods)
+			if want := map[bool]uint64{true: 1, false: 0}[on]; name == "hoptap_rpc_hop_network_seconds" && n != want {
+				t.Errorf("PodLabels %v: %s samples with the pods %d, want %d", on, name, n, want)
+			} else if want := map[bool]uint64{true: 2, false: 0}[on]; name == "hoptap_rpc_call_duration_seconds" && n != want {
+				t.Errorf("PodLabels %v: %s samples with the pods %d, want %d", on, name, n, want)
+			}
+		}
+	}
+}
+
+// finalNamer names an end by its process once ready says so; until
+// then the name may change (a pod's status not seen yet).
+type finalNamer struct {
+	ProcessNamer
+	ready *bool
+}
+
+func (n finalNamer) Workload(addr netip.Addr, sock *capture.Socket) string {
+	if *n.ready && sock != nil {
+		return "shop/" + sock.Comm
+	}
+	return n.ProcessNamer.Workload(addr, sock)
+}
+
+func (n finalNamer) Final(netip.Addr, *capture.Socket) bool { return *n.ready }
+
+// Calls of a connection whose names are not final wait, even past the
+// connection's end, and count under the names learned later.
+func TestCallsWaitForFinalNames(t *testing.T) {
+	dir := &fakeDir{socks: map[uint64]capture.Socket{
+		1: {Known: true, Comm: "client-app", Local: cli, HasLocal: true},
+		2: {Known: true, Comm: "server-app", Local: srv, HasLocal: true},
+	}}
+	ready := false
+	reg := prometheus.NewRegistry()
+	r, err := New(reg, dir, finalNamer{ready: &ready}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(5000, 0)
+	r.now = func() time.Time { return clock }
+	conn := func(obs uint64) *decoder.Conn { return &decoder.Conn{ID: obs, Observer: obs, Client: cli, Server: srv} }
+	r.Call(&decoder.CallEvent{Conn: conn(2), Call: call(1, clock, time.Millisecond, 200, 0)})
+	r.Call(&decoder.CallEvent{Conn: conn(1), Call: call(1, clock, 2*time.Millisecond, 200, 0)})
+	r.Conn(&decoder.ConnEvent{Conn: conn(1), Kind: decoder.ConnClose})
+	r.Conn(&decoder.ConnEvent{Conn: conn(2), Kind: decoder.ConnClose})
+	if _, n := value(t, reg, "hoptap_rpc_call_duration_seconds", nil); n != 0 {
+		t.Fatalf("%d calls counted before their names are final", n)
+	}
+	clock = clock.Add(time.Second)
+	ready = true // the pods' status arrives
+	r.Progress(&capture.Summary{})
+	for _, side := range []string{"client", "server"} {
+		if _, n := value(t, reg, "hoptap_rpc_call_duration_seconds", map[string]string{"side": side, "source_workload": "shop/client-app", "destination_workload": "shop/server-app"}); n != 1 {
+			t.Errorf("%s side: %d calls under the final names, want 1", side, n)
+		}
+	}
+	if _, n := value(t, reg, "hoptap_rpc_hop_network_seconds", map[string]string{"source_workload": "shop/client-app"}); n != 1 {
+		t.Errorf("hop samples %d, want 1", n)
+	}
+	if len(r.views) != 0 {
+		t.Errorf("%d closed views kept after their calls were counted", len(r.views))
 	}
 }

@@ -39,6 +39,9 @@ type Config struct {
 	// and addresses only) and every Service's cluster IPs, to name the
 	// far ends of connections; default true.
 	ClusterPods *bool `json:"clusterPods,omitempty"`
+	// PodLabels adds source_pod and destination_pod to the call and hop
+	// histograms (one series per pod pair: off by default).
+	PodLabels bool `json:"podLabels,omitempty"`
 	// APISocket serves the live capture API (hoptap capture --agent) on
 	// a unix socket only root may use; APIAddr also on HOST:PORT, e.g.
 	// 127.0.0.1:9465 inside a pod, which only the API server's
@@ -145,5 +148,6 @@ func (c *Config) metrics() metrics.Config {
 		MaxWorkloads:         c.Limits.MaxWorkloads,
 		HopWindow:            c.Limits.HopWindow.Duration,
 		MaxPending:           c.Limits.MaxPendingHops,
+		PodLabels:            c.PodLabels,
 	}
 }

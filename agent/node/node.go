@@ -174,6 +174,7 @@ func (a *Agent) capture(ctx context.Context) error {
 		Packets:    watchers.Packet,
 		Decoder:    decoder.Options{ReuseCalls: true, TCP: tcp.Config{MaxConns: a.cfg.Limits.MaxConnections}},
 		Sockets:    func(s *capture.Sockets) { dir.s = s },
+		Describe:   describer(namer),
 		Lifecycle:  rec.Lifecycle,
 		Progress: func(s *capture.Summary) {
 			rec.Progress(s)
@@ -318,6 +319,14 @@ func (a *Agent) namer(ctx context.Context) (metrics.Namer, error) {
 	}
 	a.log.Warn("Kubernetes not reachable: naming workloads by process and address", "err", err)
 	return metrics.ProcessNamer{}, nil
+}
+
+// describer names pods in pcapng comments when the agent knows them.
+func describer(n metrics.Namer) func(uint64, uint32, string) string {
+	if k, ok := n.(*k8s.Namer); ok {
+		return k.Describe
+	}
+	return nil
 }
 
 // directory is the capture's socket directory once it exists; before,
