@@ -9,7 +9,7 @@ LDFLAGS  := -X github.com/hoptap/hoptap/cmd/hoptap/view.version=$(VERSION)
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run run-agent image manifests read test unit lint deps fuzz bench-read bench-capture bench-agent generate check-generate clean
+.PHONY: all build run run-agent image manifests read test unit e2e-k8s lint deps fuzz bench-read bench-capture bench-agent generate check-generate clean
 
 all: build
 
@@ -17,6 +17,9 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hoptap
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/hoptap-agent ./cmd/hoptap-agent
 
+# deploy/kubernetes: the same arguments in deploy/deploy_test.go.
+MANIFEST_AGENT      := --set createNamespace=true --set serviceMonitor.enabled=false --set prometheusRule.enabled=false
+MANIFEST_MONITORING := --show-only templates/monitoring.yaml --set serviceMonitor.enabled=true --set prometheusRule.enabled=true
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 ARGS     ?=
 
@@ -29,9 +32,10 @@ image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o bin/image/hoptap-agent ./cmd/hoptap-agent
 	python3 scripts/image.py bin/image/hoptap-agent bin/hoptap-agent-image.tar hoptap/hoptap-agent:0.1.0
 
-## manifests: render deploy/kubernetes/hoptap-agent.yaml from the Helm chart (needs helm: make deps)
+## manifests: render deploy/kubernetes/ from the Helm chart: the agent, and the Prometheus operator's objects apart (needs helm: make deps)
 manifests:
-	./.tools/bin/helm template hoptap deploy/helm/hoptap --namespace hoptap --set createNamespace=true > deploy/kubernetes/hoptap-agent.yaml
+	./.tools/bin/helm template hoptap deploy/helm/hoptap --namespace hoptap $(MANIFEST_AGENT) > deploy/kubernetes/hoptap-agent.yaml
+	./.tools/bin/helm template hoptap deploy/helm/hoptap --namespace hoptap $(MANIFEST_MONITORING) > deploy/kubernetes/hoptap-monitoring.yaml
 
 ## run-agent: build and run the node agent on this host (ARGS=..., metrics on :9464)
 run-agent: build
@@ -41,9 +45,14 @@ run-agent: build
 read: build
 	./$(BIN) read --calls $(FILE)
 
-## test: install what the tests need, lint, then run every test
+## test: install what the tests need, lint, then run every test, the real-cluster e2e last
 test: deps lint check-generate
 	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory e2e-k8s
+
+## e2e-k8s: a real single-node Kubernetes (test/e2e/k8s/cluster.sh), hoptap installed from deploy/, traced end to end (root)
+e2e-k8s: deps build image
+	HOPTAP_E2E_K8S=1 $(GO) test -count=1 -timeout 25m -v -run TestCluster ./test/e2e/k8s/
 
 ## generate: rebuild the eBPF objects and their Go bindings (bpf2go, clang from Debian)
 generate:

@@ -33,7 +33,7 @@ def main():
     config = {
         "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine),
         "os": "linux",
-        "config": {"Entrypoint": [name], "Env": ["PATH=/"], "Labels": {"org.opencontainers.image.title": "hoptap-agent"}},
+        "config": {"Entrypoint": [name], "Env": ["PATH=/"], "Labels": {"org.opencontainers.image.title": ref.rsplit(":", 1)[0].rsplit("/", 1)[-1]}},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "scripts/image.py " + name}],
     }
