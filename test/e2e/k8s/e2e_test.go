@@ -56,6 +56,9 @@ func TestCluster(t *testing.T) {
 	start := time.Now()
 	e.images(t)
 	if os.Getenv("HOPTAP_K8S_REUSE") == "" {
+		// A run killed before its cleanup (go test's -timeout) left its
+		// cluster up: down is safe when nothing is.
+		e.sh(t, "down")
 		t.Cleanup(func() {
 			if out, err := exec.Command(filepath.Join(e.here, "cluster.sh"), "down").CombinedOutput(); err != nil {
 				t.Errorf("cluster.sh down: %v\n%s", err, out)
@@ -84,7 +87,7 @@ func TestCluster(t *testing.T) {
 	e.waitJob(t, "interop-client", 3*time.Minute)
 
 	t.Run("metrics", func(t *testing.T) { e.checkMetrics(t) })
-	t.Run("capture --pod", func(t *testing.T) { e.checkCapture(t, tshark) })
+	t.Run("capture --pod and --node", func(t *testing.T) { e.checkCapture(t, tshark) })
 	t.Run("upgrade under soak", func(t *testing.T) { e.checkUpgrade(t) })
 	t.Logf("whole e2e: %s", time.Since(start).Round(time.Second))
 }
@@ -425,11 +428,21 @@ func (e *e2e) checkCapture(t *testing.T, tshark string) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	// The stream is live once a probe call made now shows up in it.
+	// At the same time, the whole node's agent by node name.
+	node := strings.TrimSpace(string(e.kubectl(t, "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")))
+	var nodeOut, nodeErr peers.SyncBuffer
+	byNode := exec.Command(e.hoptap, "capture", "--kubeconfig", e.kubeconfig, "--node", node, "-o", "json", "--port", fmt.Sprint(serverPort))
+	byNode.Stdout, byNode.Stderr = &nodeOut, &nodeErr
+	if err := byNode.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer byNode.Process.Kill()
+	// The streams are live once a probe call made now shows up in them.
+	probed := []byte(`/grpc.testing.TestService/EmptyCall"`)
 	deadline := time.Now().Add(60 * time.Second)
-	for i := 0; !bytes.Contains(stdout.Bytes(), []byte(`/grpc.testing.TestService/EmptyCall"`)); i++ {
+	for i := 0; !bytes.Contains(stdout.Bytes(), probed) || !bytes.Contains(nodeOut.Bytes(), probed); i++ {
 		if time.Now().After(deadline) {
-			t.Fatalf("no call streamed through the API server:\n%s", stderr.Bytes())
+			t.Fatalf("no call streamed through the API server:\n--pod: %s\n--node: %s", stderr.Bytes(), nodeErr.Bytes())
 		}
 		probe := fmt.Sprintf("probe-%d", i)
 		e.job(t, probe, []string{"empty_unary"})
@@ -438,22 +451,39 @@ func (e *e2e) checkCapture(t *testing.T, tshark string) {
 	cases := []string{"large_unary", "client_streaming", "server_streaming", "ping_pong", "status_code_and_message", "unimplemented_method"}
 	e.job(t, "captured", cases)
 	e.waitJob(t, "captured", 2*time.Minute)
-	calls := func() []peers.Call {
+	callsIn := func(b *peers.SyncBuffer) []peers.Call {
 		var cs []peers.Call
-		for _, c := range peers.HoptapCalls(t, peers.CompleteLines(stdout.Bytes())) {
+		for _, c := range peers.HoptapCalls(t, peers.CompleteLines(b.Bytes())) {
 			if c.Method != nil && !strings.HasSuffix(*c.Method, "/EmptyCall") {
 				cs = append(cs, c)
 			}
 		}
 		return cs
 	}
+	calls := func() []peers.Call { return callsIn(&stdout) }
 	// large_unary 1, client_streaming 1, server_streaming 1, ping_pong 1,
 	// status_code_and_message 2, unimplemented_method 1.
-	for len(calls()) < 7 {
+	for len(calls()) < 7 || len(callsIn(&nodeOut)) < 7 {
 		if time.Now().After(deadline.Add(2 * time.Minute)) {
-			t.Fatalf("%d calls streamed, want 7:\n%s", len(calls()), stderr.Bytes())
+			t.Fatalf("%d calls streamed by --pod and %d by --node, want 7:\n%s\n%s", len(calls()), len(callsIn(&nodeOut)), stderr.Bytes(), nodeErr.Bytes())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	byNode.Process.Signal(os.Interrupt)
+	if err := byNode.Wait(); err != nil {
+		t.Fatalf("hoptap capture --node: %v\n%s", err, nodeErr.Bytes())
+	}
+	// The node's agent streams the same calls as the pod's view.
+	key := func(cs []peers.Call) []string {
+		var ks []string
+		for _, c := range cs {
+			ks = append(ks, c.String())
+		}
+		slices.Sort(ks)
+		return ks
+	}
+	if a, b := key(calls()), key(callsIn(&nodeOut)); !slices.Equal(a, b) {
+		t.Errorf("--pod and --node stream different calls:\n--pod:  %v\n--node: %v", a, b)
 	}
 	cmd.Process.Signal(os.Interrupt)
 	if err := cmd.Wait(); err != nil {
