@@ -75,8 +75,10 @@ func (k *Sockets) Peer(local, remote netip.AddrPort) (observer uint64, ok bool) 
 // the accepted one, and both must be one view of that end. The local
 // address is the source at egress and the destination at ingress.
 type locals struct {
-	// The last packet's answer: packets of one socket come in runs.
-	last    lastObs
+	// Recent answers, by socket and direction: packets of a few sockets
+	// take turns (a call's request leaves one socket and enters
+	// another, its response goes back).
+	recent  [recentObs]lastObs
 	seed    maphash.Seed
 	m       map[uint64]local // by observer
 	byTuple map[tuple]uint64 // a connection as one end sees it → that end
@@ -105,6 +107,9 @@ type lastObs struct {
 	obs            uint64
 }
 
+// recentObs is how many recent answers observe keeps.
+const recentObs = 16
+
 // maxLocals bounds the directory.
 const maxLocals = 1 << 16
 
@@ -115,9 +120,10 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 		l.m, l.byTuple = map[uint64]local{}, map[tuple]uint64{}
 		l.byRemote, l.byLocal = map[netip.AddrPort]uint64{}, map[netip.AddrPort]uint64{}
 	}
-	if l.last.obs != 0 && l.last.cookie == e.Cookie && l.last.cgroup == e.Cgroup && l.last.dir == e.Dir &&
-		l.last.src == t.src && l.last.dst == t.dst {
-		return l.last.obs
+	slot := &l.recent[(e.Cookie<<1|uint64(e.Dir&1))%recentObs]
+	if slot.obs != 0 && slot.cookie == e.Cookie && slot.cgroup == e.Cgroup && slot.dir == e.Dir &&
+		slot.src == t.src && slot.dst == t.dst {
+		return slot.obs
 	}
 	a, r := t.src, t.dst
 	if e.Dir == bpf.Ingress {
@@ -129,7 +135,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	copy(key[8:], ip[:])
 	binary.LittleEndian.PutUint16(key[24:], a.Port())
 	obs := maphash.Bytes(l.seed, key[:]) | 1 // never 0, the file observer
-	l.last = lastObs{cookie: e.Cookie, cgroup: e.Cgroup, src: t.src, dst: t.dst, dir: e.Dir, obs: obs}
+	*slot = lastObs{cookie: e.Cookie, cgroup: e.Cgroup, src: t.src, dst: t.dst, dir: e.Dir, obs: obs}
 	cur, ok := l.m[obs]
 	if ok && cur.cookie == e.Cookie {
 		if _, known := l.byTuple[tuple{a, r}]; known {
@@ -145,7 +151,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 		clear(l.byTuple)
 		clear(l.byRemote)
 		clear(l.byLocal)
-		l.last = lastObs{}
+		clear(l.recent[:])
 		l.reset++
 	}
 	l.m[obs] = local{addr: a, cgroup: e.Cgroup, cookie: e.Cookie}
@@ -176,7 +182,7 @@ func (l *locals) closed(local, remote netip.AddrPort) {
 	// them again.
 	delete(l.byRemote, remote)
 	delete(l.byLocal, local)
-	l.last = lastObs{} // the tuple must be learned again if reused
+	clear(l.recent[:]) // the tuple must be learned again if reused
 }
 
 // progress is the summary so far, with the kernel's counters.
