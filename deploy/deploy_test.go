@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -503,5 +504,42 @@ func TestAlertsFire(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+}
+
+// With apiTLS.secretName the capture API speaks TLS from the Secret,
+// mounted read-only, and mutual TLS unless clientCA is false.
+func TestCaptureAPITLS(t *testing.T) {
+	for _, mutual := range []bool{true, false} {
+		o := decode(t, render(t, "--set", "apiTLS.secretName=agent-tls", "--set", fmt.Sprintf("apiTLS.clientCA=%v", mutual)))
+		spec := o.ds.Spec.Template.Spec
+		var secret bool
+		for _, v := range spec.Volumes {
+			if v.Name == "api-tls" && v.Secret != nil && v.Secret.SecretName == "agent-tls" {
+				secret = true
+			}
+		}
+		c := spec.Containers[0]
+		var mounted bool
+		for _, m := range c.VolumeMounts {
+			if m.Name == "api-tls" && m.ReadOnly && m.MountPath == "/etc/hoptap/api-tls" {
+				mounted = true
+			}
+		}
+		if !secret || !mounted {
+			t.Errorf("mutual %v: secret volume %v, read-only mount %v", mutual, secret, mounted)
+		}
+		args := strings.Join(c.Args, " ")
+		for _, want := range []string{"--api-tls-cert=/etc/hoptap/api-tls/tls.crt", "--api-tls-key=/etc/hoptap/api-tls/tls.key"} {
+			if !strings.Contains(args, want) {
+				t.Errorf("mutual %v: no %s in %s", mutual, want, args)
+			}
+		}
+		if got := strings.Contains(args, "--api-tls-client-ca=/etc/hoptap/api-tls/ca.crt"); got != mutual {
+			t.Errorf("mutual %v: client CA argument %v", mutual, got)
+		}
+	}
+	if args := strings.Join(decode(t, render(t)).ds.Spec.Template.Spec.Containers[0].Args, " "); strings.Contains(args, "api-tls") {
+		t.Errorf("TLS arguments without apiTLS.secretName: %s", args)
 	}
 }

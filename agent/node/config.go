@@ -48,6 +48,10 @@ type Config struct {
 	// port-forward reaches. Empty: not served there.
 	APISocket string `json:"apiSocket,omitempty"`
 	APIAddr   string `json:"apiAddr,omitempty"`
+	// APITLS serves APIAddr over TLS; with ClientCA, only to clients
+	// whose certificate it signed (mutual TLS), on top of whatever
+	// reaches the port (in a pod: the API server's port-forward).
+	APITLS APITLS `json:"apiTLS,omitempty"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the metrics
 	// address, for finding where the agent's CPU and memory go.
 	Pprof bool `json:"pprof,omitempty"`
@@ -87,6 +91,14 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON implements json.Marshaler.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// APITLS names PEM files: the agent's certificate and key, and the CA
+// that signs the clients' certificates.
+type APITLS struct {
+	Cert     string `json:"cert,omitempty"`
+	Key      string `json:"key,omitempty"`
+	ClientCA string `json:"clientCA,omitempty"`
+}
 
 // Defaults fills what is unset.
 func (c *Config) Defaults() {

@@ -5,6 +5,8 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,6 +239,13 @@ func (a *Agent) serveAPI(w *watch.Server) (stop func(), err error) {
 		lns = append(lns, ln)
 	}
 	if a.cfg.APIAddr != "" {
+		tlsCfg, err := apiTLS(a.cfg.APITLS)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
 		ln, err := net.Listen("tcp", a.cfg.APIAddr)
 		if err != nil {
 			for _, l := range lns {
@@ -244,7 +253,12 @@ func (a *Agent) serveAPI(w *watch.Server) (stop func(), err error) {
 			}
 			return nil, fmt.Errorf("api address: %w", err)
 		}
+		if tlsCfg != nil {
+			ln = tls.NewListener(ln, tlsCfg)
+		}
 		lns = append(lns, ln)
+	} else if a.cfg.APITLS != (APITLS{}) {
+		return nil, errors.New("apiTLS secures apiAddr (--api-addr), which is not set")
 	}
 	if len(lns) == 0 {
 		return func() {}, nil
@@ -319,6 +333,36 @@ func (a *Agent) namer(ctx context.Context) (metrics.Namer, error) {
 	}
 	a.log.Warn("Kubernetes not reachable: naming workloads by process and address", "err", err)
 	return metrics.ProcessNamer{}, nil
+}
+
+// apiTLS is the TLS configuration of the capture API's TCP listener; nil
+// when none is asked for. The unix socket needs none: only root reaches
+// it.
+func apiTLS(c APITLS) (*tls.Config, error) {
+	if c == (APITLS{}) {
+		return nil, nil
+	}
+	if c.Cert == "" || c.Key == "" {
+		return nil, errors.New("apiTLS needs both cert and key (--api-tls-cert, --api-tls-key)")
+	}
+	pair, err := tls.LoadX509KeyPair(c.Cert, c.Key)
+	if err != nil {
+		return nil, fmt.Errorf("apiTLS: %w", err)
+	}
+	// h2: gRPC clients require ALPN to say HTTP/2.
+	cfg := &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("apiTLS client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("apiTLS client CA %s: no PEM certificate in it", c.ClientCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
 }
 
 // describer names pods in pcapng comments when the agent knows them.

@@ -2,14 +2,18 @@ package capture
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hoptap/hoptap/agent/api"
@@ -49,6 +53,10 @@ func fromAgents(ctx context.Context, stdout, stderr io.Writer, o *options) error
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)
 		defer cancel()
+	}
+	creds, err := agentCreds(o)
+	if err != nil {
+		return err
 	}
 	var targets []agentTarget
 	hosts := spec.Hosts
@@ -117,7 +125,7 @@ func fromAgents(ctx context.Context, stdout, stderr io.Writer, o *options) error
 	items := make(chan item, 64)
 	for i := range targets {
 		t := &targets[i]
-		conn, err := grpc.NewClient(t.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(t.addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}
@@ -212,4 +220,42 @@ loop:
 		return failed
 	}
 	return nil
+}
+
+// agentCreds is plain text (a unix socket, or a port only the API
+// server's port-forward reaches), or TLS when --agent-ca is given, with
+// a client certificate for agents that ask for one.
+func agentCreds(o *options) (credentials.TransportCredentials, error) {
+	if o.agentCA == "" {
+		if o.agentCert != "" || o.agentKey != "" || o.agentServerName != "" {
+			return nil, errors.New("--agent-cert, --agent-key and --agent-server-name go with --agent-ca")
+		}
+		return insecure.NewCredentials(), nil
+	}
+	if strings.HasPrefix(o.agent, "/") {
+		return nil, errors.New("--agent-ca: the agent's unix socket is plain (only root reaches it); TLS is for its TCP address")
+	}
+	pem, err := os.ReadFile(o.agentCA)
+	if err != nil {
+		return nil, fmt.Errorf("--agent-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--agent-ca %s: no PEM certificate in it", o.agentCA)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, ServerName: o.agentServerName}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "hoptap-agent"
+		if host, _, err := net.SplitHostPort(o.agent); err == nil {
+			cfg.ServerName = host
+		}
+	}
+	if o.agentCert != "" || o.agentKey != "" {
+		pair, err := tls.LoadX509KeyPair(o.agentCert, o.agentKey)
+		if err != nil {
+			return nil, fmt.Errorf("--agent-cert: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return credentials.NewTLS(cfg), nil
 }

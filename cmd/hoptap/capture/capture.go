@@ -44,6 +44,8 @@ type options struct {
 	kubeContext    string
 	agentNamespace string
 	agentPort      int
+	// TLS to the agents' TCP API (mutual with a client certificate).
+	agentCA, agentCert, agentKey, agentServerName string
 }
 
 // Command returns the cobra command.
@@ -111,6 +113,10 @@ agent reached directly.`,
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for --node and --pod (default: $KUBECONFIG, then ~/.kube/config)")
 	f.StringVar(&o.kubeContext, "context", "", "kubeconfig context for --node and --pod (default: the current one)")
 	f.StringVar(&o.agentNamespace, "agent-namespace", "hoptap", "namespace of the agents' DaemonSet, for --node and --pod")
+	f.StringVar(&o.agentCA, "agent-ca", "", "speak TLS to the agent's TCP API, trusting this PEM CA (the agent: --api-tls-cert)")
+	f.StringVar(&o.agentCert, "agent-cert", "", "with --agent-ca, present this PEM client certificate (and --agent-key): mutual TLS")
+	f.StringVar(&o.agentKey, "agent-key", "", "the PEM private key of --agent-cert")
+	f.StringVar(&o.agentServerName, "agent-server-name", "", "with --agent-ca, the name the agent's certificate must have (default: the host of --agent; hoptap-agent for --node and --pod)")
 	f.IntVar(&o.agentPort, "agent-port", 9465, "the agents' capture API port in their pods (deploy/: apiPort), for --node and --pod")
 	return cmd
 }
