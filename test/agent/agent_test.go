@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/hoptap/hoptap/test/peers"
 )
 
@@ -38,68 +35,6 @@ func TestMain(m *testing.M) {
 	cleanup()
 	cleanupH()
 	os.Exit(code)
-}
-
-// sample is one exposed series.
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// scrape reads /metrics in the text format, as Prometheus's own parser
-// does, flattened to series: a histogram gives its _count and _sum.
-func scrape(t *testing.T, addr string) []sample {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	var out []sample
-	for name, f := range fams {
-		for _, m := range f.Metric {
-			labels := map[string]string{}
-			for _, l := range m.Label {
-				labels[l.GetName()] = l.GetValue()
-			}
-			switch {
-			case m.Counter != nil:
-				out = append(out, sample{name, labels, m.Counter.GetValue()})
-			case m.Gauge != nil:
-				out = append(out, sample{name, labels, m.Gauge.GetValue()})
-			case m.Untyped != nil:
-				out = append(out, sample{name, labels, m.Untyped.GetValue()})
-			case m.Histogram != nil:
-				out = append(out, sample{name + "_count", labels, float64(m.Histogram.GetSampleCount())},
-					sample{name + "_sum", labels, m.Histogram.GetSampleSum()})
-			}
-		}
-	}
-	return out
-}
-
-// sum adds the series of name whose labels include want.
-func sum(ss []sample, name string, want map[string]string) float64 {
-	var n float64
-next:
-	for _, s := range ss {
-		if s.name != name {
-			continue
-		}
-		for k, v := range want {
-			if s.labels[k] != v {
-				continue next
-			}
-		}
-		n += s.value
-	}
-	return n
 }
 
 type agent struct {
@@ -158,20 +93,20 @@ func startAgentUnder(t *testing.T, wrapper []string, args ...string) *agent {
 
 // waitFor scrapes until cond holds, and returns that scrape. The agent
 // publishes what it decoded within about a second.
-func (a *agent) waitFor(t *testing.T, what string, cond func([]sample) bool) []sample {
+func (a *agent) waitFor(t *testing.T, what string, cond func([]peers.Sample) bool) []peers.Sample {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ss := scrape(t, a.addr)
+		ss := peers.Scrape(t, a.addr)
 		if cond(ss) {
 			return ss
 		}
 		if time.Now().After(deadline) {
 			var have []string
 			for _, x := range ss {
-				if strings.HasPrefix(x.name, "hoptap_tcp_connections_opened_total") || strings.HasPrefix(x.name, "hoptap_lost_events_total") ||
-					strings.HasPrefix(x.name, "hoptap_rpc_hop_") && !strings.Contains(x.name, "network") {
-					have = append(have, fmt.Sprintf("%s%v %v", x.name, x.labels, x.value))
+				if strings.HasPrefix(x.Name, "hoptap_tcp_connections_opened_total") || strings.HasPrefix(x.Name, "hoptap_lost_events_total") ||
+					strings.HasPrefix(x.Name, "hoptap_rpc_hop_") && !strings.Contains(x.Name, "network") {
+					have = append(have, fmt.Sprintf("%s%v %v", x.Name, x.Labels, x.Value))
 				}
 			}
 			t.Fatalf("timed out waiting for %s; the agent has:\n%s", what, strings.Join(have, "\n"))

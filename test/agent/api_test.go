@@ -126,8 +126,22 @@ func TestCaptureFromAgentErrors(t *testing.T) {
 func TestCaptureFromAgentCallRows(t *testing.T) {
 	b := newBed(t)
 	a := startAgent(t, b.agentArgs()...)
+	out := string(streamCalls(t, b, "capture", "--agent", a.sock, "--calls", "--port", fmt.Sprint(serverPort)))
+	if !strings.HasPrefix(out, "TIME ") || !strings.Contains(out, " OK ") {
+		t.Errorf("call rows:\n%s", out)
+	}
+	if strings.Contains(out, `"kind"`) {
+		t.Errorf("JSON in call rows:\n%s", out)
+	}
+}
+
+// streamCalls runs hoptap with args while making large_unary calls,
+// until its output shows one, then stops it with SIGINT, which must end
+// it cleanly; it returns the complete lines of its output.
+func streamCalls(t *testing.T, b *bed, args ...string) []byte {
+	t.Helper()
 	var stdout, stderr peers.SyncBuffer
-	cli := exec.Command(hoptapBin, "capture", "--agent", a.sock, "--calls", "--port", fmt.Sprint(serverPort))
+	cli := exec.Command(hoptapBin, args...)
 	cli.Stdout, cli.Stderr = &stdout, &stderr
 	if err := cli.Start(); err != nil {
 		t.Fatal(err)
@@ -136,19 +150,15 @@ func TestCaptureFromAgentCallRows(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !bytes.Contains(stdout.Bytes(), []byte("/grpc.testing.TestService/UnaryCall")) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no call row streamed:\n%s\n%s", stdout.Bytes(), stderr.Bytes())
+			t.Fatalf("hoptap %v streamed no call:\n%s\n%s", args, stdout.Bytes(), stderr.Bytes())
 		}
 		if err := b.interop(t, b.server.Addr, serverPort, "large_unary"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	cli.Process.Signal(os.Interrupt)
-	cli.Wait()
-	out := string(peers.CompleteLines(stdout.Bytes()))
-	if !strings.HasPrefix(out, "TIME ") || !strings.Contains(out, " OK ") {
-		t.Errorf("call rows:\n%s", out)
+	if err := cli.Wait(); err != nil {
+		t.Errorf("hoptap %v: %v\n%s", args, err, stderr.Bytes())
 	}
-	if strings.Contains(out, `"kind"`) {
-		t.Errorf("JSON in call rows:\n%s", out)
-	}
+	return peers.CompleteLines(stdout.Bytes())
 }

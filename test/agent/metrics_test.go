@@ -38,12 +38,12 @@ func TestInteropSuiteMetrics(t *testing.T) {
 	edge := func(side string) map[string]string {
 		return l("side", side, "source_workload", "interop-client", "destination_workload", "interop-server")
 	}
-	ss := a.waitFor(t, "every deterministic call at both sockets", func(ss []sample) bool {
+	ss := a.waitFor(t, "every deterministic call at both sockets", func(ss []peers.Sample) bool {
 		for _, e := range expected {
 			for _, side := range []string{"client", "server"} {
 				w := edge(side)
 				w["rpc_service"], w["rpc_method"], w["rpc_grpc_status_code"] = e.service, e.method, e.status
-				if sum(ss, "hoptap_rpc_call_duration_seconds_count", w) < e.n {
+				if peers.Sum(ss, "hoptap_rpc_call_duration_seconds_count", w) < e.n {
 					return false
 				}
 			}
@@ -54,7 +54,7 @@ func TestInteropSuiteMetrics(t *testing.T) {
 		for _, side := range []string{"client", "server"} {
 			w := edge(side)
 			w["rpc_service"], w["rpc_method"], w["rpc_grpc_status_code"] = e.service, e.method, e.status
-			if got := sum(ss, "hoptap_rpc_call_duration_seconds_count", w); got != e.n {
+			if got := peers.Sum(ss, "hoptap_rpc_call_duration_seconds_count", w); got != e.n {
 				t.Errorf("%s %s/%s status %s: %v calls, want %v", side, e.service, e.method, e.status, got, e.n)
 			}
 		}
@@ -63,10 +63,10 @@ func TestInteropSuiteMetrics(t *testing.T) {
 	// into one hop sample.
 	for method, n := range map[string]float64{"EmptyCall": 1, "UnaryCall": 4, "UnimplementedCall": 1} {
 		w := l("rpc_service", testService, "rpc_method", method, "source_workload", "interop-client", "destination_workload", "interop-server")
-		if got := sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != n {
+		if got := peers.Sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != n {
 			t.Errorf("hop samples for %s: %v, want %v", method, got, n)
 		}
-		if s := sum(ss, "hoptap_rpc_hop_network_seconds_sum", w); s <= 0 {
+		if s := peers.Sum(ss, "hoptap_rpc_hop_network_seconds_sum", w); s <= 0 {
 			t.Errorf("hop time for %s: %v s", method, s)
 		}
 	}
@@ -77,20 +77,20 @@ func TestInteropSuiteMetrics(t *testing.T) {
 		for _, side := range []string{"client", "server"} {
 			w := edge(side)
 			w["origin"], w["rpc_service"], w["rpc_method"], w["rpc_grpc_status_code"] = "application", testService, f.method, f.status
-			if got := sum(ss, "hoptap_rpc_failures_total", w); got != f.n {
+			if got := peers.Sum(ss, "hoptap_rpc_failures_total", w); got != f.n {
 				t.Errorf("%s application failures of %s status %s: %v, want %v", side, f.method, f.status, got, f.n)
 			}
 		}
 	}
 	for _, o := range []string{"proxy", "unknown"} {
-		if got := sum(ss, "hoptap_rpc_failures_total", l("origin", o)); got != 0 {
+		if got := peers.Sum(ss, "hoptap_rpc_failures_total", l("origin", o)); got != 0 {
 			t.Errorf("%v failures of origin %s with no proxy in between", got, o)
 		}
 	}
-	if got := sum(ss, "hoptap_lost_events_total", nil); got != 0 {
+	if got := peers.Sum(ss, "hoptap_lost_events_total", nil); got != 0 {
 		t.Errorf("%v events lost", got)
 	}
-	if sum(ss, "hoptap_kernel_packets_total", nil) == 0 || sum(ss, "hoptap_tcp_connections_opened_total", nil) == 0 {
+	if peers.Sum(ss, "hoptap_kernel_packets_total", nil) == 0 || peers.Sum(ss, "hoptap_tcp_connections_opened_total", nil) == 0 {
 		t.Error("no packets or connections counted")
 	}
 	// One connection per interop client run, seen opening at both ends
@@ -100,23 +100,23 @@ func TestInteropSuiteMetrics(t *testing.T) {
 	// so the count is per side, and most must carry the process names.
 	cases := float64(len(peersCases()))
 	side := func(s string) map[string]string { return l("side", s) }
-	ss = a.waitFor(t, "a connection per case at both ends", func(ss []sample) bool {
-		return sum(ss, "hoptap_tcp_connections_opened_total", side("client")) >= cases &&
-			sum(ss, "hoptap_tcp_connections_opened_total", side("server")) >= cases
+	ss = a.waitFor(t, "a connection per case at both ends", func(ss []peers.Sample) bool {
+		return peers.Sum(ss, "hoptap_tcp_connections_opened_total", side("client")) >= cases &&
+			peers.Sum(ss, "hoptap_tcp_connections_opened_total", side("server")) >= cases
 	})
 	for _, sd := range []string{"client", "server"} {
-		if got := sum(ss, "hoptap_tcp_connections_opened_total", side(sd)); got != cases {
+		if got := peers.Sum(ss, "hoptap_tcp_connections_opened_total", side(sd)); got != cases {
 			t.Errorf("connections opened at the %s's socket: %v, want %v", sd, got, cases)
 		}
-		if got := sum(ss, "hoptap_tcp_connections_opened_total", edge(sd)); got < cases/2 {
+		if got := peers.Sum(ss, "hoptap_tcp_connections_opened_total", edge(sd)); got < cases/2 {
 			t.Errorf("connections opened at the %s's socket named interop-client → interop-server: %v of %v", sd, got, cases)
 		}
-		if got := sum(ss, "hoptap_tcp_handshake_seconds_count", side(sd)); got != cases {
+		if got := peers.Sum(ss, "hoptap_tcp_handshake_seconds_count", side(sd)); got != cases {
 			t.Errorf("TCP handshakes timed at the %s's socket: %v, want %v", sd, got, cases)
 		}
 		// A case may end its connection before both SETTINGS are
 		// acknowledged; most do not.
-		if got := sum(ss, "hoptap_http2_handshake_seconds_count", side(sd)); got < cases/2 {
+		if got := peers.Sum(ss, "hoptap_http2_handshake_seconds_count", side(sd)); got < cases/2 {
 			t.Errorf("HTTP/2 handshakes timed at the %s's socket: %v of %v connections", sd, got, cases)
 		}
 	}
@@ -144,11 +144,11 @@ func TestTwoHopsThroughNginx(t *testing.T) {
 	}
 	front := l("rpc_method", "UnaryCall", "source_workload", "interop-client", "destination_workload", "nginx")
 	back := l("rpc_method", "UnaryCall", "source_workload", "nginx", "destination_workload", "interop-server")
-	ss := a.waitFor(t, "both hops of both unary calls", func(ss []sample) bool {
-		return sum(ss, "hoptap_rpc_hop_network_seconds_count", front) >= 2 && sum(ss, "hoptap_rpc_hop_network_seconds_count", back) >= 2
+	ss := a.waitFor(t, "both hops of both unary calls", func(ss []peers.Sample) bool {
+		return peers.Sum(ss, "hoptap_rpc_hop_network_seconds_count", front) >= 2 && peers.Sum(ss, "hoptap_rpc_hop_network_seconds_count", back) >= 2
 	})
 	for name, w := range map[string]map[string]string{"client → nginx": front, "nginx → server": back} {
-		if got := sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != 2 {
+		if got := peers.Sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != 2 {
 			t.Errorf("hop %s: %v samples, want 2", name, got)
 		}
 		for _, side := range []string{"client", "server"} {
@@ -156,7 +156,7 @@ func TestTwoHopsThroughNginx(t *testing.T) {
 			for k, v := range w {
 				f[k] = v
 			}
-			if got := sum(ss, "hoptap_rpc_failures_total", f); got != 1 {
+			if got := peers.Sum(ss, "hoptap_rpc_failures_total", f); got != 1 {
 				t.Errorf("hop %s, %s's socket: %v application failures of UnaryCall, want 1", name, side, got)
 			}
 		}
@@ -169,23 +169,23 @@ func TestTwoHopsThroughNginx(t *testing.T) {
 		t.Fatal("large_unary passed with the server stopped")
 	}
 	proxyFail := l("side", "client", "origin", "proxy", "rpc_method", "UnaryCall", "source_workload", "interop-client", "destination_workload", "nginx")
-	ss = a.waitFor(t, "the failure at the client counted as the proxy's", func(ss []sample) bool {
-		return sum(ss, "hoptap_rpc_failures_total", proxyFail) >= 1
+	ss = a.waitFor(t, "the failure at the client counted as the proxy's", func(ss []peers.Sample) bool {
+		return peers.Sum(ss, "hoptap_rpc_failures_total", proxyFail) >= 1
 	})
-	if got := sum(ss, "hoptap_rpc_failures_total", proxyFail); got != 1 {
+	if got := peers.Sum(ss, "hoptap_rpc_failures_total", proxyFail); got != 1 {
 		t.Errorf("proxy failures at the client: %v, want 1", got)
 	}
 	// nginx's connection attempts to the stopped server are refused.
 	refused := l("side", "client", "source_workload", "nginx")
-	ss = a.waitFor(t, "nginx's refused connection", func(ss []sample) bool {
-		return sum(ss, "hoptap_tcp_refused_total", refused) >= 1
+	ss = a.waitFor(t, "nginx's refused connection", func(ss []peers.Sample) bool {
+		return peers.Sum(ss, "hoptap_tcp_refused_total", refused) >= 1
 	})
-	if got := sum(ss, "hoptap_tcp_resets_total", refused); got != 0 {
+	if got := peers.Sum(ss, "hoptap_tcp_resets_total", refused); got != 0 {
 		t.Errorf("refused attempts counted as %v resets of established connections", got)
 	}
 	for _, o := range []string{"application", "transport", "unknown"} {
 		w := l("side", "client", "origin", o, "rpc_method", "UnaryCall", "rpc_grpc_status_code", "14")
-		if got := sum(ss, "hoptap_rpc_failures_total", w); got != 0 {
+		if got := peers.Sum(ss, "hoptap_rpc_failures_total", w); got != 0 {
 			t.Errorf("the stopped server's calls: %v counted as %s", got, o)
 		}
 	}
@@ -201,10 +201,10 @@ func TestDaemonSetCapabilitiesSuffice(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := l("rpc_method", "UnaryCall", "source_workload", "interop-client", "destination_workload", "interop-server")
-	ss := a.waitFor(t, "the call's hop", func(ss []sample) bool {
-		return sum(ss, "hoptap_rpc_hop_network_seconds_count", w) >= 1
+	ss := a.waitFor(t, "the call's hop", func(ss []peers.Sample) bool {
+		return peers.Sum(ss, "hoptap_rpc_hop_network_seconds_count", w) >= 1
 	})
-	if got := sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != 1 {
+	if got := peers.Sum(ss, "hoptap_rpc_hop_network_seconds_count", w); got != 1 {
 		t.Errorf("hop samples %v, want 1", got)
 	}
 	if log, _ := os.ReadFile(a.log.Name()); strings.Contains(string(log), "level=WARN") {

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +16,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/hoptap/hoptap/test/peers"
 )
@@ -89,6 +85,7 @@ func TestCluster(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) { e.checkMetrics(t) })
 	t.Run("capture --pod and --node", func(t *testing.T) { e.checkCapture(t, tshark) })
 	t.Run("upgrade under soak", func(t *testing.T) { e.checkUpgrade(t) })
+	t.Run("capture API over mutual TLS", func(t *testing.T) { e.checkTLS(t) })
 	t.Logf("whole e2e: %s", time.Since(start).Round(time.Second))
 }
 
@@ -343,34 +340,15 @@ func (e *e2e) agentPod(t *testing.T) (string, string) {
 	return out[0], out[1]
 }
 
-type sample struct {
-	labels map[string]string
-	count  uint64
-}
-
-// scrape reads the agent's call-duration histograms from its pod
-// address (the pod network is reachable from the node).
-func (e *e2e) scrape(t *testing.T) []sample {
+// scrape reads the agent's call-duration histograms' counts from its
+// pod address (the pod network is reachable from the node).
+func (e *e2e) scrape(t *testing.T) []peers.Sample {
 	t.Helper()
 	_, ip := e.agentPod(t)
-	resp, err := http.Get("http://" + ip + ":9464/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	var out []sample
-	if f, ok := fams["hoptap_rpc_call_duration_seconds"]; ok {
-		for _, m := range f.Metric {
-			l := map[string]string{}
-			for _, p := range m.Label {
-				l[p.GetName()] = p.GetValue()
-			}
-			out = append(out, sample{l, m.GetHistogram().GetSampleCount()})
+	var out []peers.Sample
+	for _, s := range peers.Scrape(t, ip+":9464") {
+		if s.Name == "hoptap_rpc_call_duration_seconds_count" {
+			out = append(out, s)
 		}
 	}
 	return out
@@ -387,13 +365,13 @@ func (e *e2e) checkMetrics(t *testing.T) {
 		{"EmptyCall", "0"}, {"UnaryCall", "0"}, {"StreamingInputCall", "0"}, {"StreamingOutputCall", "0"},
 		{"FullDuplexCall", "0"}, {"UnaryCall", "2"}, {"FullDuplexCall", "2"}, {"UnimplementedCall", "12"},
 	}
-	var got []sample
+	var got []peers.Sample
 	missing := want
 	deadline := time.Now().Add(30 * time.Second)
 	for len(missing) > 0 {
 		if time.Now().After(deadline) {
 			for _, s := range got {
-				t.Logf("sample %v %d", s.labels, s.count)
+				t.Logf("sample %v %v", s.Labels, s.Value)
 			}
 			t.Fatalf("no client- and server-side samples, between e2e/interop-client and e2e/interop-server, for %v", missing)
 		}
@@ -402,12 +380,12 @@ func (e *e2e) checkMetrics(t *testing.T) {
 		missing = nil
 		for _, w := range want {
 			for _, side := range []string{"client", "server"} {
-				if !slices.ContainsFunc(got, func(s sample) bool {
-					l := s.labels
+				if !slices.ContainsFunc(got, func(s peers.Sample) bool {
+					l := s.Labels
 					return l["side"] == side && l["source_workload"] == ns+"/interop-client" &&
 						l["destination_workload"] == ns+"/interop-server" && l["rpc_service"] == "grpc.testing.TestService" &&
 						l["source_pod"] == clientPod && l["destination_pod"] == serverPod &&
-						l["rpc_method"] == w.method && l["rpc_grpc_status_code"] == w.code && s.count > 0
+						l["rpc_method"] == w.method && l["rpc_grpc_status_code"] == w.code && s.Value > 0
 				}) {
 					missing = append(missing, struct{ method, code string }{w.method + "@" + side, w.code})
 				}
@@ -592,3 +570,43 @@ spec:
   selector: {app: interop-server}
   ports: [{port: 10000, targetPort: 10000}]
 `
+
+// checkTLS turns on the chart's TLS for the capture API (a Secret from
+// a CA made here) and streams through the port-forward with a client
+// certificate; without one the agent refuses.
+func (e *e2e) checkTLS(t *testing.T) {
+	f := peers.PKI(t, "hoptap-agent")
+	e.kubectl(t, "-n", agentNS, "create", "secret", "generic", "agent-tls",
+		"--from-file=tls.crt="+f["agent.crt"], "--from-file=tls.key="+f["agent.key"], "--from-file=ca.crt="+f["ca.crt"])
+	e.helm(t, "upgrade", "hoptap", filepath.Join(e.repo, "deploy/helm/hoptap"), "--namespace", agentNS, "--reuse-values",
+		"--set", "apiTLS.secretName=agent-tls")
+	e.rollout(t)
+	pod := strings.TrimSpace(string(e.kubectl(t, "-n", ns, "get", "pods", "-l", "app=interop-server", "-o", "jsonpath={.items[0].metadata.name}")))
+	var stdout, stderr peers.SyncBuffer
+	cmd := exec.Command(e.hoptap, "capture", "--kubeconfig", e.kubeconfig, "--pod", ns+"/"+pod, "--calls",
+		"--agent-ca", f["ca.crt"], "--agent-cert", f["client.crt"], "--agent-key", f["client.key"])
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; !bytes.Contains(stdout.Bytes(), []byte("/grpc.testing.TestService/UnaryCall")); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no call streamed over mutual TLS:\n%s", stderr.Bytes())
+		}
+		job := fmt.Sprintf("tls-%d", i)
+		e.job(t, job, []string{"large_unary"})
+		e.waitJob(t, job, time.Minute)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("capture over mutual TLS: %v\n%s", err, stderr.Bytes())
+	}
+	// No client certificate: nothing streams.
+	out, err := exec.Command(e.hoptap, "capture", "--kubeconfig", e.kubeconfig, "--pod", ns+"/"+pod, "--calls",
+		"--agent-ca", f["ca.crt"], "--duration", "5s").CombinedOutput()
+	if err == nil || bytes.Contains(out, []byte("UnaryCall")) {
+		t.Errorf("the agent streamed to a client without a certificate (err %v):\n%s", err, out)
+	}
+}
