@@ -20,11 +20,17 @@ import (
 // of thousands of packets a second.
 type ring struct {
 	consPage []byte  // read-write: the consumer position
-	dataMap  []byte  // read-only: the producer page, then the data twice
+	dataMap  []byte  // read-only: the producer page, then the data
 	cons     *uint64 // into consPage
 	prod     *uint64 // into dataMap
-	data     []byte  // the data pages, mapped twice so records never wrap
-	mask     uint64
+	// data is the data pages, mapped once: the kernel offers them twice
+	// in a row so that no record wraps, but every page mapped counts in
+	// the resident size (16 MiB for an 8 MiB ring). The few records that
+	// wrap are put together in wrapped instead.
+	data    []byte
+	wrapped []byte
+	wraps   uint64 // records put together in wrapped
+	mask    uint64
 	// poll is a duplicate of the map's descriptor in Go's network
 	// poller: waiting parks the reader goroutine, no thread sits in
 	// epoll_wait, and the runtime's monitor can sleep while traffic is
@@ -53,7 +59,7 @@ func newRing(m *ebpf.Map) (*ring, error) {
 	if r.consPage, err = unix.Mmap(fd, 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
 		return nil, fmt.Errorf("mapping the consumer page: %w", err)
 	}
-	if r.dataMap, err = unix.Mmap(fd, int64(page), page+2*size, unix.PROT_READ, unix.MAP_SHARED); err != nil {
+	if r.dataMap, err = unix.Mmap(fd, int64(page), page+size, unix.PROT_READ, unix.MAP_SHARED); err != nil {
 		r.close()
 		return nil, fmt.Errorf("mapping the data pages: %w", err)
 	}
@@ -97,7 +103,8 @@ const (
 )
 
 // next looks at the record at pos. The sample stays valid until pos is
-// published past it.
+// published past it, or, for one that wraps around the end of the
+// data, until the next call.
 func (r *ring) next(pos uint64) (sample []byte, after uint64, st int, err error) {
 	prod := atomic.LoadUint64(r.prod)
 	if prod == pos {
@@ -119,8 +126,15 @@ func (r *ring) next(pos uint64) (sample []byte, after uint64, st int, err error)
 	if hdr&ringDrop != 0 {
 		return nil, after, recSkipped, nil
 	}
-	at := start + ringHdrLen
-	return r.data[at : at+n : at+n], after, recOK, nil
+	// Records are 8-byte aligned, so a header never wraps; a sample may.
+	at := (start + ringHdrLen) & r.mask
+	if end := at + n; end <= uint64(len(r.data)) {
+		return r.data[at:end:end], after, recOK, nil
+	}
+	first := uint64(len(r.data)) - at
+	r.wraps++
+	r.wrapped = append(append(r.wrapped[:0], r.data[at:]...), r.data[:n-first]...)
+	return r.wrapped, after, recOK, nil
 }
 
 // wait parks until the kernel signals data, stop is called, or timeout

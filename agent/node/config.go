@@ -109,7 +109,7 @@ func (c *Config) Defaults() {
 		c.Payload = "auto"
 	}
 	if c.BufferMiB == 0 {
-		// Mapped twice and resident: 8 MiB of ring is 16 MiB of RSS.
+		// All resident: the ring is part of the agent's RSS.
 		c.BufferMiB = 8
 	}
 	if c.APISocket == "" {

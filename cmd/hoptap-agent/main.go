@@ -96,7 +96,7 @@ programs are attached and being read).`,
 	f.StringSliceVar(&flags.Cgroups, "cgroup", nil, "only sockets in this cgroup v2 or below it (repeatable; in the kernel)")
 	f.StringVar(&flags.Payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers")
 	f.IntVarP(&flags.Snaplen, "snaplen", "s", 0, "keep at most this many bytes of each packet (0: 65535)")
-	f.IntVarP(&flags.BufferMiB, "buffer-size", "B", 8, "ring buffer size in MiB, a power of two (resident twice: it is mapped twice)")
+	f.IntVarP(&flags.BufferMiB, "buffer-size", "B", 8, "ring buffer size in MiB, a power of two (all of it resident)")
 	f.StringVar(&flags.CgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
 	f.StringVar(&flags.Kubernetes, "kubernetes", "auto", "name workloads by pod from the API server: auto (when in a pod), on or off")
 	f.StringVar(&flags.Kubeconfig, "kubeconfig", "", "kubeconfig file, for an agent outside the cluster (implies the API server is there)")
