@@ -39,6 +39,10 @@ func TestInteropSuiteMetrics(t *testing.T) {
 		return l("side", side, "source_workload", "interop-client", "destination_workload", "interop-server")
 	}
 	ss := a.waitFor(t, "every deterministic call at both sockets", func(ss []peers.Sample) bool {
+		// The self-metrics are refreshed each second.
+		if peers.Sum(ss, "hoptap_kernel_packets_total", nil) == 0 || peers.Sum(ss, "hoptap_tcp_connections_opened_total", nil) == 0 {
+			return false
+		}
 		for _, e := range expected {
 			for _, side := range []string{"client", "server"} {
 				w := edge(side)
