@@ -59,18 +59,25 @@ func exitStderr(err error) []byte {
 // objects splits a manifest stream and decodes each document strictly:
 // a field the Kubernetes type does not have is an error.
 type objects struct {
-	ds       *appsv1.DaemonSet
-	sa       *corev1.ServiceAccount
-	svc      *corev1.Service
-	ns       *corev1.Namespace
-	role     *rbacv1.ClusterRole
-	binding  *rbacv1.ClusterRoleBinding
-	monitors []map[string]any // ServiceMonitor, PrometheusRule: CRDs, checked by field
+	ds      *appsv1.DaemonSet
+	sa      *corev1.ServiceAccount
+	svc     *corev1.Service
+	ns      *corev1.Namespace
+	role    *rbacv1.ClusterRole        // the agent's
+	binding *rbacv1.ClusterRoleBinding // the agent's
+	// Every RBAC object by name (the capture roles too).
+	clusterRoles    map[string]*rbacv1.ClusterRole
+	roles           map[string]*rbacv1.Role
+	clusterBindings map[string]*rbacv1.ClusterRoleBinding
+	roleBindings    map[string]*rbacv1.RoleBinding
+	monitors        []map[string]any // ServiceMonitor, PrometheusRule: CRDs, checked by field
 }
 
 func decode(t *testing.T, stream []byte) objects {
 	t.Helper()
-	var o objects
+	o := objects{clusterRoles: map[string]*rbacv1.ClusterRole{}, roles: map[string]*rbacv1.Role{},
+		clusterBindings: map[string]*rbacv1.ClusterRoleBinding{}, roleBindings: map[string]*rbacv1.RoleBinding{}}
+	var named []func()
 	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(stream), -1) {
 		if strings.TrimSpace(stripComments(doc)) == "" {
 			continue
@@ -94,11 +101,17 @@ func decode(t *testing.T, stream []byte) objects {
 			o.ns = &corev1.Namespace{}
 			into = o.ns
 		case "ClusterRole":
-			o.role = &rbacv1.ClusterRole{}
-			into = o.role
+			r := &rbacv1.ClusterRole{}
+			into, named = r, append(named, func() { o.clusterRoles[r.Name] = r })
 		case "ClusterRoleBinding":
-			o.binding = &rbacv1.ClusterRoleBinding{}
-			into = o.binding
+			b := &rbacv1.ClusterRoleBinding{}
+			into, named = b, append(named, func() { o.clusterBindings[b.Name] = b })
+		case "Role":
+			r := &rbacv1.Role{}
+			into, named = r, append(named, func() { o.roles[r.Name] = r })
+		case "RoleBinding":
+			b := &rbacv1.RoleBinding{}
+			into, named = b, append(named, func() { o.roleBindings[b.Name] = b })
 		case "ServiceMonitor", "PrometheusRule":
 			m := map[string]any{}
 			if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
@@ -113,6 +126,10 @@ func decode(t *testing.T, stream []byte) objects {
 			t.Fatalf("%s does not decode strictly: %v", meta.Kind, err)
 		}
 	}
+	for _, f := range named {
+		f()
+	}
+	o.role, o.binding = o.clusterRoles["hoptap-agent"], o.clusterBindings["hoptap-agent"]
 	return o
 }
 
@@ -541,5 +558,38 @@ func TestCaptureAPITLS(t *testing.T) {
 	}
 	if args := strings.Join(decode(t, render(t)).ds.Spec.Template.Spec.Containers[0].Args, " "); strings.Contains(args, "api-tls") {
 		t.Errorf("TLS arguments without apiTLS.secretName: %s", args)
+	}
+}
+
+// The capture roles: read access to pods and services, port-forwards to
+// the agents' pods in their namespace only, nothing else; bound to the
+// chart's capturers, and to no one without them.
+func TestCaptureRoles(t *testing.T) {
+	o := decode(t, render(t))
+	cr, r := o.clusterRoles["hoptap-capture"], o.roles["hoptap-capture"]
+	if cr == nil || r == nil {
+		t.Fatalf("capture roles missing: cluster role %v, role %v", cr != nil, r != nil)
+	}
+	if len(cr.Rules) != 1 || !slices.Equal(cr.Rules[0].Resources, []string{"pods", "services"}) || !slices.Equal(cr.Rules[0].Verbs, []string{"get", "list"}) {
+		t.Errorf("capture cluster role %+v: want pods and services get/list only", cr.Rules)
+	}
+	if len(r.Rules) != 1 || !slices.Equal(r.Rules[0].Resources, []string{"pods/portforward"}) || !slices.Equal(r.Rules[0].Verbs, []string{"create", "get"}) || r.Namespace != "hoptap" {
+		t.Errorf("capture role %+v in %q: want pods/portforward create/get in the release namespace only", r.Rules, r.Namespace)
+	}
+	if len(o.clusterBindings) != 1 || len(o.roleBindings) != 0 {
+		t.Errorf("bindings without capturers: %d cluster, %d namespaced; want the agent's alone", len(o.clusterBindings), len(o.roleBindings))
+	}
+	o = decode(t, render(t, "--set", "capturers[0].kind=Group,capturers[0].name=sre,capturers[0].apiGroup=rbac.authorization.k8s.io"))
+	crb, rb := o.clusterBindings["hoptap-capture"], o.roleBindings["hoptap-capture"]
+	if crb == nil || rb == nil {
+		t.Fatalf("capturers bound: cluster binding %v, binding %v", crb != nil, rb != nil)
+	}
+	for _, subj := range [][]rbacv1.Subject{crb.Subjects, rb.Subjects} {
+		if len(subj) != 1 || subj[0].Kind != "Group" || subj[0].Name != "sre" {
+			t.Errorf("subjects %+v, want the group sre", subj)
+		}
+	}
+	if crb.RoleRef.Name != "hoptap-capture" || rb.RoleRef.Name != "hoptap-capture" || rb.RoleRef.Kind != "Role" {
+		t.Errorf("role refs %+v %+v", crb.RoleRef, rb.RoleRef)
 	}
 }

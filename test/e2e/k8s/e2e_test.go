@@ -85,6 +85,7 @@ func TestCluster(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) { e.checkMetrics(t) })
 	t.Run("capture --pod and --node", func(t *testing.T) { e.checkCapture(t, tshark) })
 	t.Run("upgrade under soak", func(t *testing.T) { e.checkUpgrade(t) })
+	t.Run("RBAC decides who captures", func(t *testing.T) { e.checkRBAC(t) })
 	t.Run("capture API over mutual TLS", func(t *testing.T) { e.checkTLS(t) })
 	t.Logf("whole e2e: %s", time.Since(start).Round(time.Second))
 }
@@ -609,4 +610,65 @@ func (e *e2e) checkTLS(t *testing.T) {
 	if err == nil || bytes.Contains(out, []byte("UnaryCall")) {
 		t.Errorf("the agent streamed to a client without a certificate (err %v):\n%s", err, out)
 	}
+}
+
+// checkRBAC binds the chart's capture roles to one service account
+// (capturers) and not to another: with its own token the first streams a
+// pod's calls, the second is forbidden.
+func (e *e2e) checkRBAC(t *testing.T) {
+	for _, sa := range []string{"sre", "intruder"} {
+		e.kubectl(t, "-n", ns, "create", "serviceaccount", sa)
+	}
+	e.helm(t, "upgrade", "hoptap", filepath.Join(e.repo, "deploy/helm/hoptap"), "--namespace", agentNS, "--reuse-values",
+		"--set", "capturers[0].kind=ServiceAccount,capturers[0].name=sre,capturers[0].namespace="+ns)
+	pod := strings.TrimSpace(string(e.kubectl(t, "-n", ns, "get", "pods", "-l", "app=interop-server", "-o", "jsonpath={.items[0].metadata.name}")))
+
+	var stdout, stderr peers.SyncBuffer
+	cmd := exec.Command(e.hoptap, "capture", "--kubeconfig", e.tokenKubeconfig(t, "sre"), "--pod", ns+"/"+pod, "--calls")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; !bytes.Contains(stdout.Bytes(), []byte("/grpc.testing.TestService/UnaryCall")); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bound service account streamed nothing:\n%s", stderr.Bytes())
+		}
+		job := fmt.Sprintf("rbac-%d", i)
+		e.job(t, job, []string{"large_unary"})
+		e.waitJob(t, job, time.Minute)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("capture as the bound service account: %v\n%s", err, stderr.Bytes())
+	}
+	out, err := exec.Command(e.hoptap, "capture", "--kubeconfig", e.tokenKubeconfig(t, "intruder"), "--pod", ns+"/"+pod,
+		"--calls", "--duration", "5s").CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("forbidden")) {
+		t.Errorf("a service account without the roles: err %v:\n%s", err, out)
+	}
+}
+
+// tokenKubeconfig writes a kubeconfig for the cluster that signs in as
+// service account sa of the test namespace, with a token made now.
+func (e *e2e) tokenKubeconfig(t *testing.T, sa string) string {
+	token := strings.TrimSpace(string(e.kubectl(t, "-n", ns, "create", "token", sa)))
+	cluster := strings.Fields(string(e.kubectl(t, "config", "view", "--raw", "--minify", "--flatten",
+		"-o", "jsonpath={.clusters[0].cluster.server} {.clusters[0].cluster.certificate-authority-data}")))
+	if len(cluster) != 2 {
+		t.Fatalf("the admin kubeconfig's cluster: %v", cluster)
+	}
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: e2e, cluster: {server: %q, certificate-authority-data: %q}}]
+users: [{name: %s, user: {token: %q}}]
+contexts: [{name: %s, context: {cluster: e2e, user: %s}}]
+current-context: %s
+`, cluster[0], cluster[1], sa, token, sa, sa, sa)
+	path := filepath.Join(t.TempDir(), sa+".kubeconfig")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
