@@ -8,8 +8,12 @@
 #
 # Printed: agent and reference CPU per 1,000 calls and their ratio, lost
 # events; the agent's RSS with no connections and with N idle ones, per
-# 1,000 idle connections, and its CPU while they idle. Targets as
-# MET / NOT MET; the script fails only on real errors.
+# 1,000 idle connections, and its CPU while they idle. Then the same
+# with one end of each connection on this node: the client runs in a
+# cgroup of its own and the agent selects only that cgroup in the
+# kernel, as if the server were on another node (one view per
+# connection instead of two). Targets as MET / NOT MET (for both ends
+# here, and for one); the script fails only on real errors.
 #
 # Settings (environment): BENCH_RATE (calls/s, 4000), BENCH_SECONDS (10),
 # BENCH_IDLE (idle connections, 10000), HOPTAP and HOPTAP_AGENT.
@@ -35,13 +39,19 @@ work=$(mktemp -d /tmp/bench-agent.XXXXXX)
 port=10000
 # shellcheck source=scripts/testbed.sh
 . "$here/scripts/testbed.sh"
-trap 'testbed_down; rm -rf "$work"' EXIT
+# The client's own cgroup (v2), for the one-end runs.
+v2root=$(awk '$3 == "cgroup2" {print $2; exit}' /proc/mounts)
+[ -n "$v2root" ] || die "no cgroup v2 mount"
+cgname=hoptap-bench-client-$$
+cg=$v2root/$cgname
+trap 'testbed_down; rmdir "$cg" 2>/dev/null; rm -rf "$work"' EXIT
+mkdir "$cg" || die "cannot make cgroup $cg"
 testbed_up || die "cannot start the testbed"
 maddr=127.0.0.1:$((20000 + $$ % 20000))
 
-# start_agent: the agent on this testbed's traffic, ready.
+# start_agent [ARGS]: the agent on this testbed's traffic, ready.
 start_agent() {
-	"$AGENT" --host "$subnet" --port "$port" --metrics-addr "$maddr" 2>"$work/agent.log" &
+	"$AGENT" --host "$subnet" --port "$port" --metrics-addr "$maddr" "$@" 2>"$work/agent.log" &
 	agent=$!
 	pids+=("$agent")
 	for _ in $(seq 200); do
@@ -103,9 +113,36 @@ idlelost=$(metric hoptap_lost_events_total)
 stop "$idle"
 stop "$agent"
 
-python3 - "$calls" "$t0" "$t1" "$c0" "$c1" "$lost" "$seen" "$rss0" "$rss1" "$opened" "$i0" "$i1" "$tracked" "$idlelost" "$RATE" <<'PY'
+note "one end here: the same load and idle connections, the agent on the client's cgroup only"
+start_agent --cgroup "/$cgname"
+o0=$(cpu_ticks "$agent")
+(echo "$BASHPID" >"$cg/cgroup.procs" && ghz_run "$work/one.json" --rps "$RATE" -n "$calls") || die "ghz failed"
+o1=$(cpu_ticks "$agent")
+onelost=$(metric hoptap_lost_events_total)
+oneseen=$(metric hoptap_rpc_call_duration_seconds_count)
+stop "$agent"
+start_agent --cgroup "/$cgname"
+sleep 2
+orss0=$(rss_kib "$agent")
+# Into the cgroup before entering the namespace (ip netns exec mounts
+# its own /sys).
+(echo "$BASHPID" >"$cg/cgroup.procs" &&
+	exec ip netns exec "$ns_cli" bash -c "ulimit -n 65536; exec $TOOLS/idleconns -addr $server:$port -n $IDLE") >"$work/idle1.out" 2>"$work/idle1.log" &
+idle=$!
+pids+=("$idle")
+wait_line "$work/idle1.out" "^open" "$idle" 1200
+sleep 6
+orss1=$(rss_kib "$agent")
+onetracked=$(metric hoptap_tracked_connections)
+onelost=$((onelost + $(metric hoptap_lost_events_total)))
+stop "$idle"
+stop "$agent"
+
+python3 - "$calls" "$t0" "$t1" "$c0" "$c1" "$lost" "$seen" "$rss0" "$rss1" "$opened" "$i0" "$i1" "$tracked" "$idlelost" "$RATE" \
+	"$o0" "$o1" "$onelost" "$oneseen" "$orss0" "$orss1" "$onetracked" <<'PY'
 import sys
-calls, t0, t1, c0, c1, lost, seen, rss0, rss1, opened, i0, i1, tracked, idlelost, rate = map(int, sys.argv[1:])
+(calls, t0, t1, c0, c1, lost, seen, rss0, rss1, opened, i0, i1, tracked, idlelost, rate,
+ o0, o1, onelost, oneseen, orss0, orss1, onetracked) = map(int, sys.argv[1:])
 tick = 10.0  # ms per clock tick (USER_HZ 100)
 agent = (t1 - t0) * tick * 1000 / calls
 ref = (c1 - c0) * tick * 1000 / calls
@@ -121,9 +158,17 @@ idle_cpu = (i1 - i0) * tick / 10 / (opened / 1000) if opened else float('nan')
 print(f"idle: {opened} HTTP/2 connections held open ({tracked} connection views tracked, {idlelost} events lost)")
 print(f"  agent RSS  {mib0:6.1f} MiB before, {mib1:6.1f} MiB with them: {per_k:.2f} MiB per 1,000 idle connections")
 print(f"  agent CPU while they idle: {idle_cpu:.2f} ms/s per 1,000 idle connections")
+one = (o1 - o0) * tick * 1000 / calls
+one_k = (orss1 - orss0) / 1024 / (opened / 1000) if opened else float('nan')
+print(f"one end here (the client's cgroup only, as with the server on another node):")
+print(f"  agent (one socket's view, metrics)     {one:6.2f} ms CPU per 1,000 calls   ({oneseen} call views counted, {onelost} events lost)")
+print(f"  agent RSS  {orss0 / 1024:6.1f} MiB before, {orss1 / 1024:6.1f} MiB with {opened} idle connections ({onetracked} views): {one_k:.2f} MiB per 1,000")
 print()
-print(f"  CPU per 1,000 calls:            {agent:6.2f} ms   (target <= 5 ms)     {verdict(agent <= 5)}")
 scaled = mib0 + per_k * 10 if opened else float('nan')
-print(f"  RSS at 10,000 idle connections: {scaled:6.1f} MiB  (target <= 64 MiB)  {verdict(scaled <= 64)}" + ("" if opened == 10000 else f"  (scaled from {opened})"))
-print(f"  lost events:                    {lost + idlelost:6d}      (target 0)          {verdict(lost + idlelost == 0)}")
+oscaled = orss0 / 1024 + one_k * 10 if opened else float('nan')
+print(f"  CPU per 1,000 calls, both ends here:  {agent:6.2f} ms   (target <= 5 ms)     {verdict(agent <= 5)}")
+print(f"  CPU per 1,000 calls, one end here:    {one:6.2f} ms   (target <= 5 ms)     {verdict(one <= 5)}")
+print(f"  RSS at 10,000 idle, both ends here:   {scaled:6.1f} MiB  (target <= 64 MiB)  {verdict(scaled <= 64)}" + ("" if opened == 10000 else f"  (scaled from {opened})"))
+print(f"  RSS at 10,000 idle, one end here:     {oscaled:6.1f} MiB  (target <= 64 MiB)  {verdict(oscaled <= 64)}")
+print(f"  lost events:                          {lost + idlelost + onelost:6d}      (target 0)          {verdict(lost + idlelost + onelost == 0)}")
 PY
