@@ -49,6 +49,7 @@ type Stats struct {
 	HeadersLost   uint64 // header blocks that could not be decoded at all
 	Calls         uint64
 	CallsByStatus map[int64]uint64
+	Parked        uint64 // HTTP/2 parsers given back by quiet connections
 	// Now, not cumulative: connections tracked and out-of-order bytes held.
 	TrackedConns  int
 	BufferedBytes int
@@ -143,6 +144,10 @@ func (d *Decoder) Flush() {
 	d.asm.Flush(d.last)
 }
 
+// Tick lets time pass without packets (live capture): silent
+// connections go quiet and, in the end, expire.
+func (d *Decoder) Tick(now time.Time) { d.asm.Tick(now) }
+
 // Stats returns the counters so far.
 func (d *Decoder) Stats() Stats {
 	s := d.stats
@@ -201,6 +206,13 @@ func (h *tcpHandler) Reset(c *tcp.Conn, dir tcp.Dir, ts time.Time) {
 	h.dec().sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnReset, Dir: cs.role(dir), HasDir: true})
 }
 
+// Quiet implements tcp.QuietHandler.
+func (h *tcpHandler) Quiet(c *tcp.Conn) {
+	if cs, ok := c.User.(*connState); ok {
+		cs.quiet()
+	}
+}
+
 func (h *tcpHandler) Close(c *tcp.Conn, ts time.Time, why tcp.CloseReason) {
 	cs, ok := c.User.(*connState)
 	if !ok {
@@ -241,6 +253,8 @@ type dirState struct {
 	pending []byte // bytes held until the protocol is known
 	gapped  bool   // a hole came before or within pending
 	h2      *http2.Parser
+	hh      h2Handler // h2's handler
+	parked  bool      // h2 was given back while the connection was quiet
 	// hp is made at the first header block: an idle connection needs
 	// none. Until then hpWhole says whether the table is known (empty,
 	// from the connection's start) and hpBound holds a bound the peer's
@@ -253,6 +267,32 @@ type dirState struct {
 	headers   []hpack.Field
 	hdrErr    error
 	hasHdr    bool
+}
+
+// parser returns the direction's HTTP/2 parser, made again at the frame
+// boundary where a quiet connection's was given back.
+func (cs *connState) parser(ds *dirState) *http2.Parser {
+	if ds.parked {
+		ds.parked = false
+		ds.h2 = http2.NewParser(&ds.hh, false, true)
+		ds.h2.ShareScratch(&cs.d.h2Frame)
+	}
+	return ds.h2
+}
+
+// quiet gives back the HTTP/2 parsers of a silent connection that sit at
+// a frame boundary: most of an idle connection's memory after its TCP
+// state. The HPACK tables and open calls stay.
+func (cs *connState) quiet() {
+	if cs.proto != ProtoHTTP2 {
+		return
+	}
+	for dir := range cs.dirs {
+		if ds := &cs.dirs[dir]; ds.h2 != nil && ds.h2.Idle() {
+			ds.h2, ds.parked = nil, true
+			cs.d.stats.Parked++
+		}
+	}
 }
 
 // hpack returns the direction's HPACK decoder, made on first use in the
@@ -337,7 +377,7 @@ func (cs *connState) data(dir tcp.Dir, ts time.Time, b []byte) {
 	ds := &cs.dirs[dir]
 	switch cs.proto {
 	case ProtoHTTP2:
-		ds.h2.Feed(b, ts)
+		cs.parser(ds).Feed(b, ts)
 		return
 	case ProtoTLS:
 		cs.feedTLS(dir, ts, b)
@@ -424,7 +464,8 @@ func (cs *connState) startH2(ts time.Time) {
 		ds := &cs.dirs[dir]
 		start := cs.fromStart(dir)
 		preface := start && cs.role(dir) == grpc.C2S
-		ds.h2 = http2.NewParser(&h2Handler{cs: cs, dir: dir}, preface, start)
+		ds.hh = h2Handler{cs: cs, dir: dir}
+		ds.h2 = http2.NewParser(&ds.hh, preface, start)
 		ds.h2.ShareScratch(&cs.d.h2Frame)
 		ds.hpWhole = start
 	}
@@ -483,7 +524,7 @@ func (cs *connState) gap(dir tcp.Dir, ts time.Time, n int) {
 	cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnGap, Dir: cs.role(dir), HasDir: true, Bytes: n})
 	switch cs.proto {
 	case ProtoHTTP2:
-		ds.h2.Gap(ts)
+		cs.parser(ds).Gap(ts)
 		ds.resetHPACK()
 		if cs.tracker != nil {
 			cs.tracker.Lost(cs.role(dir))

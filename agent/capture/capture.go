@@ -394,6 +394,7 @@ func (s *session) housekeep() {
 		return
 	}
 	s.lastHK = now
+	s.dec.Tick(now)
 	if s.obs != nil {
 		s.obs.expire(now)
 	}

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -166,7 +167,7 @@ func (a *Agent) capture(ctx context.Context) error {
 		return err
 	}
 	defer stopAPI()
-	var lostLogged uint64
+	var lostLogged, parkedFreed uint64
 	cfg := capture.Config{
 		Probe:     popts,
 		BothSides: true,
@@ -180,6 +181,13 @@ func (a *Agent) capture(ctx context.Context) error {
 		Lifecycle:  rec.Lifecycle,
 		Progress: func(s *capture.Summary) {
 			rec.Progress(s)
+			// Many connections went quiet and gave their parsers back:
+			// return the memory now rather than at the runtime's next
+			// forced collection (minutes, when nothing else allocates).
+			if s.Decoder.Parked-parkedFreed >= parkedFree {
+				parkedFreed = s.Decoder.Parked
+				debug.FreeOSMemory()
+			}
 			if lost := s.Lost(); lost > lostLogged {
 				a.log.Warn("events lost for want of ring buffer space", "lost", lost, "hint", "raise bufferMiB or narrow the filters")
 				lostLogged = lost
@@ -334,6 +342,10 @@ func (a *Agent) namer(ctx context.Context) (metrics.Namer, error) {
 	a.log.Warn("Kubernetes not reachable: naming workloads by process and address", "err", err)
 	return metrics.ProcessNamer{}, nil
 }
+
+// parkedFree is how many HTTP/2 parsers given back by quiet connections
+// make it worth returning memory to the system at once.
+const parkedFree = 4096
 
 // apiTLS is the TLS configuration of the capture API's TCP listener; nil
 // when none is asked for. The unix socket needs none: only root reaches

@@ -129,6 +129,13 @@ func NewParser(h Handler, preface, fromStart bool) *Parser {
 	return p
 }
 
+// Idle reports whether the parser sits at a frame boundary with nothing
+// held: a parser made by NewParser(h, false, true) would go on the same.
+func (p *Parser) Idle() bool {
+	return p.state == stateFrames && !p.in && len(p.buf) == 0 && p.skip == 0 && p.dataLeft == 0 &&
+		!p.blockOpen && !p.dropping
+}
+
 // InSync reports whether frame boundaries are known.
 func (p *Parser) InSync() bool { return p.state != stateSync }
 

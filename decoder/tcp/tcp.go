@@ -125,6 +125,7 @@ type Conn struct {
 
 	half       [2]half
 	opened     bool
+	quiet      bool // told to the QuietHandler since its last segment
 	finished   bool // closed; kept briefly so trailing ACKs do not reopen it
 	prev, next *Conn
 }
@@ -234,7 +235,7 @@ func (a *Assembler) Add(s *packet.Segment) {
 	if c == nil {
 		return
 	}
-	c.Last = s.TS
+	c.Last, c.quiet = s.TS, false
 	a.touch(c)
 	h := &c.half[d]
 	o := &c.half[d.Reverse()]
@@ -602,10 +603,32 @@ func (a *Assembler) forget(c *Conn) {
 	}
 }
 
+// QuietHandler is a Handler that wants to know when a connection has
+// been silent for QuietAfter, to give back what it keeps for traffic
+// (buffers, parsers) until the next segment.
+type QuietHandler interface {
+	Quiet(c *Conn)
+}
+
+// QuietAfter is the silence after which a QuietHandler hears of a
+// connection.
+const QuietAfter = 5 * time.Second
+
+// Tick runs the periodic sweep at now when no segment has for a while:
+// in a live capture silent connections must go quiet and expire without
+// traffic to carry the time.
+func (a *Assembler) Tick(now time.Time) {
+	if now.After(a.sweepAt) {
+		a.sweep(now)
+	}
+}
+
 // sweep forgets connections idle for longer than the timeout, and closed
-// ones after a grace period for their trailing ACKs.
+// ones after a grace period for their trailing ACKs, and tells a
+// QuietHandler of the ones that went quiet.
 func (a *Assembler) sweep(now time.Time) {
 	a.sweepAt = now.Add(time.Second)
+	qh, _ := a.h.(QuietHandler)
 	for c := a.tail; c != nil; {
 		prev := c.prev
 		idle := now.Sub(c.Last)
@@ -614,6 +637,11 @@ func (a *Assembler) sweep(now time.Time) {
 			a.forget(c)
 		case idle > a.cfg.IdleTimeout:
 			a.finish(c, now, CloseIdle)
+		case idle > QuietAfter:
+			if qh != nil && !c.quiet && !c.finished && c.opened {
+				c.quiet = true
+				qh.Quiet(c)
+			}
 		default:
 			return // the list is ordered by activity
 		}
