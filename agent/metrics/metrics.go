@@ -173,9 +173,10 @@ type view struct {
 	// server is the server's own address: the connection's, or, when a
 	// client dialled a cluster IP that was translated, the server's
 	// socket's, so that both views of a call join.
-	server  netip.AddrPort
-	settled bool // nothing more to learn: labels are final
-	born    time.Time
+	server   netip.AddrPort
+	settled  bool // nothing more to learn: labels are final
+	born     time.Time
+	resolved time.Time // when resolve last ran
 	// Handshakes are seen before an accepting process is known (it
 	// shows itself by the accept); they are recorded once the labels
 	// are final, or after a while, or when the connection ends.
@@ -264,22 +265,33 @@ func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Re
 }
 
 // viewOf finds or works out the view an event belongs to.
-func (r *Recorder) viewOf(c *decoder.Conn) *view {
+func (r *Recorder) viewOf(c *decoder.Conn, often bool) *view {
 	k := viewKey{c.Observer, c.ID}
 	v := r.views[k]
 	if v != nil && v.settled {
 		return v
 	}
+	now := r.now()
 	if v == nil {
-		v = &view{born: r.now()}
+		v = &view{born: now}
 		r.views[k] = v
+	} else if often && now.Sub(v.resolved) < resolveEvery && now.Sub(v.born) <= holdLimit {
+		// A view waiting for its other end or its names looks again
+		// only now and then for calls: a busy connection has thousands
+		// a second. Connection events, rare and often its last, always
+		// look.
+		return v
 	}
+	v.resolved = now
 	r.resolve(v, c)
 	if v.settled || r.now().Sub(v.born) > holdLimit {
 		r.release(v)
 	}
 	return v
 }
+
+// resolveEvery is how often a view not worked out yet is looked at again.
+const resolveEvery = 20 * time.Millisecond
 
 // holdLimit is how long connection metrics wait for a view's labels: the
 // other end's first packets, its process, a new pod's status.
@@ -379,7 +391,7 @@ func (r *Recorder) Frame(e *decoder.FrameEvent) {
 	if e.Frame.Type != http2.TypeRSTStream {
 		return
 	}
-	v := r.viewOf(e.Conn)
+	v := r.viewOf(e.Conn, false)
 	r.rstStreams.WithLabelValues(string(v.side), dirName(e.Dir), e.Frame.ErrCode.String()).Inc()
 }
 
@@ -392,7 +404,7 @@ func dirName(d grpc.Dir) string {
 
 // Conn records connection behaviour.
 func (r *Recorder) Conn(e *decoder.ConnEvent) {
-	v := r.viewOf(e.Conn)
+	v := r.viewOf(e.Conn, false)
 	switch e.Kind {
 	case decoder.ConnTCPHandshake:
 		v.handshake, v.held = true, true
@@ -431,7 +443,7 @@ func (r *Recorder) Conn(e *decoder.ConnEvent) {
 // Call records a finished call's latency and outcome, and joins the two
 // views of a call when both sockets are on this node.
 func (r *Recorder) Call(e *decoder.CallEvent) {
-	v := r.viewOf(e.Conn)
+	v := r.viewOf(e.Conn, true)
 	if !v.settled && r.now().Sub(v.born) <= holdLimit {
 		if v.wait == nil {
 			v.wait = &waiting{}
