@@ -25,12 +25,7 @@ func requireRoot(t *testing.T) {
 // ingress, with both sockets attributed to this process.
 func TestProbeSeesLoopbackBothWays(t *testing.T) {
 	requireRoot(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	port, dial := sinkListener(t)
 	p, err := Open(Options{Ports: []uint16{port}, Payload: PayloadAll})
 	if err != nil {
 		t.Fatal(err)
@@ -40,18 +35,7 @@ func TestProbeSeesLoopbackBothWays(t *testing.T) {
 		t.Log(w)
 	}
 	msg := bytes.Repeat([]byte("hoptap-probe-"), 100)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(io.Discard, c)
-		c.Close()
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dial()
 	if _, err := c.Write(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -133,36 +117,21 @@ func tcpPayload(ip []byte) []byte {
 // its sequence number.
 func TestProbeRingWrapsIntact(t *testing.T) {
 	requireRoot(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	// The programs are attached before the connection is made: the
+	// port is known once the listener exists.
+	port, dial := sinkListener(t)
 	p, err := Open(Options{Ports: []uint16{port}, Payload: PayloadAll, RingBytes: 1 << 18})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	c := dial()
 	// The stream: byte i is i*7 mod 251, so any slice says where it sits.
 	const total, chunk = 8 << 20, 32 << 10
 	msg := make([]byte, total)
 	for i := range msg {
 		msg[i] = byte(i * 7 % 251)
 	}
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		io.Copy(io.Discard, c)
-		c.Close()
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
 	var isn uint32
 	haveISN := false
 	seen, bad := 0, 0
@@ -219,5 +188,36 @@ func TestProbeRingWrapsIntact(t *testing.T) {
 	}
 	if p.ring.wraps == 0 {
 		t.Error("no record straddled the end of the ring: the test proves nothing")
+	}
+}
+
+// sinkListener listens on loopback, discarding what each connection
+// sends; dial connects to it (closed with the test).
+func sinkListener(t *testing.T) (port uint16, dial func() net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(io.Discard, c)
+				c.Close()
+			}()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port), func() net.Conn {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
 }

@@ -583,27 +583,8 @@ func (e *e2e) checkTLS(t *testing.T) {
 		"--set", "apiTLS.secretName=agent-tls")
 	e.rollout(t)
 	pod := strings.TrimSpace(string(e.kubectl(t, "-n", ns, "get", "pods", "-l", "app=interop-server", "-o", "jsonpath={.items[0].metadata.name}")))
-	var stdout, stderr peers.SyncBuffer
-	cmd := exec.Command(e.hoptap, "capture", "--kubeconfig", e.kubeconfig, "--pod", ns+"/"+pod, "--calls",
+	e.streamCall(t, "tls", "--kubeconfig", e.kubeconfig, "--pod", ns+"/"+pod, "--calls",
 		"--agent-ca", f["ca.crt"], "--agent-cert", f["client.crt"], "--agent-key", f["client.key"])
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	deadline := time.Now().Add(60 * time.Second)
-	for i := 0; !bytes.Contains(stdout.Bytes(), []byte("/grpc.testing.TestService/UnaryCall")); i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("no call streamed over mutual TLS:\n%s", stderr.Bytes())
-		}
-		job := fmt.Sprintf("tls-%d", i)
-		e.job(t, job, []string{"large_unary"})
-		e.waitJob(t, job, time.Minute)
-	}
-	cmd.Process.Signal(os.Interrupt)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("capture over mutual TLS: %v\n%s", err, stderr.Bytes())
-	}
 	// No client certificate: nothing streams.
 	out, err := exec.Command(e.hoptap, "capture", "--kubeconfig", e.kubeconfig, "--pod", ns+"/"+pod, "--calls",
 		"--agent-ca", f["ca.crt"], "--duration", "5s").CombinedOutput()
@@ -623,26 +604,7 @@ func (e *e2e) checkRBAC(t *testing.T) {
 		"--set", "capturers[0].kind=ServiceAccount,capturers[0].name=sre,capturers[0].namespace="+ns)
 	pod := strings.TrimSpace(string(e.kubectl(t, "-n", ns, "get", "pods", "-l", "app=interop-server", "-o", "jsonpath={.items[0].metadata.name}")))
 
-	var stdout, stderr peers.SyncBuffer
-	cmd := exec.Command(e.hoptap, "capture", "--kubeconfig", e.tokenKubeconfig(t, "sre"), "--pod", ns+"/"+pod, "--calls")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	deadline := time.Now().Add(60 * time.Second)
-	for i := 0; !bytes.Contains(stdout.Bytes(), []byte("/grpc.testing.TestService/UnaryCall")); i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("the bound service account streamed nothing:\n%s", stderr.Bytes())
-		}
-		job := fmt.Sprintf("rbac-%d", i)
-		e.job(t, job, []string{"large_unary"})
-		e.waitJob(t, job, time.Minute)
-	}
-	cmd.Process.Signal(os.Interrupt)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("capture as the bound service account: %v\n%s", err, stderr.Bytes())
-	}
+	e.streamCall(t, "rbac", "--kubeconfig", e.tokenKubeconfig(t, "sre"), "--pod", ns+"/"+pod, "--calls")
 	out, err := exec.Command(e.hoptap, "capture", "--kubeconfig", e.tokenKubeconfig(t, "intruder"), "--pod", ns+"/"+pod,
 		"--calls", "--duration", "5s").CombinedOutput()
 	if err == nil || !bytes.Contains(out, []byte("forbidden")) {
@@ -671,4 +633,31 @@ current-context: %s
 		t.Fatal(err)
 	}
 	return path
+}
+
+// streamCall runs hoptap capture with args while Jobs (named prefix-N)
+// make large_unary calls, until one shows in its output; then SIGINT
+// must end it cleanly.
+func (e *e2e) streamCall(t *testing.T, prefix string, args ...string) {
+	t.Helper()
+	var stdout, stderr peers.SyncBuffer
+	cmd := exec.Command(e.hoptap, append([]string{"capture"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; !bytes.Contains(stdout.Bytes(), []byte("/grpc.testing.TestService/UnaryCall")); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("hoptap capture %v streamed no call:\n%s", args, stderr.Bytes())
+		}
+		job := fmt.Sprintf("%s-%d", prefix, i)
+		e.job(t, job, []string{"large_unary"})
+		e.waitJob(t, job, time.Minute)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("hoptap capture %v: %v\n%s", args, err, stderr.Bytes())
+	}
 }
