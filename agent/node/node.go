@@ -168,6 +168,7 @@ func (a *Agent) capture(ctx context.Context) error {
 	}
 	defer stopAPI()
 	var lostLogged, parkedFreed uint64
+	var freeing atomic.Bool
 	cfg := capture.Config{
 		Probe:     popts,
 		BothSides: true,
@@ -184,9 +185,12 @@ func (a *Agent) capture(ctx context.Context) error {
 			// Many connections went quiet and gave their parsers back:
 			// return the memory now rather than at the runtime's next
 			// forced collection (minutes, when nothing else allocates).
-			if s.Decoder.Parked-parkedFreed >= parkedFree {
+			if s.Decoder.Parked-parkedFreed >= parkedFree && freeing.CompareAndSwap(false, true) {
 				parkedFreed = s.Decoder.Parked
-				debug.FreeOSMemory()
+				go func() { // not on the capture's goroutine: a full collection takes a while
+					debug.FreeOSMemory()
+					freeing.Store(false)
+				}()
 			}
 			if lost := s.Lost(); lost > lostLogged {
 				a.log.Warn("events lost for want of ring buffer space", "lost", lost, "hint", "raise bufferMiB or narrow the filters")
