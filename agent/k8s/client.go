@@ -40,8 +40,9 @@ type API interface {
 // every API group, which more than doubled the agent's binary and the
 // pages of it that are resident.
 var (
-	scheme     = runtime.NewScheme()
-	paramCodec = runtime.NewParameterCodec(scheme)
+	scheme = runtime.NewScheme()
+	// ParameterCodec encodes list options for the core REST client.
+	ParameterCodec = runtime.NewParameterCodec(scheme)
 )
 
 func init() {
@@ -115,13 +116,13 @@ type restResource struct {
 
 func (r restResource) List(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 	list := r.newList()
-	err := r.c.Get().Resource(r.name).VersionedParams(&o, paramCodec).Do(ctx).Into(list)
+	err := r.c.Get().Resource(r.name).VersionedParams(&o, ParameterCodec).Do(ctx).Into(list)
 	return list, err
 }
 
 func (r restResource) Watch(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 	o.Watch = true
-	return r.c.Get().Resource(r.name).VersionedParams(&o, paramCodec).Watch(ctx)
+	return r.c.Get().Resource(r.name).VersionedParams(&o, ParameterCodec).Watch(ctx)
 }
 
 // API servers stream initial lists since Kubernetes 1.32; client-go

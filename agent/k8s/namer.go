@@ -36,37 +36,24 @@ const maxPIDs = 4096
 
 // Workload implements metrics.Namer.
 func (n *Namer) Workload(addr netip.Addr, sock *capture.Socket) string {
-	if p := n.pod(addr, sock); p != nil {
-		return p.Label()
-	}
-	if svc, ok := n.Services.ByIP(addr); ok {
-		return svc.Label()
-	}
-	if n.Fallback == nil {
-		return metrics.ProcessNamer{}.Workload(addr, sock)
-	}
-	return n.Fallback.Workload(addr, sock)
+	return n.Identify(addr, sock).Workload
 }
 
-// Pod implements metrics.PodNamer: the pod's name (its namespace is in
-// the workload label), found as Workload finds the workload.
-func (n *Namer) Pod(addr netip.Addr, sock *capture.Socket) string {
-	if p := n.pod(addr, sock); p != nil {
-		return p.Name
-	}
-	return ""
-}
-
-// Final implements metrics.FinalNamer: an end named by a pod or a
+// Identify implements metrics.Identifier: an end named by a pod or a
 // Service keeps its name. Any other may be a pod not known yet: a new
 // pod's IP comes with its status, after its containers start; on a
 // cgroup v1 node a process that already exited has no cgroup to read.
-func (n *Namer) Final(addr netip.Addr, sock *capture.Socket) bool {
-	if n.pod(addr, sock) != nil {
-		return true
+func (n *Namer) Identify(addr netip.Addr, sock *capture.Socket) metrics.Identity {
+	if p := n.pod(addr, sock); p != nil {
+		return metrics.Identity{Workload: p.Label(), Pod: p.Name, Final: true}
 	}
-	_, ok := n.Services.ByIP(addr)
-	return ok
+	if svc, ok := n.Services.ByIP(addr); ok {
+		return metrics.Identity{Workload: svc.Label(), Final: true}
+	}
+	if n.Fallback == nil {
+		return metrics.Identity{Workload: metrics.ProcessNamer{}.Workload(addr, sock)}
+	}
+	return metrics.Identity{Workload: n.Fallback.Workload(addr, sock)}
 }
 
 // pod finds the pod of an end: a local socket's by its cgroup, any

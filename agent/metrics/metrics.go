@@ -47,19 +47,21 @@ type Namer interface {
 	Workload(addr netip.Addr, sock *capture.Socket) string
 }
 
-// FinalNamer is a Namer whose names may still change: a new pod's
-// status (its IP) or its process's cgroup (gone already, for a short
-// one on a cgroup v1 node) may not be known yet. Final says the name of
-// an end is one that will not change: until both ends' are, or a while
-// has passed, a connection's metrics wait.
-type FinalNamer interface {
-	Final(addr netip.Addr, sock *capture.Socket) bool
+// Identity is what an Identifier knows of an end in one lookup.
+type Identity struct {
+	Workload string
+	Pod      string // the pod's name; "" when the end is not a pod's
+	// Final says the name will not change. Until both ends' are, or a
+	// while has passed, a connection's metrics wait: a new pod's status
+	// (its IP) or its process's cgroup (gone already, for a short one on
+	// a cgroup v1 node) may not be known yet.
+	Final bool
 }
 
-// PodNamer is a Namer that also knows pods: the pod name of an end, ""
-// when it is not a pod's (Config.PodLabels).
-type PodNamer interface {
-	Pod(addr netip.Addr, sock *capture.Socket) string
+// Identifier is a Namer that also knows pods and whether a name is
+// final (Kubernetes).
+type Identifier interface {
+	Identify(addr netip.Addr, sock *capture.Socket) Identity
 }
 
 // ProcessNamer names local sockets by their process and anything else by
@@ -152,8 +154,8 @@ type Recorder struct {
 	pending   map[joinKey]pendingCall
 	methods   *methods
 	workloads *capper
-	pods      PodNamer // with Config.PodLabels
-	podNames  *capper
+	ids       Identifier // the namer, when it is one
+	podNames  *capper    // with Config.PodLabels
 
 	mu   sync.Mutex // guards what the self-metrics read
 	snap selfSnap
@@ -251,8 +253,9 @@ func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Re
 		methods:   newMethods(cfg.MaxServices, cfg.MaxMethodsPerService),
 		workloads: newCapper(cfg.MaxWorkloads),
 	}
-	if pn, ok := namer.(PodNamer); ok && cfg.PodLabels {
-		r.pods, r.podNames = pn, newCapper(cfg.MaxWorkloads)
+	r.ids, _ = namer.(Identifier)
+	if r.ids != nil && cfg.PodLabels {
+		r.podNames = newCapper(cfg.MaxWorkloads)
 	}
 	r.self = newSelfDescs()
 	for _, c := range []prometheus.Collector{r.callDur, r.hop, r.tcpHS, r.h2HS, r.srtt, r.failures, r.opened,
@@ -366,16 +369,20 @@ func (r *Recorder) resolve(v *view, c *decoder.Conn) {
 
 // name labels a view's ends, and says whether the names are final.
 func (r *Recorder) name(v *view, c *decoder.Conn, cs, ss *capture.Socket, young bool) bool {
-	v.src = r.workloads.value(r.namer.Workload(c.Client.Addr(), cs))
-	v.dst = r.workloads.value(r.namer.Workload(c.Server.Addr(), ss))
-	if r.pods != nil {
-		v.srcPod = r.podNames.value(r.pods.Pod(c.Client.Addr(), cs))
-		v.dstPod = r.podNames.value(r.pods.Pod(c.Server.Addr(), ss))
+	ci, si := r.identify(c.Client.Addr(), cs), r.identify(c.Server.Addr(), ss)
+	v.src, v.dst = r.workloads.value(ci.Workload), r.workloads.value(si.Workload)
+	if r.podNames != nil {
+		v.srcPod, v.dstPod = r.podNames.value(ci.Pod), r.podNames.value(si.Pod)
 	}
-	if fn, ok := r.namer.(FinalNamer); ok && young {
-		return fn.Final(c.Client.Addr(), cs) && fn.Final(c.Server.Addr(), ss)
+	return !young || ci.Final && si.Final
+}
+
+// identify looks an end up once, whatever the namer knows of it.
+func (r *Recorder) identify(addr netip.Addr, sock *capture.Socket) Identity {
+	if r.ids != nil {
+		return r.ids.Identify(addr, sock)
 	}
-	return true
+	return Identity{Workload: r.namer.Workload(addr, sock), Final: true}
 }
 
 func clone(s *capture.Socket) *capture.Socket {

@@ -388,11 +388,12 @@ func TestResetsAndRefusals(t *testing.T) {
 // podNamer names each socket's process as its workload and its pod.
 type podNamer struct{ ProcessNamer }
 
-func (podNamer) Pod(addr netip.Addr, sock *capture.Socket) string {
-	if sock == nil || !sock.Known {
-		return ""
+func (n podNamer) Identify(addr netip.Addr, sock *capture.Socket) Identity {
+	id := Identity{Workload: n.Workload(addr, sock), Final: true}
+	if sock != nil && sock.Known {
+		id.Pod = sock.Comm + "-7d4b9c-x2x9z"
 	}
-	return sock.Comm + "-7d4b9c-x2x9z"
+	return id
 }
 
 // With PodLabels the call and hop histograms name the pods too; without,
@@ -430,14 +431,12 @@ type finalNamer struct {
 	ready *bool
 }
 
-func (n finalNamer) Workload(addr netip.Addr, sock *capture.Socket) string {
+func (n finalNamer) Identify(addr netip.Addr, sock *capture.Socket) Identity {
 	if *n.ready && sock != nil {
-		return "shop/" + sock.Comm
+		return Identity{Workload: "shop/" + sock.Comm, Final: true}
 	}
-	return n.ProcessNamer.Workload(addr, sock)
+	return Identity{Workload: n.ProcessNamer.Workload(addr, sock)}
 }
-
-func (n finalNamer) Final(netip.Addr, *capture.Socket) bool { return *n.ready }
 
 // Calls of a connection whose names are not final wait, even past the
 // connection's end, and count under the names learned later.

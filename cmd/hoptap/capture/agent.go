@@ -89,6 +89,11 @@ func fromAgents(ctx context.Context, stdout, stderr io.Writer, o *options) error
 		req.Ports = append(req.Ports, uint32(p))
 	}
 
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.name
+	}
+	watched := strings.Join(names, ", ")
 	out := stdout
 	var pcap *capture.PcapNG
 	if o.write != "" {
@@ -103,11 +108,7 @@ func fromAgents(ctx context.Context, stdout, stderr io.Writer, o *options) error
 		} else {
 			out = io.Discard
 		}
-		names := make([]string, len(targets))
-		for i, t := range targets {
-			names[i] = t.name
-		}
-		if pcap, err = capture.NewPcapNG(w, strings.Join(names, ", "), bpf.Options{Snaplen: o.snaplen}); err != nil {
+		if pcap, err = capture.NewPcapNG(w, watched, bpf.Options{Snaplen: o.snaplen}); err != nil {
 			return err
 		}
 		defer pcap.Flush()
@@ -148,11 +149,7 @@ func fromAgents(ctx context.Context, stdout, stderr io.Writer, o *options) error
 			}
 		}()
 	}
-	names := make([]string, len(targets))
-	for i, t := range targets {
-		names[i] = t.name
-	}
-	fmt.Fprintf(stderr, "hoptap: watching %s (Ctrl-C to stop)\n", strings.Join(names, ", "))
+	fmt.Fprintf(stderr, "hoptap: watching %s (Ctrl-C to stop)\n", watched)
 
 	var events, packets, lost uint64
 	lastFlush := time.Now()

@@ -86,7 +86,7 @@ func kubeTargets(ctx context.Context, stderr io.Writer, o *options) ([]agentTarg
 	}
 	var list corev1.PodList
 	if err := rc.Get().Namespace(o.agentNamespace).Resource("pods").
-		VersionedParams(&metav1.ListOptions{LabelSelector: agentLabel}, metav1.ParameterCodec).
+		VersionedParams(&metav1.ListOptions{LabelSelector: agentLabel}, k8s.ParameterCodec).
 		Do(ctx).Into(&list); err != nil {
 		return nil, nil, fmt.Errorf("listing the agents in namespace %s: %w", o.agentNamespace, err)
 	}

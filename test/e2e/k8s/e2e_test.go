@@ -63,7 +63,7 @@ func TestCluster(t *testing.T) {
 		e.sh(t, "up")
 	}
 	e.loadEnv(t)
-	e.sh(t, append([]string{"import"}, e.imageTars()...)...)
+	e.sh(t, append([]string{"import"}, e.imageTars(t)...)...)
 	t.Logf("cluster up and images imported in %s", time.Since(start).Round(time.Second))
 
 	// 1-2. Install as the README says, wait for the rollout.
@@ -132,11 +132,8 @@ func (e *e2e) cache(t *testing.T) string {
 	return dir
 }
 
-func (e *e2e) imageTars() []string {
-	cache := filepath.Join(os.Getenv("HOME"), ".cache", "hoptap", "k8s", "images")
-	if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
-		cache = filepath.Join(x, "hoptap", "k8s", "images")
-	}
+func (e *e2e) imageTars(t *testing.T) []string {
+	cache := e.cache(t)
 	return []string{filepath.Join(e.repo, "bin/hoptap-agent-image.tar"), filepath.Join(cache, "hoptap-agent-upgrade.tar"),
 		filepath.Join(cache, "interop-server-"+grpcVersion+".tar"), filepath.Join(cache, "interop-client-"+grpcVersion+".tar")}
 }
