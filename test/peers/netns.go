@@ -3,8 +3,12 @@ package peers
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -25,7 +29,7 @@ func NewTestbed(t testing.TB) *Testbed {
 	RequireRoot(t)
 	Tool(t, "ip")
 	id := rand.IntN(1 << 20)
-	tb := &Testbed{Bridge: fmt.Sprintf("htbr%05x", id), Net: 1 + rand.IntN(250)}
+	tb := &Testbed{Bridge: fmt.Sprintf("htbr%05x", id), Net: claimNet(t)}
 	t.Cleanup(func() {
 		for _, ns := range tb.ns {
 			exec.Command("ip", "netns", "del", ns).Run()
@@ -74,4 +78,51 @@ func ipRun(t testing.TB, args ...string) {
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
+}
+
+// claimNet picks a /24 no other testbed holds: test packages run in
+// parallel, and two bridges on one subnet route each other's traffic
+// astray. A flock on a file per subnet is the claim; the kernel drops it
+// when the holder exits, so a crashed run leaves nothing stale. Subnets
+// already on an interface (the e2e cluster's 198.18.127-128, anything
+// left over) are skipped too.
+func claimNet(t testing.TB) int {
+	t.Helper()
+	dir := "/run/hoptap-testbeds"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start := rand.IntN(250)
+	for i := range 250 {
+		n := 1 + (start+i)%250
+		if n == 127 || n == 128 || subnetInUse(n) {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("net-%d.lock", n)), os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			continue
+		}
+		t.Cleanup(func() { f.Close() })
+		return n
+	}
+	t.Fatal("no free 198.18.x.0/24 for a testbed")
+	return 0
+}
+
+func subnetInUse(n int) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	_, want, _ := net.ParseCIDR(fmt.Sprintf("198.18.%d.0/24", n))
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && want.Contains(ip.IP) {
+			return true
+		}
+	}
+	return false
 }
