@@ -35,6 +35,12 @@ volatile const __u32 filter_cgroups = 0; // the cgroups map must match
 // Do not copy a packet's second observation (a local receiver's ingress
 // of what a local sender's egress already copied); only count it.
 volatile const __u32 drop_twins = 0;
+// Copy a second observation's headers only, flagged as a twin with the
+// time of the first: the receiver's timing without the payload twice.
+volatile const __u32 stamp_twins = 0;
+// Set at run time: copy stamped twins' payload too (someone records the
+// packets themselves).
+volatile __u32 twin_payload = 0;
 // Wake the reader only once this much is waiting; it also polls on a
 // short timer. Waking per event would cost a context switch per packet.
 volatile const __u64 wakeup_bytes = 1 << 20;
@@ -49,6 +55,7 @@ enum event_kind {
 enum pkt_flag {
 	PKT_SNAPLEN = 1,  // cut by the snap length
 	PKT_OMITTED = 2,  // payload not copied: connection is neither HTTP/2 nor TLS
+	PKT_TWIN = 4,     // second observation (stamp_twins): twin_ts is the first's
 };
 
 enum conn_class {
@@ -73,6 +80,7 @@ struct pkt_event {
 	__u64 ts;
 	__u64 cookie;
 	__u64 cgroup;
+	__u64 twin_ts; // PKT_TWIN: when the sender's egress saw this segment
 };
 
 struct owner_event {
@@ -182,7 +190,8 @@ struct {
 	__type(value, __u8);
 } cgroups SEC(".maps");
 
-// One segment, as both of its observations see it.
+// One segment, as both of its observations see it, and when the first
+// saw it.
 struct twin_key {
 	__u8 saddr[16];
 	__u8 daddr[16];
@@ -195,10 +204,15 @@ struct twin_key {
 	__u32 pad;
 };
 
+struct twin_slot {
+	struct twin_key k;
+	__u64 ts;
+};
+
 #define TWIN_SLOTS 4096
 
 // Segments copied at a local sender's egress, so that their arrival at a
-// local receiver's ingress is recognised (drop_twins only). A local
+// local receiver's ingress is recognised (drop_twins, stamp_twins). A local
 // receiver's ingress runs on the sender's CPU (loopback and veth deliver
 // through that CPU's backlog), so a per-CPU, direct-mapped table does:
 // no lock and no allocation per packet, unlike a hash map. A slot
@@ -207,7 +221,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TWIN_SLOTS);
 	__type(key, __u32);
-	__type(value, struct twin_key);
+	__type(value, struct twin_slot);
 } twins SEC(".maps");
 
 static __always_inline __u32 twin_slot(const struct twin_key *k)
@@ -473,7 +487,9 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	__u32 hdrlen = iphl + thl;
 	__u32 paylen = len - hdrlen;
 
-	if (drop_twins) {
+	__u64 now = bpf_ktime_get_ns();
+	__u64 twin_ts = 0;
+	if (drop_twins || stamp_twins) {
 		struct twin_key tk = {
 			.sport = th.source,
 			.dport = th.dest,
@@ -485,14 +501,18 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		__builtin_memcpy(tk.saddr, src.addr, 16);
 		__builtin_memcpy(tk.daddr, dst.addr, 16);
 		__u32 slot = twin_slot(&tk);
-		struct twin_key *seen = bpf_map_lookup_elem(&twins, &slot);
+		struct twin_slot *seen = bpf_map_lookup_elem(&twins, &slot);
 		if (seen) {
 			if (dir) {
-				*seen = tk;
-			} else if (twin_equal(seen, &tk)) {
+				seen->k = tk;
+				seen->ts = now;
+			} else if (twin_equal(&seen->k, &tk)) {
+				twin_ts = seen->ts;
 				__builtin_memset(seen, 0, sizeof(*seen));
-				count(CNT_TWINS, 1);
-				return;
+				if (drop_twins) {
+					count(CNT_TWINS, 1);
+					return;
+				}
 			}
 		}
 	}
@@ -502,11 +522,17 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		.dir = dir,
 		.len = len,
 		.ifindex = skb->ifindex,
-		.ts = bpf_ktime_get_ns(),
+		.ts = now,
 		.cookie = bpf_get_socket_cookie(skb),
 		.cgroup = bpf_skb_cgroup_id(skb),
+		.twin_ts = twin_ts,
 	};
 	__u32 caplen = len;
+	if (twin_ts) {
+		hdr.flags |= PKT_TWIN;
+		if (!twin_payload)
+			caplen = hdrlen;
+	}
 	if (payload_mode != 1 && paylen > 0) {
 		__u8 class = CLASS_OTHER;
 		if (payload_mode == 0)

@@ -45,6 +45,7 @@ type hoptapPktEvent struct {
 	Ts      uint64
 	Cookie  uint64
 	Cgroup  uint64
+	TwinTs  uint64
 }
 
 type hoptapPrefixKey struct {
@@ -84,17 +85,21 @@ type hoptapSockEvent struct {
 	Raddr        [16]uint8
 }
 
-type hoptapTwinKey struct {
-	_     structs.HostLayout
-	Saddr [16]uint8
-	Daddr [16]uint8
-	Sport uint16
-	Dport uint16
-	Seq   uint32
-	Ack   uint32
-	Len   uint32
-	Flags uint32
-	Pad   uint32
+type hoptapTwinSlot struct {
+	_ structs.HostLayout
+	K struct {
+		_     structs.HostLayout
+		Saddr [16]uint8
+		Daddr [16]uint8
+		Sport uint16
+		Dport uint16
+		Seq   uint32
+		Ack   uint32
+		Len   uint32
+		Flags uint32
+		Pad   uint32
+	}
+	Ts uint64
 }
 
 // Names of all BPF objects in the ELF.
@@ -127,6 +132,8 @@ const (
 	hoptapVarFilterPorts         = "filter_ports"
 	hoptapVarPayloadMode         = "payload_mode"
 	hoptapVarSnaplen             = "snaplen"
+	hoptapVarStampTwins          = "stamp_twins"
+	hoptapVarTwinPayload         = "twin_payload"
 	hoptapVarUnusedOwnerEvent    = "unused_owner_event"
 	hoptapVarUnusedPktEvent      = "unused_pkt_event"
 	hoptapVarUnusedRetransEvent  = "unused_retrans_event"
@@ -214,6 +221,8 @@ type hoptapVariableSpecs struct {
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
 	PayloadMode        *ebpf.VariableSpec `ebpf:"payload_mode"`
 	Snaplen            *ebpf.VariableSpec `ebpf:"snaplen"`
+	StampTwins         *ebpf.VariableSpec `ebpf:"stamp_twins"`
+	TwinPayload        *ebpf.VariableSpec `ebpf:"twin_payload"`
 	UnusedOwnerEvent   *ebpf.VariableSpec `ebpf:"unused_owner_event"`
 	UnusedPktEvent     *ebpf.VariableSpec `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent *ebpf.VariableSpec `ebpf:"unused_retrans_event"`
@@ -276,6 +285,8 @@ type hoptapVariables struct {
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`
 	PayloadMode        *ebpf.Variable `ebpf:"payload_mode"`
 	Snaplen            *ebpf.Variable `ebpf:"snaplen"`
+	StampTwins         *ebpf.Variable `ebpf:"stamp_twins"`
+	TwinPayload        *ebpf.Variable `ebpf:"twin_payload"`
 	UnusedOwnerEvent   *ebpf.Variable `ebpf:"unused_owner_event"`
 	UnusedPktEvent     *ebpf.Variable `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent *ebpf.Variable `ebpf:"unused_retrans_event"`

@@ -61,6 +61,11 @@ type Options struct {
 	// packet whose sender and receiver are both on this node (the
 	// receiver's ingress of what the sender's egress copied).
 	DropTwins bool
+	// StampTwins copies such a second observation's headers only, as an
+	// Event with Twin set and TwinTS the first one's time: the
+	// receiver's timing and socket without copying the payload twice
+	// (SetTwinPayload copies it too). Ignored with DropTwins.
+	StampTwins bool
 }
 
 // Kind is the kind of an Event.
@@ -135,6 +140,11 @@ type Event struct {
 	Class     Class
 	Truncated bool // cut by the snap length
 	Omitted   bool // payload not copied: neither HTTP/2 nor TLS
+	// Twin (Options.StampTwins): the second observation of a segment
+	// whose first, at the local sender's egress, was copied at TwinTS.
+	// Data is its headers only unless SetTwinPayload asked for more.
+	Twin      bool
+	TwinTS    time.Time
 	Len       int  // bytes on the wire from the IP header on
 	Ifindex   uint32
 	Data      []byte // the IP packet as copied; valid until the batch is released
@@ -206,7 +216,7 @@ const (
 	// consumer that falls behind makes the kernel count losses.
 	batchBytes  = 256 << 10
 	batchEvents = 512
-	pktHdrLen   = 40
+	pktHdrLen   = 48
 	ownerLen    = 56
 	sockLen     = 72
 	retransLen  = 56
@@ -241,6 +251,7 @@ func Open(opts Options) (*Probe, error) {
 		"filter_hosts":   b2u(len(opts.Prefixes) > 0),
 		"filter_cgroups": b2u(len(opts.Cgroups) > 0),
 		"drop_twins":     b2u(opts.DropTwins),
+		"stamp_twins":    b2u(opts.StampTwins && !opts.DropTwins),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -477,11 +488,12 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 		if pktHdrLen+caplen > len(r) {
 			return Event{}, false
 		}
-		return Event{
+		e := Event{
 			Kind:      KindPacket,
 			Dir:       Dir(r[1]),
 			Truncated: r[2]&1 != 0,
 			Omitted:   r[2]&2 != 0,
+			Twin:      r[2]&4 != 0,
 			Class:     Class(r[3]),
 			Len:       int(le.Uint32(r[4:])),
 			Ifindex:   le.Uint32(r[12:]),
@@ -489,7 +501,11 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 			Cookie:    le.Uint64(r[24:]),
 			Cgroup:    le.Uint64(r[32:]),
 			Data:      r[pktHdrLen : pktHdrLen+caplen : pktHdrLen+caplen],
-		}, true
+		}
+		if e.Twin {
+			e.TwinTS = p.wall(le.Uint64(r[40:]))
+		}
+		return e, true
 	case KindOwner:
 		if len(r) < ownerLen {
 			return Event{}, false
@@ -537,6 +553,16 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 		}, true
 	}
 	return Event{}, false
+}
+
+// SetTwinPayload says whether stamped twins (Options.StampTwins) carry
+// their payload too: on while someone records the packets themselves,
+// off to copy each segment once. It takes effect at once.
+func (p *Probe) SetTwinPayload(on bool) error {
+	if err := p.objs.TwinPayload.Set(b2u(on)); err != nil {
+		return fmt.Errorf("setting twin_payload: %w", err)
+	}
+	return nil
 }
 
 // Counters reads the kernel's counters.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/http2"
 )
 
 // Config is one capture.
@@ -36,12 +37,18 @@ type Config struct {
 	AfterBatch func()
 	// Ready runs once the programs are attached.
 	Ready func(p *bpf.Probe)
-	// BothSides decodes every observation at its own socket: a
-	// connection with both ends on the node is decoded twice, once per
-	// end, each view with its own calls and timings (Conn.Observer names
-	// the end; Sockets says whose it is). The kernel then copies both
-	// observations.
-	BothSides bool
+	// Views, if set, gets each end's view of every connection with an
+	// end on this node: the decoder's calls and connection events, with
+	// Conn.Observer naming the end (Sockets says whose it is) and the
+	// call and handshake times as that end's socket saw them. A
+	// connection is still decoded once: with both ends here, the
+	// receiving end's times come from the kernel's twin stamps (a
+	// segment's arrival, headers only) and reach Views at the end of the
+	// batch. A time whose stamp never came is zero. Calls carry Start and
+	// EndTS, not FirstResp; frames go to Views only where ViewFrames
+	// says so, without their payload.
+	Views      decoder.Sink
+	ViewFrames func(http2.Type) bool
 	// Progress gets a summary about once a second, on the capture's
 	// goroutine.
 	Progress func(*Summary)
@@ -85,6 +92,7 @@ type Summary struct {
 	HeldDroppedBounds uint64        // held packets dropped at the --pid hold limits
 	OmittedDecoded    uint64        // packets fed to the decoder without their payload, on purpose
 	ScannedSockets    int           // sockets open before the capture, attributed at its start
+	ViewTimesUnknown  uint64        // views' call and handshake times left unknown: their twin's stamp was not seen
 	CPU               time.Duration // CPU time, user and system, once capturing (loading and attaching excluded)
 	StartupCPU        time.Duration // CPU time to load, verify and attach the programs and scan open sockets
 }
@@ -97,14 +105,20 @@ func (s *Summary) Lost() uint64 {
 // Run captures until ctx ends, Count packets or Duration. What was
 // captured before an error is kept and summarised.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
-	// Without a pcapng file or both sides' views nobody needs both
-	// copies of a packet.
-	cfg.Probe.DropTwins = cfg.PcapNG == nil && !cfg.BothSides
+	// Without a pcapng file or views nobody needs both copies of a
+	// packet; views need the second one's time and socket only.
+	cfg.Probe.DropTwins = cfg.PcapNG == nil && cfg.Views == nil
+	cfg.Probe.StampTwins = cfg.Views != nil
 	p, err := bpf.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
 	}
 	defer p.Close()
+	if cfg.Views != nil && cfg.PcapNG != nil {
+		if err := p.SetTwinPayload(true); err != nil {
+			return nil, err
+		}
+	}
 	s := newSession(cfg, p)
 	if cfg.PcapNG != nil {
 		if s.pcap, err = NewPcapNG(cfg.PcapNG, p.CgroupRoot(), cfg.Probe); err != nil {
@@ -149,6 +163,7 @@ loop:
 	}
 	readErr := p.Err()
 	s.dec.Flush()
+	s.flushViews(time.Now(), true, false)
 	if cfg.AfterBatch != nil {
 		cfg.AfterBatch()
 	}
@@ -169,6 +184,9 @@ loop:
 
 // batch handles one batch of events.
 func (s *session) batch(p *bpf.Probe, b *bpf.Batch) {
+	if s.views != nil {
+		s.views.now = time.Now() // when this batch's views were queued
+	}
 	if !s.full {
 		for i := range b.Events {
 			s.event(&b.Events[i])
@@ -178,6 +196,7 @@ func (s *session) batch(p *bpf.Probe, b *bpf.Batch) {
 			}
 		}
 	}
+	s.flushViews(time.Now(), false, true)
 	b.Release()
 	s.housekeep()
 	if s.pcap != nil {
@@ -199,6 +218,8 @@ type session struct {
 	locals  locals
 	note    Comment
 	probe   *bpf.Probe
+	views   *views
+	closing []tuple // with views: closed connections the directory forgets after the views are given
 	pids    *pidFilter
 	pcap    *PcapNG
 	full    bool
@@ -215,11 +236,16 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 	s := &session{
 		cfg:     cfg,
 		start:   time.Now(),
-		dec:     decoder.New(cfg.Sink, cfg.Decoder),
 		owners:  newOwners(),
 		cgroups: NewCgroups(p.CgroupRoot()),
 		probe:   p,
 	}
+	sink := cfg.Sink
+	if cfg.Views != nil {
+		s.views = newViews(s, cfg.Sink, cfg.Views, cfg.ViewFrames)
+		sink = s.views
+	}
+	s.dec = decoder.New(sink, cfg.Decoder)
 	if cfg.PcapNG != nil { // pairs are matched for the file's comments
 		s.obs = newObservations()
 	}
@@ -285,7 +311,11 @@ func (s *session) sock(e *bpf.Event) {
 			s.srtt = append(s.srtt, e.SRTT)
 		}
 		s.owners.closed(e.Cookie, e.TS)
-		s.locals.closed(e.Local, e.Remote)
+		if s.views != nil {
+			s.closing = append(s.closing, tuple{e.Local, e.Remote})
+		} else {
+			s.locals.closed(e.Local, e.Remote)
+		}
 		if s.pids != nil {
 			s.pids.closed(e.Local, e.Remote, e.TS)
 		}
@@ -312,7 +342,7 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	} else {
 		s.sum.Ingress++
 	}
-	if twin != nil {
+	if twin != nil || e.Twin {
 		s.sum.BothEnds++
 	}
 	if s.pcap != nil {
@@ -323,15 +353,22 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 		s.cfg.Packets(e, t.src, t.dst, &s.note)
 	}
 	switch {
-	case s.cfg.BothSides:
-		var obs uint64
+	case s.views != nil:
+		// Every observation shows an end; a twin only stamps its
+		// segment's arrival, which was decoded at its departure.
 		if t.ok {
-			obs = s.locals.observe(e, t)
+			s.locals.observe(e, t)
+			if e.Twin {
+				s.views.book.add(t.src, t.dst, e.TwinTS.UnixNano(), e.TS.UnixNano())
+			}
+		}
+		if e.Twin {
+			break
 		}
 		if e.Omitted {
 			s.sum.OmittedDecoded++
 		}
-		s.dec.PacketAt(obs, layers.LinkTypeRaw, e.Data, e.TS, e.Len)
+		s.dec.Packet(layers.LinkTypeRaw, e.Data, e.TS, e.Len)
 	case twin == nil:
 		if e.Omitted {
 			s.sum.OmittedDecoded++
@@ -341,6 +378,21 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	if s.cfg.Count > 0 && s.sum.Packets >= uint64(s.cfg.Count) {
 		s.full = true
 	}
+}
+
+// flushViews gives the views whose twins came (all, with final), then
+// lets the directory forget the connections closed meanwhile: the views
+// still needed their ends.
+func (s *session) flushViews(now time.Time, final, afterBatch bool) {
+	if s.views == nil {
+		return
+	}
+	s.views.flush(now, final, afterBatch)
+	for _, t := range s.closing {
+		s.locals.closed(t.local, t.remote)
+	}
+	s.closing = s.closing[:0]
+	s.sum.ViewTimesUnknown = s.views.unknown
 }
 
 // Comment is a packet's pcapng comment, written only when asked for.
@@ -381,6 +433,11 @@ func (s *session) comment(e *bpf.Event, twin *observation) string {
 	b = fmt.Appendf(b, " sock=%#x", e.Cookie)
 	if twin != nil {
 		b = fmt.Appendf(b, " also=egress#%d after=%s", twin.frame, e.TS.Sub(twin.ts))
+	} else if e.Twin {
+		b = fmt.Appendf(b, " also=egress after=%s", e.TS.Sub(e.TwinTS))
+	}
+	if e.Twin && !e.Omitted && len(e.Data) < e.Len && !e.Truncated {
+		b = append(b, " payload=not-copied(second observation)"...)
 	}
 	if e.Omitted {
 		b = append(b, " payload=not-copied(not HTTP/2 or TLS)"...)
@@ -395,6 +452,7 @@ func (s *session) housekeep() {
 	}
 	s.lastHK = now
 	s.dec.Tick(now)
+	s.flushViews(now, false, false)
 	if s.obs != nil {
 		s.obs.expire(now)
 	}

@@ -24,7 +24,7 @@ type Socket struct {
 }
 
 // Sockets is the capture's directory of the node's connection ends, by
-// observer (Conn.Observer with Config.BothSides).
+// observer (Conn.Observer of Config.Views).
 type Sockets struct{ s *session }
 
 // Get looks an observer up.

@@ -419,7 +419,9 @@ func (r *Recorder) Conn(e *decoder.ConnEvent) {
 			v.tcpHS = e.SYNToSYNACK + e.SYNACKToACK
 		}
 	case decoder.ConnH2Ready:
-		v.h2Held, v.h2HS = true, e.Duration
+		if e.Duration > 0 { // 0: not known at this socket
+			v.h2Held, v.h2HS = true, e.Duration
+		}
 	case decoder.ConnGoAway:
 		r.goaways.WithLabelValues(string(v.side), dirName(e.Dir), e.ErrCode.String()).Inc()
 	case decoder.ConnReset:
@@ -627,24 +629,4 @@ func (r *Recorder) Progress(s *capture.Summary) {
 	r.snap = selfSnap{have: true, sum: *s, methodOverflow: r.methods.overflow(),
 		workloadOverflow: r.workloads.overflow, pending: len(r.pending), views: len(r.views)}
 	r.mu.Unlock()
-}
-
-// Primary says whether a connection view is the one to show when both
-// ends are on this node and it is decoded once per end: the client's.
-// Views of connections with one end here, or not worked out yet, are.
-func (r *Recorder) Primary(c *decoder.Conn) bool {
-	if v := r.views[viewKey{c.Observer, c.ID}]; v != nil && v.settled {
-		return !v.peerLocal || v.side != SideServer
-	}
-	// Not worked out yet (the connection's first events): ask the
-	// directory, without keeping anything.
-	if r.dir == nil || c.Observer == 0 {
-		return true
-	}
-	s := r.dir.Get(c.Observer)
-	if !s.HasLocal || s.Local != c.Server {
-		return true
-	}
-	_, clientHere := r.dir.Peer(s.Local, c.Client)
-	return !clientHere
 }

@@ -316,24 +316,6 @@ func TestHandshakeHeldForLabels(t *testing.T) {
 }
 
 // With both ends here, the client's view is the one to show, from the
-// connection's first event on.
-func TestPrimaryView(t *testing.T) {
-	r, _ := newTestRecorder(t, true)
-	client := &decoder.Conn{ID: 1, Observer: 1, Client: cli, Server: srv}
-	server := &decoder.Conn{ID: 2, Observer: 2, Client: cli, Server: srv}
-	if !r.Primary(client) || r.Primary(server) {
-		t.Errorf("before any event: client %v server %v", r.Primary(client), r.Primary(server))
-	}
-	feed(r, 1, call(1, time.Unix(1, 0), time.Millisecond, 200, 0))
-	feed(r, 2, call(1, time.Unix(1, 0), time.Millisecond, 200, 0))
-	if !r.Primary(client) || r.Primary(server) {
-		t.Errorf("settled: client %v server %v", r.Primary(client), r.Primary(server))
-	}
-	alone, _ := newTestRecorder(t, false)
-	if !alone.Primary(client) {
-		t.Error("a connection with one end here is hidden")
-	}
-}
 
 // The server's end may show up after the client's view began: the
 // client's view waits for it, and the two views still join.

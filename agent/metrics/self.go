@@ -20,6 +20,7 @@ type selfDescs struct {
 	kernelPackets, lost, lostBytes, truncated, omitted, filtered *prometheus.Desc
 	packets, decodeErrors, gaps, gapBytes, hpackUnknown          *prometheus.Desc
 	tracked, buffered, overflow, pending, views, cpu             *prometheus.Desc
+	twins, viewUnknown                                           *prometheus.Desc
 }
 
 func newSelfDescs() selfDescs {
@@ -44,6 +45,8 @@ func newSelfDescs() selfDescs {
 		pending:       d("hoptap_rpc_hop_pending", "Call views waiting for the other socket's view."),
 		views:         d("hoptap_metric_views", "Connection views with labels worked out."),
 		cpu:           d("hoptap_capture_cpu_seconds_total", "CPU time of capturing and decoding, start-up excluded."),
+		twins:         d("hoptap_twin_observations_total", "Second observations of segments whose sender and receiver are both on this node: the receiver's arrival time, decoded once at the sender."),
+		viewUnknown:   d("hoptap_view_times_unknown_total", "Call or handshake times left unknown at one socket because the second observation of their segment was not seen."),
 	}
 }
 
@@ -54,7 +57,7 @@ type selfCollector Recorder
 func (c *selfCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.self
 	for _, x := range []*prometheus.Desc{d.kernelPackets, d.lost, d.lostBytes, d.truncated, d.omitted, d.filtered,
-		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu} {
+		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu, d.twins, d.viewUnknown} {
 		ch <- x
 	}
 }
@@ -95,5 +98,7 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	count(d.overflow, s.workloadOverflow, "workload")
 	gauge(d.pending, s.pending)
 	gauge(d.views, s.views)
+	count(d.twins, s.sum.BothEnds)
+	count(d.viewUnknown, s.sum.ViewTimesUnknown)
 	ch <- prometheus.MustNewConstMetric(d.cpu, prometheus.CounterValue, s.sum.CPU.Seconds())
 }

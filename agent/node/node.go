@@ -32,6 +32,7 @@ import (
 	"github.com/hoptap/hoptap/agent/watch"
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/http2"
 	"github.com/hoptap/hoptap/decoder/tcp"
 )
 
@@ -161,7 +162,6 @@ func (a *Agent) capture(ctx context.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	watchers := watch.New()
-	watchers.Primary = rec.Primary
 	stopAPI, err := a.serveAPI(watchers)
 	if err != nil {
 		return err
@@ -170,10 +170,12 @@ func (a *Agent) capture(ctx context.Context) error {
 	var lostLogged, parkedFreed uint64
 	var freeing atomic.Bool
 	cfg := capture.Config{
-		Probe:     popts,
-		BothSides: true,
-		// The watchers first: the recorder forgets a view at its close.
-		Sink:       tee{watchers, rec},
+		Probe: popts,
+		// Watchers get the connections as decoded, the recorder each
+		// end's view of them.
+		Sink:       watchers,
+		Views:      rec,
+		ViewFrames: func(t http2.Type) bool { return t == http2.TypeRSTStream },
 		AfterBatch: watchers.Flush,
 		Packets:    watchers.Packet,
 		Decoder:    decoder.Options{ReuseCalls: true, TCP: tcp.Config{MaxConns: a.cfg.Limits.MaxConnections}},
@@ -198,6 +200,13 @@ func (a *Agent) capture(ctx context.Context) error {
 			}
 		},
 		Ready: func(p *bpf.Probe) {
+			// A second observation's payload is copied only while someone
+			// records packets.
+			watchers.PacketsWanted(func(on bool) {
+				if err := p.SetTwinPayload(on); err != nil {
+					a.log.Warn("packets watched: second observations keep their headers only", "err", err)
+				}
+			})
 			for _, w := range p.Warnings() {
 				a.log.Warn("optional hook", "detail", w)
 			}
@@ -215,13 +224,6 @@ func (a *Agent) capture(ctx context.Context) error {
 	}
 	return err
 }
-
-// tee feeds two sinks in turn.
-type tee [2]decoder.Sink
-
-func (t tee) Frame(e *decoder.FrameEvent) { t[0].Frame(e); t[1].Frame(e) }
-func (t tee) Call(e *decoder.CallEvent)   { t[0].Call(e); t[1].Call(e) }
-func (t tee) Conn(e *decoder.ConnEvent)   { t[0].Conn(e); t[1].Conn(e) }
 
 // serveAPI serves the live capture API on the configured socket and
 // address; stop ends it, letting streams see their end.

@@ -31,12 +31,10 @@ const MaxWatchers = 16
 // and Flush methods run on the capture's goroutine.
 type Server struct {
 	api.UnimplementedCaptureServer
-	// Primary picks, when both ends of a connection are on the node and
-	// it is decoded once per end, the view watchers see (nil: all).
-	Primary func(*decoder.Conn) bool
-
 	mu       sync.Mutex
 	watchers atomic.Pointer[[]*watcher] // copy on write: read without locking
+	packets  int                        // watchers of packets (under mu)
+	wanted   func(bool)                 // told when packets become watched or not
 }
 
 type watcher struct {
@@ -60,12 +58,30 @@ func (s *Server) list() []*watcher { return *s.watchers.Load() }
 // Active reports whether anyone watches.
 func (s *Server) Active() bool { return len(s.list()) > 0 }
 
-func (s *Server) shows(c *decoder.Conn) bool { return s.Primary == nil || s.Primary(c) }
+// PacketsWanted has f told, under the server's lock, whenever packets
+// start or stop being watched, and now.
+func (s *Server) PacketsWanted(f func(bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wanted = f
+	f(s.packets > 0)
+}
+
+// countPackets counts a watcher of packets in (+1) or out (-1); under mu.
+func (s *Server) countPackets(w *watcher, d int) {
+	if !w.req.Packets {
+		return
+	}
+	s.packets += d
+	if s.wanted != nil && (s.packets == 0 || s.packets == 1 && d > 0) {
+		s.wanted(s.packets > 0)
+	}
+}
 
 // Frame implements decoder.Sink.
 func (s *Server) Frame(e *decoder.FrameEvent) {
 	ws := s.list()
-	if len(ws) == 0 || !s.shows(e.Conn) {
+	if len(ws) == 0 {
 		return
 	}
 	for _, w := range ws {
@@ -78,7 +94,7 @@ func (s *Server) Frame(e *decoder.FrameEvent) {
 // Call implements decoder.Sink.
 func (s *Server) Call(e *decoder.CallEvent) {
 	ws := s.list()
-	if len(ws) == 0 || !s.shows(e.Conn) {
+	if len(ws) == 0 {
 		return
 	}
 	for _, w := range ws {
@@ -89,7 +105,7 @@ func (s *Server) Call(e *decoder.CallEvent) {
 // Conn implements decoder.Sink.
 func (s *Server) Conn(e *decoder.ConnEvent) {
 	ws := s.list()
-	if len(ws) == 0 || !s.shows(e.Conn) {
+	if len(ws) == 0 {
 		return
 	}
 	for _, w := range ws {
@@ -209,6 +225,7 @@ func (s *Server) add(w *watcher) error {
 	}
 	next := append(slices.Clone(cur), w)
 	s.watchers.Store(&next)
+	s.countPackets(w, 1)
 	return nil
 }
 
@@ -217,6 +234,7 @@ func (s *Server) remove(w *watcher) {
 	defer s.mu.Unlock()
 	next := slices.DeleteFunc(slices.Clone(s.list()), func(x *watcher) bool { return x == w })
 	s.watchers.Store(&next)
+	s.countPackets(w, -1)
 }
 
 // Watch implements api.CaptureServer.

@@ -1,0 +1,547 @@
+package capture
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"github.com/hoptap/hoptap/decoder"
+	"github.com/hoptap/hoptap/decoder/grpc"
+	"github.com/hoptap/hoptap/decoder/http2"
+)
+
+// views gives each end of a connection on this node its own view of the
+// decoder's events (Config.Views). A connection is decoded once. When both
+// ends are here, the decoder's times are the sender's (each segment's
+// first observation, at its egress), and the receiver's come from the
+// kernel's twin stamps: the same segment's arrival at the other socket.
+// A twin lands in the ring buffer just after its segment, so those views
+// wait until the end of the batch (or the next one); a time whose twin
+// never came is unknown (zero), never the sender's passed off as the
+// receiver's.
+type views struct {
+	s      *session
+	out    decoder.Sink // every event as decoded; nil: none
+	to     decoder.Sink // the ends' views
+	frames func(http2.Type) bool
+	book   stampBook
+	conns  map[uint64]*pairConn // by Conn.ID
+	q      []pendingView
+	now    time.Time // of the batch being read
+	// unknown counts view times left unknown because a twin was not seen.
+	unknown uint64
+	conn    decoder.Conn // scratch for views given at once
+	// pinning: connections with request arrivals still to fill in.
+	pinning []*pairConn
+	gen     uint64 // flushes so far
+	// One view's times, as translate works them out.
+	times  [3]time.Time
+	viewTS time.Time
+	wait   bool
+}
+
+// pairConn is what views know of one decoded connection.
+type pairConn struct {
+	ends [2]uint64 // observers of the client's and the server's end; 0: not here (or not seen yet)
+	// pins keep the arrival at the server of open calls' request
+	// headers, which the stamp book may have overwritten by the time a
+	// long call ends.
+	pins           []pin
+	client, server netip.AddrPort
+	pinPending     bool   // listed in views.pinning
+	blocked        uint64 // the flush in which an event of this connection waits: later ones wait too
+}
+
+type pin struct {
+	stream          uint32
+	egress, ingress int64
+	resolved        bool
+}
+
+// maxPins bounds the open calls a connection keeps request arrivals for.
+const maxPins = 256
+
+func (p *pairConn) pair() bool { return p.ends[0] != 0 && p.ends[1] != 0 }
+
+// Sides, as indices into pairConn.ends.
+const (
+	client = 0
+	server = 1
+	anyone = -1 // the sender is not known from the event
+)
+
+type viewKind uint8
+
+const (
+	viewFrame viewKind = iota
+	viewConn
+	viewCall
+)
+
+// pendingView is an event waiting for its twins' stamps.
+type pendingView struct {
+	kind   viewKind
+	pc     *pairConn
+	at     time.Time // when it was queued
+	conn   decoder.Conn
+	frame  http2.Frame
+	frameE decoder.FrameEvent
+	connE  decoder.ConnEvent
+	call   grpc.Call
+	// waited: flushes after a batch this event waited through. A twin
+	// comes in its segment's batch or the next, so one is enough.
+	waited int
+}
+
+// giveUp is how long a view waits for a twin before its time is unknown.
+const giveUp = 500 * time.Millisecond
+
+func newViews(s *session, out, to decoder.Sink, frames func(http2.Type) bool) *views {
+	return &views{s: s, out: out, to: to, frames: frames, conns: map[uint64]*pairConn{}}
+}
+
+// pairOf finds what is known of a connection's ends, looking again for
+// an end not seen so far.
+func (v *views) pairOf(c *decoder.Conn) *pairConn {
+	pc := v.conns[c.ID]
+	if pc == nil {
+		pc = &pairConn{client: c.Client, server: c.Server}
+		v.conns[c.ID] = pc
+	}
+	if pc.ends[client] == 0 {
+		pc.ends[client] = v.s.locals.byTuple[tuple{local: c.Client, remote: c.Server}]
+	}
+	if pc.ends[server] == 0 {
+		pc.ends[server] = v.s.locals.byTuple[tuple{local: c.Server, remote: c.Client}]
+	}
+	return pc
+}
+
+// Frame implements decoder.Sink.
+func (v *views) Frame(e *decoder.FrameEvent) {
+	if v.out != nil {
+		v.out.Frame(e)
+	}
+	f := e.Frame
+	start := e.Dir == grpc.C2S && (f.Type == http2.TypeHeaders || f.Type == http2.TypeContinuation) && f.Flags.Has(http2.FlagEndHeaders)
+	want := v.frames != nil && v.frames(f.Type)
+	if !start && !want {
+		return
+	}
+	pc := v.pairOf(e.Conn)
+	if start && pc.pair() && pc.pinStart(f.StreamID, e.TS) && !pc.pinPending {
+		pc.pinPending = true
+		v.pinning = append(v.pinning, pc)
+	}
+	if !want {
+		return
+	}
+	if !pc.pair() {
+		fe := *e
+		fe.Conn = v.single(e.Conn, pc)
+		v.to.Frame(&fe)
+		return
+	}
+	p := v.queue(viewFrame, e.Conn, pc)
+	p.frame = http2.Frame{FrameHeader: f.FrameHeader, PadLength: f.PadLength, ErrCode: f.ErrCode, LastStream: f.LastStream, Increment: f.Increment, PingData: f.PingData}
+	p.frameE = decoder.FrameEvent{TS: e.TS, Dir: e.Dir}
+}
+
+// Conn implements decoder.Sink.
+func (v *views) Conn(e *decoder.ConnEvent) {
+	if v.out != nil {
+		v.out.Conn(e)
+	}
+	pc := v.pairOf(e.Conn)
+	if e.Kind == decoder.ConnClose {
+		delete(v.conns, e.Conn.ID)
+	}
+	if !pc.pair() {
+		ce := *e
+		ce.Conn = v.single(e.Conn, pc)
+		v.to.Conn(&ce)
+		return
+	}
+	p := v.queue(viewConn, e.Conn, pc)
+	p.connE = *e
+	p.connE.Hello = nil // not the views' business, and not the decoder's to keep
+}
+
+// Call implements decoder.Sink.
+func (v *views) Call(e *decoder.CallEvent) {
+	if v.out != nil {
+		v.out.Call(e)
+	}
+	pc := v.pairOf(e.Conn)
+	if !pc.pair() {
+		v.to.Call(&decoder.CallEvent{Conn: v.single(e.Conn, pc), Call: e.Call})
+		return
+	}
+	p := v.queue(viewCall, e.Conn, pc)
+	p.call = *e.Call
+	// Only scalar fields go on: the lists belong to the decoder's pool.
+	p.call.Request, p.call.Response, p.call.Trailers = nil, nil, nil
+	p.call.Messages, p.call.Details = nil, nil
+}
+
+// single is the connection as its one end here sees it: the decoder's
+// times are that end's already (every segment was seen at its socket).
+func (v *views) single(c *decoder.Conn, pc *pairConn) *decoder.Conn {
+	v.conn = *c
+	v.conn.Observer = pc.ends[client] | pc.ends[server]
+	return &v.conn
+}
+
+func (v *views) queue(k viewKind, c *decoder.Conn, pc *pairConn) *pendingView {
+	v.q = append(v.q, pendingView{})
+	p := &v.q[len(v.q)-1]
+	p.kind, p.pc, p.at, p.conn = k, pc, v.now, *c
+	return p
+}
+
+// flush gives the views whose stamps have come, and those that waited
+// long enough (or all, with final). afterBatch says a batch was just
+// read: an event waits through one such flush for its stamps.
+func (v *views) flush(now time.Time, final, afterBatch bool) {
+	v.now = now
+	v.gen++
+	v.resolvePins()
+	if len(v.q) == 0 {
+		return
+	}
+	kept := v.q[:0]
+	for i := range v.q {
+		p := &v.q[i]
+		blocked := p.pc.blocked == v.gen
+		if blocked || !final && p.waited < 1 && now.Sub(p.at) < giveUp && !v.ready(p) {
+			// Waits, and so does the rest of its connection.
+			if !blocked && afterBatch {
+				p.waited++
+			}
+			p.pc.blocked = v.gen
+			kept = append(kept, *p)
+			continue
+		}
+		v.give(p)
+	}
+	clear(v.q[len(kept):])
+	v.q = kept
+}
+
+// ready says whether no time of p waits for a stamp that may still come.
+func (v *views) ready(p *pendingView) bool {
+	for side := range 2 {
+		if v.translate(p, side, false) {
+			return false
+		}
+	}
+	return true
+}
+
+// give hands p to the views of both ends, in the client's then the
+// server's order.
+func (v *views) give(p *pendingView) {
+	for side := range 2 {
+		v.translate(p, side, true)
+		p.conn.Observer = p.pc.ends[side]
+		switch p.kind {
+		case viewFrame:
+			fe := p.frameE
+			fe.Conn, fe.Frame = &p.conn, &p.frame
+			fe.TS = v.viewTS
+			v.to.Frame(&fe)
+		case viewConn:
+			ce := p.connE
+			ce.Conn = &p.conn
+			v.applyConn(&ce)
+			v.to.Conn(&ce)
+		case viewCall:
+			c := p.call
+			c.Start, c.FirstResp, c.EndTS = v.times[0], time.Time{}, v.times[2]
+			v.to.Call(&decoder.CallEvent{Conn: &p.conn, Call: &c})
+		}
+	}
+	if p.kind == viewCall {
+		p.pc.unpin(p.call.Stream)
+	}
+	*p = pendingView{}
+}
+
+// translate works out p's times as the end on side saw them into
+// v.times (and v.viewTS), and reports whether one is missing but may
+// still come: its segment left recently. With count, missing ones are
+// counted as unknown.
+func (v *views) translate(p *pendingView, side int, count bool) (wait bool) {
+	at := func(sender int, ts time.Time) time.Time {
+		t, ok := v.at(&p.conn, p.pc, side, sender, ts)
+		if !ok {
+			if v.now.Sub(ts) < giveUp {
+				wait = true
+			}
+			if count {
+				v.unknown++
+			}
+		}
+		return t
+	}
+	switch p.kind {
+	case viewFrame:
+		sender := client
+		if p.frameE.Dir == grpc.S2C {
+			sender = server
+		}
+		v.viewTS = at(sender, p.frameE.TS)
+	case viewConn:
+		e := &p.connE
+		switch e.Kind {
+		case decoder.ConnTCPHandshake:
+			// The SYN and the last ACK are the client's, the SYN-ACK the
+			// server's; the event keeps the gaps between them.
+			ack := e.TS
+			var synack, syn time.Time
+			if e.SYNACKToACK > 0 {
+				synack = ack.Add(-e.SYNACKToACK)
+				if e.SYNToSYNACK > 0 {
+					syn = synack.Add(-e.SYNToSYNACK)
+				}
+			}
+			v.times = [3]time.Time{at(client, syn), at(server, synack), at(client, ack)}
+			v.viewTS = v.times[2]
+			if v.viewTS.IsZero() {
+				v.viewTS = e.TS
+			}
+		case decoder.ConnH2Ready:
+			// The preface is the client's; the last SETTINGS ACK either's.
+			v.times = [3]time.Time{at(client, e.TS.Add(-e.Duration)), {}, at(anyone, e.TS)}
+			v.viewTS = v.times[2]
+			if v.viewTS.IsZero() {
+				v.viewTS = e.TS
+			}
+		default:
+			sender := anyone
+			if e.HasDir {
+				sender = client
+				if e.Dir == grpc.S2C {
+					sender = server
+				}
+			}
+			// Other events' own times are as decoded when not known: no
+			// metric depends on them.
+			t, ok := v.at(&p.conn, p.pc, side, sender, e.TS)
+			if !ok {
+				t = e.TS
+			}
+			v.viewTS = t
+		}
+	case viewCall:
+		c := &p.call
+		end := anyone
+		switch c.End {
+		case grpc.EndTrailers, grpc.EndTrailersOnly:
+			end = server
+		case grpc.EndRSTStream:
+			end = client
+			if c.RSTBy == grpc.S2C {
+				end = server
+			}
+		case grpc.EndIncomplete:
+			end = side // the capture's end, not a packet: the same for both
+		}
+		var startAt time.Time
+		if in, ok := p.pc.pinned(c.Stream, c.Start); ok && side == server {
+			startAt = in
+		} else {
+			startAt = at(client, c.Start)
+		}
+		// FirstResp is not given: only the call's ends are kept for a
+		// long call.
+		v.times = [3]time.Time{startAt, {}, at(end, c.EndTS)}
+	}
+	return wait
+}
+
+// applyConn puts the translated times into a connection event.
+func (v *views) applyConn(e *decoder.ConnEvent) {
+	switch e.Kind {
+	case decoder.ConnTCPHandshake:
+		syn, synack, ack := v.times[0], v.times[1], v.times[2]
+		e.SYNToSYNACK, e.SYNACKToACK = 0, 0
+		if !syn.IsZero() && !synack.IsZero() {
+			e.SYNToSYNACK = synack.Sub(syn)
+		}
+		if !synack.IsZero() && !ack.IsZero() {
+			e.SYNACKToACK = ack.Sub(synack)
+		}
+	case decoder.ConnH2Ready:
+		e.Duration = 0
+		if !v.times[0].IsZero() && !v.times[2].IsZero() {
+			e.Duration = v.times[2].Sub(v.times[0])
+		}
+	}
+	e.TS = v.viewTS
+}
+
+// at is when the end on side saw the segment decoded at ts: its own
+// sending time, or its twin's arrival. ok is false when that is not
+// known (the twin was not seen, or, sender unknown, neither end's).
+func (v *views) at(c *decoder.Conn, pc *pairConn, side, sender int, ts time.Time) (time.Time, bool) {
+	if ts.IsZero() || sender == side {
+		return ts, true
+	}
+	ns := ts.UnixNano()
+	if sender == client || sender == anyone {
+		if in, ok := v.book.get(c.Client, c.Server, ns); ok {
+			if side == client {
+				return ts, true
+			}
+			return time.Unix(0, in), true
+		}
+	}
+	if sender == server || sender == anyone {
+		if in, ok := v.book.get(c.Server, c.Client, ns); ok {
+			if side == server {
+				return ts, true
+			}
+			return time.Unix(0, in), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// pinStart remembers that a call's request headers left the client at
+// ts; their arrival at the server is filled in from the book at the end
+// of the batch. It reports whether a pin was added.
+func (p *pairConn) pinStart(stream uint32, ts time.Time) bool {
+	for i := range p.pins {
+		if p.pins[i].stream == stream {
+			return false // the first headers are the call's start
+		}
+	}
+	if len(p.pins) >= maxPins {
+		return false
+	}
+	p.pins = append(p.pins, pin{stream: stream, egress: ts.UnixNano()})
+	return true
+}
+
+// pinned gives a call's request arrival at the server, if kept.
+func (p *pairConn) pinned(stream uint32, start time.Time) (time.Time, bool) {
+	for i := range p.pins {
+		if pn := &p.pins[i]; pn.stream == stream {
+			if pn.resolved && pn.egress == start.UnixNano() {
+				return time.Unix(0, pn.ingress), true
+			}
+			return time.Time{}, false
+		}
+	}
+	return time.Time{}, false
+}
+
+// unpin forgets an ended call's pin.
+func (p *pairConn) unpin(stream uint32) {
+	for i := range p.pins {
+		if p.pins[i].stream == stream {
+			p.pins[i] = p.pins[len(p.pins)-1]
+			p.pins = p.pins[:len(p.pins)-1]
+			return
+		}
+	}
+}
+
+// resolvePins copies new calls' request arrivals out of the book before
+// it forgets them. A connection stays listed while a pin may still get
+// its stamp.
+func (v *views) resolvePins() {
+	kept := v.pinning[:0]
+	for _, pc := range v.pinning {
+		more := false
+		for i := range pc.pins {
+			pn := &pc.pins[i]
+			if pn.resolved {
+				continue
+			}
+			if in, ok := v.book.get(pc.client, pc.server, pn.egress); ok {
+				pn.ingress, pn.resolved = in, true
+			} else if v.now.UnixNano()-pn.egress < int64(giveUp) {
+				more = true
+			}
+		}
+		if pc.pinPending = more; more {
+			kept = append(kept, pc)
+		}
+	}
+	clear(v.pinning[len(kept):])
+	v.pinning = kept
+}
+
+// stampBook holds recent twin stamps: a segment's departure (its egress
+// time, with its ends) → its arrival. Set-associative, the oldest of a
+// set replaced: no allocation per packet, and a fresh stamp survives the
+// thousands that follow it until it is looked up. A stamp forgotten
+// before that is not known.
+type stampBook struct {
+	slots []stampSlot
+}
+
+type stampSlot struct {
+	tag             uint64 // the ends, hashed; 0: empty
+	egress, ingress int64
+}
+
+const (
+	stampSets = 1 << 14
+	stampWays = 4
+)
+
+func endsTag(src, dst netip.AddrPort) uint64 {
+	a, b := src.Addr().As16(), dst.Addr().As16()
+	h := uint64(src.Port())<<16 | uint64(dst.Port())
+	for _, x := range [...][16]byte{a, b} {
+		for i := 0; i < 16; i += 8 {
+			h = (h ^ binary.LittleEndian.Uint64(x[i:])) * 0x9e3779b97f4a7c15
+			h ^= h >> 29
+		}
+	}
+	return h | 1
+}
+
+// set is the ways a stamp may be kept in.
+func (b *stampBook) set(tag uint64, egress int64) []stampSlot {
+	h := (tag ^ uint64(egress)) * 0xbf58476d1ce4e5b9
+	i := int(h>>(64-14)) * stampWays
+	return b.slots[i : i+stampWays : i+stampWays]
+}
+
+// add stamps a segment from src to dst that left at egress and arrived
+// at ingress.
+func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
+	if b.slots == nil {
+		b.slots = make([]stampSlot, stampSets*stampWays)
+	}
+	tag := endsTag(src, dst)
+	set := b.set(tag, egress)
+	old := 0
+	for i := range set {
+		if set[i].tag == 0 {
+			old = i
+			break
+		}
+		if set[i].egress < set[old].egress {
+			old = i
+		}
+	}
+	set[old] = stampSlot{tag: tag, egress: egress, ingress: ingress}
+}
+
+func (b *stampBook) get(src, dst netip.AddrPort, egress int64) (int64, bool) {
+	if b.slots == nil {
+		return 0, false
+	}
+	tag := endsTag(src, dst)
+	for _, s := range b.set(tag, egress) {
+		if s.tag == tag && s.egress == egress {
+			return s.ingress, true
+		}
+	}
+	return 0, false
+}
