@@ -143,11 +143,11 @@ type Event struct {
 	// Twin (Options.StampTwins): the second observation of a segment
 	// whose first, at the local sender's egress, was copied at TwinTS.
 	// Data is its headers only unless SetTwinPayload asked for more.
-	Twin      bool
-	TwinTS    time.Time
-	Len       int  // bytes on the wire from the IP header on
-	Ifindex   uint32
-	Data      []byte // the IP packet as copied; valid until the batch is released
+	Twin    bool
+	TwinTS  time.Time
+	Len     int // bytes on the wire from the IP header on
+	Ifindex uint32
+	Data    []byte // the IP packet as copied; valid until the batch is released
 
 	// KindOwner
 	TGID, PID uint32
