@@ -37,7 +37,6 @@ type views struct {
 	// One view's times, as translate works them out.
 	times  [3]time.Time
 	viewTS time.Time
-	wait   bool
 }
 
 // pairConn is what views know of one decoded connection.
