@@ -207,6 +207,8 @@ struct twin_key {
 struct twin_slot {
 	struct twin_key k;
 	__u64 ts;
+	__u32 needed; // stamp_twins: the receiver's time of this segment matters
+	__u32 pad;
 };
 
 #define TWIN_SLOTS 4096
@@ -412,6 +414,38 @@ lost:
 	count(CNT_LOST_BYTES, hdr->len);
 }
 
+// stamp_needed says whether the receiver's time of a segment matters to
+// the views (stamp_twins): connection setup and teardown, and HTTP/2
+// segments with a frame other than DATA, PRIORITY, PING or
+// WINDOW_UPDATE (headers start and end calls, SETTINGS ACKs end the
+// HTTP/2 handshake, RST_STREAM and GOAWAY end streams). A segment whose
+// frames cannot be walked to its end counts as needed. TLS and other
+// payload never does: nothing is decoded from it.
+static __always_inline int stamp_needed(struct __sk_buff *skb, __u32 off, __u32 paylen, __u8 tcpflags, __u8 class)
+{
+	if (paylen == 0 || (tcpflags & 0x07)) // FIN, SYN, RST
+		return 1;
+	if (class == CLASS_TLS || class == CLASS_OTHER)
+		return 0;
+	if (class != CLASS_H2)
+		return 1;
+	__u32 pos = 0;
+	for (int i = 0; i < 8; i++) {
+		__u8 h[4];
+		if (bpf_skb_load_bytes(skb, off + pos, h, 4) < 0)
+			return 1;
+		__u8 type = h[3];
+		if (type != 0 && type != 2 && type != 6 && type != 8)
+			return 1;
+		pos += 9 + ((__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2]);
+		if (pos == paylen)
+			return 0;
+		if (pos > paylen)
+			return 1;
+	}
+	return 1;
+}
+
 static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 {
 	__u32 len = skb->len;
@@ -489,30 +523,27 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 
 	__u64 now = bpf_ktime_get_ns();
 	__u64 twin_ts = 0;
+	__u8 tcpflags = ((__u8 *)&th)[13];
+	struct twin_key tk = {};
+	struct twin_slot *seen = 0;
 	if (drop_twins || stamp_twins) {
-		struct twin_key tk = {
-			.sport = th.source,
-			.dport = th.dest,
-			.seq = th.seq,
-			.ack = th.ack_seq,
-			.len = len,
-			.flags = ((__u8 *)&th)[13],
-		};
+		tk.sport = th.source;
+		tk.dport = th.dest;
+		tk.seq = th.seq;
+		tk.ack = th.ack_seq;
+		tk.len = len;
+		tk.flags = tcpflags;
 		__builtin_memcpy(tk.saddr, src.addr, 16);
 		__builtin_memcpy(tk.daddr, dst.addr, 16);
 		__u32 slot = twin_slot(&tk);
-		struct twin_slot *seen = bpf_map_lookup_elem(&twins, &slot);
-		if (seen) {
-			if (dir) {
-				seen->k = tk;
-				seen->ts = now;
-			} else if (twin_equal(&seen->k, &tk)) {
-				twin_ts = seen->ts;
-				__builtin_memset(seen, 0, sizeof(*seen));
-				if (drop_twins) {
-					count(CNT_TWINS, 1);
-					return;
-				}
+		seen = bpf_map_lookup_elem(&twins, &slot);
+		if (seen && !dir && twin_equal(&seen->k, &tk)) {
+			twin_ts = seen->ts;
+			__u32 needed = seen->needed;
+			__builtin_memset(seen, 0, sizeof(*seen));
+			if (drop_twins || (!needed && !twin_payload)) {
+				count(CNT_TWINS, 1);
+				return;
 			}
 		}
 	}
@@ -543,6 +574,12 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 			hdr.flags |= PKT_OMITTED;
 			count(CNT_OMITTED, 1);
 		}
+	}
+	if (dir && seen) {
+		// Remembered for the receiver's ingress, if it is on this node.
+		seen->k = tk;
+		seen->ts = now;
+		seen->needed = drop_twins || stamp_needed(skb, hdrlen, paylen, tcpflags, hdr.class);
 	}
 	__u32 snap = snaplen;
 	if (snap > 65535)

@@ -99,7 +99,9 @@ type hoptapTwinSlot struct {
 		Flags uint32
 		Pad   uint32
 	}
-	Ts uint64
+	Ts     uint64
+	Needed uint32
+	Pad    uint32
 }
 
 // Names of all BPF objects in the ELF.

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"math"
 	"net/netip"
 	"time"
 
@@ -37,6 +38,11 @@ type views struct {
 	// One view's times, as translate works them out.
 	times  [3]time.Time
 	viewTS time.Time
+	// What give hands on, reused.
+	frameE decoder.FrameEvent
+	connE  decoder.ConnEvent
+	callE  decoder.CallEvent
+	call   grpc.Call
 }
 
 // pairConn is what views know of one decoded connection.
@@ -136,9 +142,9 @@ func (v *views) Frame(e *decoder.FrameEvent) {
 		return
 	}
 	if !pc.pair() {
-		fe := *e
-		fe.Conn = v.single(e.Conn, pc)
-		v.to.Frame(&fe)
+		v.frameE = *e
+		v.frameE.Conn = v.single(e.Conn, pc)
+		v.to.Frame(&v.frameE)
 		return
 	}
 	p := v.queue(viewFrame, e.Conn, pc)
@@ -156,9 +162,9 @@ func (v *views) Conn(e *decoder.ConnEvent) {
 		delete(v.conns, e.Conn.ID)
 	}
 	if !pc.pair() {
-		ce := *e
-		ce.Conn = v.single(e.Conn, pc)
-		v.to.Conn(&ce)
+		v.connE = *e
+		v.connE.Conn = v.single(e.Conn, pc)
+		v.to.Conn(&v.connE)
 		return
 	}
 	p := v.queue(viewConn, e.Conn, pc)
@@ -173,7 +179,8 @@ func (v *views) Call(e *decoder.CallEvent) {
 	}
 	pc := v.pairOf(e.Conn)
 	if !pc.pair() {
-		v.to.Call(&decoder.CallEvent{Conn: v.single(e.Conn, pc), Call: e.Call})
+		v.callE = decoder.CallEvent{Conn: v.single(e.Conn, pc), Call: e.Call}
+		v.to.Call(&v.callE)
 		return
 	}
 	p := v.queue(viewCall, e.Conn, pc)
@@ -245,19 +252,19 @@ func (v *views) give(p *pendingView) {
 		p.conn.Observer = p.pc.ends[side]
 		switch p.kind {
 		case viewFrame:
-			fe := p.frameE
-			fe.Conn, fe.Frame = &p.conn, &p.frame
-			fe.TS = v.viewTS
-			v.to.Frame(&fe)
+			v.frameE = p.frameE
+			v.frameE.Conn, v.frameE.Frame, v.frameE.TS = &p.conn, &p.frame, v.viewTS
+			v.to.Frame(&v.frameE)
 		case viewConn:
-			ce := p.connE
-			ce.Conn = &p.conn
-			v.applyConn(&ce)
-			v.to.Conn(&ce)
+			v.connE = p.connE
+			v.connE.Conn = &p.conn
+			v.applyConn(&v.connE)
+			v.to.Conn(&v.connE)
 		case viewCall:
-			c := p.call
-			c.Start, c.FirstResp, c.EndTS = v.times[0], time.Time{}, v.times[2]
-			v.to.Call(&decoder.CallEvent{Conn: &p.conn, Call: &c})
+			v.call = p.call
+			v.call.Start, v.call.FirstResp, v.call.EndTS = v.times[0], time.Time{}, v.times[2]
+			v.callE = decoder.CallEvent{Conn: &p.conn, Call: &v.call}
+			v.to.Call(&v.callE)
 		}
 	}
 	if p.kind == viewCall {
@@ -475,21 +482,22 @@ func (v *views) resolvePins() {
 
 // stampBook holds recent twin stamps: a segment's departure (its egress
 // time, with its ends) → its arrival. Set-associative, the oldest of a
-// set replaced: no allocation per packet, and a fresh stamp survives the
-// thousands that follow it until it is looked up. A stamp forgotten
-// before that is not known.
+// set replaced, a set one cache line: no allocation per packet, and a
+// stamp survives the thousands that follow it. It is looked up within a
+// batch or two; a stamp forgotten before that is not known.
 type stampBook struct {
 	slots []stampSlot
 }
 
 type stampSlot struct {
-	tag             uint64 // the ends, hashed; 0: empty
-	egress, ingress int64
+	egress int64
+	tag    uint32 // the ends, hashed; 0: empty
+	delay  int32  // arrival - departure, ns
 }
 
 const (
-	stampSets = 1 << 14
-	stampWays = 4
+	stampSetBits = 12
+	stampWays    = 4
 )
 
 func endsTag(src, dst netip.AddrPort) uint64 {
@@ -501,24 +509,27 @@ func endsTag(src, dst netip.AddrPort) uint64 {
 			h ^= h >> 29
 		}
 	}
-	return h | 1
+	return h
 }
 
-// set is the ways a stamp may be kept in.
-func (b *stampBook) set(tag uint64, egress int64) []stampSlot {
-	h := (tag ^ uint64(egress)) * 0xbf58476d1ce4e5b9
-	i := int(h>>(64-14)) * stampWays
-	return b.slots[i : i+stampWays : i+stampWays]
+// set is the ways a stamp may be kept in, and its short tag.
+func (b *stampBook) set(ends uint64, egress int64) ([]stampSlot, uint32) {
+	h := (ends ^ uint64(egress)) * 0xbf58476d1ce4e5b9
+	i := int(h>>(64-stampSetBits)) * stampWays
+	return b.slots[i : i+stampWays : i+stampWays], uint32(ends>>32) | 1
 }
 
 // add stamps a segment from src to dst that left at egress and arrived
 // at ingress.
 func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
-	if b.slots == nil {
-		b.slots = make([]stampSlot, stampSets*stampWays)
+	d := ingress - egress
+	if d < 0 || d > math.MaxInt32 {
+		return // not a delay a twin has: left unknown
 	}
-	tag := endsTag(src, dst)
-	set := b.set(tag, egress)
+	if b.slots == nil {
+		b.slots = make([]stampSlot, stampWays<<stampSetBits)
+	}
+	set, tag := b.set(endsTag(src, dst), egress)
 	old := 0
 	for i := range set {
 		if set[i].tag == 0 {
@@ -529,17 +540,17 @@ func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
 			old = i
 		}
 	}
-	set[old] = stampSlot{tag: tag, egress: egress, ingress: ingress}
+	set[old] = stampSlot{egress: egress, tag: tag, delay: int32(d)}
 }
 
 func (b *stampBook) get(src, dst netip.AddrPort, egress int64) (int64, bool) {
 	if b.slots == nil {
 		return 0, false
 	}
-	tag := endsTag(src, dst)
-	for _, s := range b.set(tag, egress) {
+	set, tag := b.set(endsTag(src, dst), egress)
+	for _, s := range set {
 		if s.tag == tag && s.egress == egress {
-			return s.ingress, true
+			return egress + int64(s.delay), true
 		}
 	}
 	return 0, false
