@@ -17,7 +17,7 @@ type joinKey struct {
 // pendingCall is the first of a call's two views, waiting for the other.
 type pendingCall struct {
 	side     Side
-	at       time.Time // when it arrived, for expiry
+	at       time.Time // when it went into the map, for expiry
 	dur      time.Duration
 	hasDur   bool
 	status   grpc.Int
@@ -33,11 +33,11 @@ type pendingCall struct {
 func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) bool {
 	c := e.Call
 	k := joinKey{e.Conn.Client, v.server, c.Stream}
-	me := pendingCall{side: v.side, at: r.now(), status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, series: ser, verdict: vd}
+	me := pendingCall{side: v.side, status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, series: ser, verdict: vd}
 	if !c.Start.IsZero() && !c.EndTS.IsZero() {
 		me.dur, me.hasDur = c.EndTS.Sub(c.Start), true
 	}
-	other, ok := r.pending[k]
+	other, ok := r.take(k)
 	if ok && other.side == me.side {
 		// The same call seen twice from one side: a reused stream on a
 		// reused tuple. The older view is settled alone.
@@ -45,14 +45,9 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) 
 		ok = false
 	}
 	if !ok {
-		if len(r.pending) >= r.cfg.MaxPending {
-			r.hopMisses.WithLabelValues("full").Inc()
-			return false
-		}
-		r.pending[k] = me
+		r.park(k, me)
 		return true
 	}
-	delete(r.pending, k)
 	cl, sv := &me, &other
 	if me.side == SideServer {
 		cl, sv = &other, &me
@@ -82,8 +77,47 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) 
 	return true
 }
 
+// take finds and removes the view waiting under k.
+func (r *Recorder) take(k joinKey) (pendingCall, bool) {
+	if r.hasLast && r.lastKey == k {
+		r.hasLast = false
+		return r.last, true
+	}
+	p, ok := r.pending[k]
+	if ok {
+		delete(r.pending, k)
+	}
+	return p, ok
+}
+
+// park keeps a view until its other side comes. Both views of a call
+// decoded once come one after the other, so the last one waits in a
+// slot of its own; an older one moves to the map.
+func (r *Recorder) park(k joinKey, p pendingCall) {
+	if r.hasLast {
+		r.toMap(r.lastKey, r.last)
+	}
+	r.last, r.lastKey, r.hasLast = p, k, true
+}
+
+func (r *Recorder) toMap(k joinKey, p pendingCall) {
+	if len(r.pending) >= r.cfg.MaxPending {
+		r.hopMisses.WithLabelValues("full").Inc()
+		if p.verdict.failed {
+			r.fail(p.view, p.series.l, p.verdict.origin)
+		}
+		return
+	}
+	p.at = r.now()
+	r.pending[k] = p
+}
+
 // expire settles views whose other side never came.
 func (r *Recorder) expire(now time.Time) {
+	if r.hasLast {
+		r.hasLast = false
+		r.toMap(r.lastKey, r.last)
+	}
 	for k, p := range r.pending {
 		if now.Sub(p.at) < r.cfg.HopWindow {
 			continue

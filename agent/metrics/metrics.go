@@ -152,6 +152,10 @@ type Recorder struct {
 	now       func() time.Time // the clock for expiry; tests set it
 	views     map[viewKey]*view
 	pending   map[joinKey]pendingCall
+	// The view waiting last, out of the map (park).
+	last    pendingCall
+	lastKey joinKey
+	hasLast bool
 	methods   *methods
 	workloads *capper
 	ids       Identifier // the namer, when it is one
@@ -183,6 +187,8 @@ type view struct {
 	// shows itself by the accept); they are recorded once the labels
 	// are final, or after a while, or when the connection ends.
 	series           map[seriesKey]*series // once settled
+	lastKey          seriesKey
+	lastSeries       *series // the last one looked up
 	held             bool
 	tcpHS            time.Duration
 	h2HS             time.Duration
@@ -506,6 +512,13 @@ type series struct {
 // maxViewSeries bounds the series a view remembers.
 const maxViewSeries = 32
 
+func (r *Recorder) pendingLen() int {
+	if r.hasLast {
+		return len(r.pending) + 1
+	}
+	return len(r.pending)
+}
+
 // callSeries finds a call's labels and latency series. A view whose
 // labels are final remembers them: working labels out and looking a
 // series up by seven label values is most of what a call costs here.
@@ -515,7 +528,11 @@ func (r *Recorder) callSeries(v *view, c *grpc.Call) *series {
 		k.method = c.Method.V
 	}
 	if v.settled {
+		if v.lastSeries != nil && v.lastKey == k {
+			return v.lastSeries // calls of a connection mostly look alike
+		}
 		if s, ok := v.series[k]; ok {
+			v.lastKey, v.lastSeries = k, s
 			return s
 		}
 	}
@@ -526,6 +543,7 @@ func (r *Recorder) callSeries(v *view, c *grpc.Call) *series {
 			v.series = map[seriesKey]*series{}
 		}
 		v.series[k] = s
+		v.lastKey, v.lastSeries = k, s
 	}
 	return s
 }
@@ -627,6 +645,6 @@ func (r *Recorder) Progress(s *capture.Summary) {
 	}
 	r.mu.Lock()
 	r.snap = selfSnap{have: true, sum: *s, methodOverflow: r.methods.overflow(),
-		workloadOverflow: r.workloads.overflow, pending: len(r.pending), views: len(r.views)}
+		workloadOverflow: r.workloads.overflow, pending: r.pendingLen(), views: len(r.views)}
 	r.mu.Unlock()
 }
