@@ -149,13 +149,13 @@ type Recorder struct {
 	goaways, rstStreams, retransmits, unfin *prometheus.CounterVec
 	hopMisses                               *prometheus.CounterVec
 
-	now       func() time.Time // the clock for expiry; tests set it
-	views     map[viewKey]*view
-	pending   map[joinKey]pendingCall
+	now     func() time.Time // the clock for expiry; tests set it
+	views   map[viewKey]*view
+	pending map[joinKey]pendingCall
 	// The view waiting last, out of the map (park).
-	last    pendingCall
-	lastKey joinKey
-	hasLast bool
+	last      pendingCall
+	lastKey   joinKey
+	hasLast   bool
 	methods   *methods
 	workloads *capper
 	ids       Identifier // the namer, when it is one
