@@ -429,15 +429,37 @@ static __always_inline int stamp_needed(struct __sk_buff *skb, __u32 off, __u32 
 		return 0;
 	if (class != CLASS_H2)
 		return 1;
+	// Only frames that pass their type's own checks count: a segment that
+	// starts inside a frame shows bytes that are not a header.
 	__u32 pos = 0;
 	for (int i = 0; i < 8; i++) {
-		__u8 h[4];
-		if (bpf_skb_load_bytes(skb, off + pos, h, 4) < 0)
+		__u8 h[9];
+		if (bpf_skb_load_bytes(skb, off + pos, h, 9) < 0)
 			return 1;
-		__u8 type = h[3];
-		if (type != 0 && type != 2 && type != 6 && type != 8)
+		__u32 flen = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
+		__u8 type = h[3], flags = h[4];
+		int stream0 = ((h[5] & 0x7f) | h[6] | h[7] | h[8]) == 0;
+		switch (type) {
+		case 0: // DATA, not ending its stream
+			if (stream0 || flen == 0 || (flags & ~0x08))
+				return 1;
+			break;
+		case 2: // PRIORITY
+			if (stream0 || flen != 5 || flags)
+				return 1;
+			break;
+		case 6: // PING
+			if (!stream0 || flen != 8 || (flags & ~0x01))
+				return 1;
+			break;
+		case 8: // WINDOW_UPDATE
+			if (flen != 4 || flags)
+				return 1;
+			break;
+		default:
 			return 1;
-		pos += 9 + ((__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2]);
+		}
+		pos += 9 + flen;
 		if (pos == paylen)
 			return 0;
 		if (pos > paylen)

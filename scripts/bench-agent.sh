@@ -71,6 +71,16 @@ metric() { # metric NAME: the sum of a metric's samples from the agent
 	curl -sf "http://$maddr/metrics" | awk -v n="$1" '$1 == n || index($1, n "{") == 1 {s += $NF} END {printf "%d", s}'
 }
 
+counted() { # counted WANT: call views counted, once WANT are or after 3 s (the last batch's views come at the next read)
+	local n
+	for _ in $(seq 30); do
+		n=$(metric hoptap_rpc_call_duration_seconds_count)
+		[ "$n" -ge "$1" ] && break
+		sleep 0.1
+	done
+	echo "$n"
+}
+
 calls=$((RATE * SECS))
 note "warming up"
 ghz_run "$work/warm.json" -n 2000 || die "ghz failed"
@@ -81,7 +91,7 @@ t0=$(cpu_ticks "$agent")
 ghz_run "$work/agent.json" --rps "$RATE" -n "$calls" || die "ghz failed"
 t1=$(cpu_ticks "$agent")
 lost=$(metric hoptap_lost_events_total)
-seen=$(metric hoptap_rpc_call_duration_seconds_count)
+seen=$(counted $((2 * calls)))
 stop "$agent"
 
 note "reference: hoptap capture --calls, same load"
@@ -119,7 +129,7 @@ o0=$(cpu_ticks "$agent")
 (echo "$BASHPID" >"$cg/cgroup.procs" && ghz_run "$work/one.json" --rps "$RATE" -n "$calls") || die "ghz failed"
 o1=$(cpu_ticks "$agent")
 onelost=$(metric hoptap_lost_events_total)
-oneseen=$(metric hoptap_rpc_call_duration_seconds_count)
+oneseen=$(counted $((2 * calls)))
 stop "$agent"
 start_agent --cgroup "/$cgname"
 sleep 2

@@ -87,6 +87,9 @@ type locals struct {
 	// when more than one.
 	byRemote, byLocal map[netip.AddrPort]uint64
 	reset             uint64 // times the maps were emptied to stay bounded
+	// learned counts connections learned: an end not found before may be
+	// found only after it changes.
+	learned uint64
 }
 
 // ambiguous marks an address that more than one end has.
@@ -161,6 +164,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 
 // learn records a connection of end obs, from local a to remote r.
 func (l *locals) learn(a, r netip.AddrPort, obs uint64) {
+	l.learned++
 	l.byTuple[tuple{a, r}] = obs
 	for _, x := range [...]struct {
 		m    map[netip.AddrPort]uint64

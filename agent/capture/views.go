@@ -53,6 +53,7 @@ type pairConn struct {
 	// long call ends.
 	pins           []pin
 	client, server netip.AddrPort
+	looked         uint64 // locals.learned when the ends were last looked up
 	pinPending     bool   // listed in views.pinning
 	blocked        uint64 // the flush in which an event of this connection waits: later ones wait too
 }
@@ -112,7 +113,10 @@ func (v *views) pairOf(c *decoder.Conn) *pairConn {
 	if pc == nil {
 		pc = &pairConn{client: c.Client, server: c.Server}
 		v.conns[c.ID] = pc
+	} else if pc.looked == v.s.locals.learned || pc.pair() {
+		return pc
 	}
+	pc.looked = v.s.locals.learned
 	if pc.ends[client] == 0 {
 		pc.ends[client] = v.s.locals.byTuple[tuple{local: c.Client, remote: c.Server}]
 	}

@@ -292,7 +292,7 @@ func (r *Recorder) viewOf(c *decoder.Conn, often bool) *view {
 		return v
 	}
 	v.resolved = now
-	r.resolve(v, c)
+	r.resolve(v, c, often)
 	if v.settled || r.now().Sub(v.born) > holdLimit {
 		r.release(v)
 	}
@@ -329,8 +329,10 @@ func (r *Recorder) release(v *view) {
 
 // resolve works out a view's side and workloads. Until both sockets'
 // owners are known (an accepted socket is often attributed only after
-// its first packets) it is worked out again at each event.
-func (r *Recorder) resolve(v *view, c *decoder.Conn) {
+// its first packets) it is worked out again at each event. By a call
+// (byCall), a peer on this node has shown itself: its end's first
+// packets came before the call's last.
+func (r *Recorder) resolve(v *view, c *decoder.Conn, byCall bool) {
 	v.side, v.peerLocal, v.server = SideUnknown, false, c.Server
 	var local, peer *capture.Socket
 	if r.dir != nil && c.Observer != 0 {
@@ -367,7 +369,7 @@ func (r *Recorder) resolve(v *view, c *decoder.Conn) {
 	young := r.now().Sub(v.born) < holdLimit
 	final := r.name(v, c, cs, ss, young)
 	v.settled = r.dir == nil || c.Observer == 0 ||
-		(v.side != SideUnknown && local.Known && (peer == nil && !young || peer != nil && peer.Known) && final)
+		(v.side != SideUnknown && local.Known && (peer == nil && (!young || byCall) || peer != nil && peer.Known) && final)
 	if v.wait != nil {
 		v.wait.conn, v.wait.cs, v.wait.ss = *c, clone(cs), clone(ss)
 	}
@@ -462,7 +464,7 @@ func (r *Recorder) Call(e *decoder.CallEvent) {
 	if !v.settled && r.now().Sub(v.born) <= holdLimit {
 		if v.wait == nil {
 			v.wait = &waiting{}
-			r.resolve(v, e.Conn) // keeps the ends as it sees them
+			r.resolve(v, e.Conn, true) // keeps the ends as it sees them
 		}
 		if !v.settled && len(v.wait.calls) < maxDeferred {
 			v.wait.calls = append(v.wait.calls, *e.Call)
