@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bench-agent: what the node agent costs. ghz calls the grpc-go interop
 # server across a bridge between two network namespaces (two pods on one
-# node) at a fixed rate, first under hoptap-agent, then under
-# `hoptap capture --calls` (the reference: one view per packet where the
-# agent decodes both sockets' views and keeps metrics). Then the agent
-# watches idle HTTP/2 connections being opened and held.
+# node) at a fixed rate, in rounds: under hoptap-agent, under
+# `hoptap capture --calls` (the reference: calls decoded once, printed,
+# no metrics), and under the agent with one end of each connection here
+# (below). Then the agent watches idle HTTP/2 connections being opened
+# and held.
 #
 # Printed: agent and reference CPU per 1,000 calls and their ratio, lost
 # events; the agent's RSS with no connections and with N idle ones, per
@@ -16,7 +17,8 @@
 # here, and for one); the script fails only on real errors.
 #
 # Settings (environment): BENCH_RATE (calls/s, 4000), BENCH_SECONDS (10),
-# BENCH_IDLE (idle connections, 10000), HOPTAP and HOPTAP_AGENT.
+# BENCH_ROUNDS (load rounds, 3: medians are reported), BENCH_IDLE (idle
+# connections, 10000), HOPTAP and HOPTAP_AGENT.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +26,7 @@ cd "$here"
 RATE=${BENCH_RATE:-4000}
 SECS=${BENCH_SECONDS:-10}
 IDLE=${BENCH_IDLE:-10000}
+ROUNDS=${BENCH_ROUNDS:-3}
 HOPTAP=${HOPTAP:-$here/bin/hoptap}
 AGENT=${HOPTAP_AGENT:-$here/bin/hoptap-agent}
 TOOLS=$here/.tools/bin
@@ -85,24 +88,43 @@ calls=$((RATE * SECS))
 note "warming up"
 ghz_run "$work/warm.json" -n 2000 || die "ghz failed"
 
-note "agent: $RATE calls/s for ${SECS}s"
-start_agent
-t0=$(cpu_ticks "$agent")
-ghz_run "$work/agent.json" --rps "$RATE" -n "$calls" || die "ghz failed"
-t1=$(cpu_ticks "$agent")
-lost=$(metric hoptap_lost_events_total)
-seen=$(counted $((2 * calls)))
-stop "$agent"
+# One round: the agent, the reference and the agent on one end, each
+# under the same load; CPU in clock ticks. The rounds' medians are
+# reported: this shared machine's speed drifts within minutes.
+agent_ticks=() ref_ticks=() one_ticks=()
+lost=0 seen=0 onelost=0 oneseen=0
+for round in $(seq "$ROUNDS"); do
+	note "round $round/$ROUNDS: agent, $RATE calls/s for ${SECS}s"
+	start_agent
+	t0=$(cpu_ticks "$agent")
+	ghz_run "$work/agent.json" --rps "$RATE" -n "$calls" || die "ghz failed"
+	t1=$(cpu_ticks "$agent")
+	agent_ticks+=($((t1 - t0)))
+	lost=$((lost + $(metric hoptap_lost_events_total)))
+	seen=$((seen + $(counted $((2 * calls)))))
+	stop "$agent"
 
-note "reference: hoptap capture --calls, same load"
-"$HOPTAP" capture --calls --host "$subnet" --port "$port" >/dev/null 2>"$work/capture.log" &
-cap=$!
-pids+=("$cap")
-wait_line "$work/capture.log" "capturing at" "$cap" 200
-c0=$(cpu_ticks "$cap")
-ghz_run "$work/capture.json" --rps "$RATE" -n "$calls" || die "ghz failed"
-c1=$(cpu_ticks "$cap")
-stop "$cap"
+	note "round $round/$ROUNDS: reference, hoptap capture --calls, same load"
+	"$HOPTAP" capture --calls --host "$subnet" --port "$port" >/dev/null 2>"$work/capture.log" &
+	cap=$!
+	pids+=("$cap")
+	wait_line "$work/capture.log" "capturing at" "$cap" 200
+	c0=$(cpu_ticks "$cap")
+	ghz_run "$work/capture.json" --rps "$RATE" -n "$calls" || die "ghz failed"
+	c1=$(cpu_ticks "$cap")
+	ref_ticks+=($((c1 - c0)))
+	stop "$cap"
+
+	note "round $round/$ROUNDS: one end here, the agent on the client's cgroup only"
+	start_agent --cgroup "/$cgname"
+	o0=$(cpu_ticks "$agent")
+	(echo "$BASHPID" >"$cg/cgroup.procs" && ghz_run "$work/one.json" --rps "$RATE" -n "$calls") || die "ghz failed"
+	o1=$(cpu_ticks "$agent")
+	one_ticks+=($((o1 - o0)))
+	onelost=$((onelost + $(metric hoptap_lost_events_total)))
+	oneseen=$((oneseen + $(counted "$calls")))
+	stop "$agent"
+done
 
 note "idle: $IDLE HTTP/2 connections opened and held"
 start_agent
@@ -123,14 +145,7 @@ idlelost=$(metric hoptap_lost_events_total)
 stop "$idle"
 stop "$agent"
 
-note "one end here: the same load and idle connections, the agent on the client's cgroup only"
-start_agent --cgroup "/$cgname"
-o0=$(cpu_ticks "$agent")
-(echo "$BASHPID" >"$cg/cgroup.procs" && ghz_run "$work/one.json" --rps "$RATE" -n "$calls") || die "ghz failed"
-o1=$(cpu_ticks "$agent")
-onelost=$(metric hoptap_lost_events_total)
-oneseen=$(counted $((2 * calls)))
-stop "$agent"
+note "one end here: idle connections, the agent on the client's cgroup only"
 start_agent --cgroup "/$cgname"
 sleep 2
 orss0=$(rss_kib "$agent")
@@ -148,30 +163,31 @@ onelost=$((onelost + $(metric hoptap_lost_events_total)))
 stop "$idle"
 stop "$agent"
 
-python3 - "$calls" "$t0" "$t1" "$c0" "$c1" "$lost" "$seen" "$rss0" "$rss1" "$opened" "$i0" "$i1" "$tracked" "$idlelost" "$RATE" \
-	"$o0" "$o1" "$onelost" "$oneseen" "$orss0" "$orss1" "$onetracked" <<'PY'
-import sys
-(calls, t0, t1, c0, c1, lost, seen, rss0, rss1, opened, i0, i1, tracked, idlelost, rate,
- o0, o1, onelost, oneseen, orss0, orss1, onetracked) = map(int, sys.argv[1:])
+python3 - "$calls" "${agent_ticks[*]}" "${ref_ticks[*]}" "${one_ticks[*]}" "$lost" "$seen" "$rss0" "$rss1" "$opened" "$i0" "$i1" "$tracked" "$idlelost" "$RATE" \
+	"$onelost" "$oneseen" "$orss0" "$orss1" "$onetracked" "$ROUNDS" <<'PY'
+import statistics, sys
+calls = int(sys.argv[1])
 tick = 10.0  # ms per clock tick (USER_HZ 100)
-agent = (t1 - t0) * tick * 1000 / calls
-ref = (c1 - c0) * tick * 1000 / calls
+runs = [[t * tick * 1000 / calls for t in map(int, a.split())] for a in sys.argv[2:5]]
+(lost, seen, rss0, rss1, opened, i0, i1, tracked, idlelost, rate,
+ onelost, oneseen, orss0, orss1, onetracked, rounds) = map(int, sys.argv[5:])
+agent, ref, one = (statistics.median(r) for r in runs)
+def spread(r): return "  ".join(f"{x:.2f}" for x in r)
 def verdict(ok): return "MET" if ok else "NOT MET"
 print()
-print(f"load: {rate} unary calls/s for {calls} calls, client and server in two pods of this node")
-print(f"  agent (both sockets' views, metrics)   {agent:6.2f} ms CPU per 1,000 calls   ({seen} call views counted, {lost} events lost)")
-print(f"  hoptap capture --calls (reference)     {ref:6.2f} ms CPU per 1,000 calls")
-print(f"  ratio agent / reference                {agent / ref if ref else float('nan'):6.2f}")
+print(f"load: {rate} unary calls/s, {calls} calls per run, client and server in two pods of this node; median of {rounds} rounds (each round's runs)")
+print(f"  agent (both sockets' views, metrics)   {agent:6.2f} ms CPU per 1,000 calls   ({spread(runs[0])}; {seen} of {2 * calls * rounds} call views counted, {lost} events lost)")
+print(f"  hoptap capture --calls (reference)     {ref:6.2f} ms CPU per 1,000 calls   ({spread(runs[1])})")
+print(f"  ratio agent / reference                {agent / ref if ref else float('nan'):6.2f}   (per round: {spread([a / r if r else float('nan') for a, r in zip(runs[0], runs[1])])})")
 mib0, mib1 = rss0 / 1024, rss1 / 1024
 per_k = (rss1 - rss0) / 1024 / (opened / 1000) if opened else float('nan')
 idle_cpu = (i1 - i0) * tick / 10 / (opened / 1000) if opened else float('nan')
 print(f"idle: {opened} HTTP/2 connections held open ({tracked} connection views tracked, {idlelost} events lost)")
 print(f"  agent RSS  {mib0:6.1f} MiB before, {mib1:6.1f} MiB with them: {per_k:.2f} MiB per 1,000 idle connections")
 print(f"  agent CPU while they idle: {idle_cpu:.2f} ms/s per 1,000 idle connections")
-one = (o1 - o0) * tick * 1000 / calls
 one_k = (orss1 - orss0) / 1024 / (opened / 1000) if opened else float('nan')
 print(f"one end here (the client's cgroup only, as with the server on another node):")
-print(f"  agent (one socket's view, metrics)     {one:6.2f} ms CPU per 1,000 calls   ({oneseen} call views counted, {onelost} events lost)")
+print(f"  agent (one socket's view, metrics)     {one:6.2f} ms CPU per 1,000 calls   ({spread(runs[2])}; {oneseen} of {calls * rounds} call views counted, {onelost} events lost)")
 print(f"  agent RSS  {orss0 / 1024:6.1f} MiB before, {orss1 / 1024:6.1f} MiB with {opened} idle connections ({onetracked} views): {one_k:.2f} MiB per 1,000")
 print()
 scaled = mib0 + per_k * 10 if opened else float('nan')
