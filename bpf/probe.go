@@ -282,7 +282,9 @@ func Open(opts Options) (*Probe, error) {
 	}
 	p.monoToWall = monoToWall()
 	p.ch = make(chan *Batch, 4)
-	p.pool = make(chan *Batch, 6)
+	// Batches beyond these, made in a burst, are left to the collector:
+	// each is 400 KiB.
+	p.pool = make(chan *Batch, 2)
 	go p.read()
 	return p, nil
 }

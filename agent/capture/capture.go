@@ -219,7 +219,7 @@ type session struct {
 	note    Comment
 	probe   *bpf.Probe
 	views   *views
-	closing []tuple // with views: closed connections the directory forgets after the views are given
+	closing [][2]netip.AddrPort // with views: closed connections the directory forgets after the views are given
 	pids    *pidFilter
 	pcap    *PcapNG
 	full    bool
@@ -312,7 +312,7 @@ func (s *session) sock(e *bpf.Event) {
 		}
 		s.owners.closed(e.Cookie, e.TS)
 		if s.views != nil {
-			s.closing = append(s.closing, tuple{e.Local, e.Remote})
+			s.closing = append(s.closing, [2]netip.AddrPort{e.Local, e.Remote})
 		} else {
 			s.locals.closed(e.Local, e.Remote)
 		}
@@ -389,7 +389,7 @@ func (s *session) flushViews(now time.Time, final, afterBatch bool) {
 	}
 	s.views.flush(now, final, afterBatch)
 	for _, t := range s.closing {
-		s.locals.closed(t.local, t.remote)
+		s.locals.closed(t[0], t[1])
 	}
 	s.closing = s.closing[:0]
 	s.sum.ViewTimesUnknown = s.views.unknown

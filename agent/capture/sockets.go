@@ -56,14 +56,14 @@ func (k *Sockets) Get(observer uint64) Socket {
 // not on this node (or not seen yet), or when more than one end fits.
 func (k *Sockets) Peer(local, remote netip.AddrPort) (observer uint64, ok bool) {
 	l := &k.s.locals
-	if observer, ok = l.byTuple[tuple{local: remote, remote: local}]; ok {
+	if observer, ok = l.byTuple[tupleOf(remote, local)]; ok {
 		return observer, ok
 	}
-	self := l.byTuple[tuple{local: local, remote: remote}]
-	if o, found := l.byRemote[local]; found && o != ambiguous && o != self {
+	self := l.byTuple[tupleOf(local, remote)]
+	if o, found := l.byRemote[endOf(local)]; found && o != ambiguous && o != self {
 		return o, true
 	}
-	if o, found := l.byLocal[remote]; found && o != ambiguous && o != self {
+	if o, found := l.byLocal[endOf(remote)]; found && o != ambiguous && o != self {
 		return o, true
 	}
 	return 0, false
@@ -85,7 +85,7 @@ type locals struct {
 	// For ends whose peer's view was translated (Peer): a remote address
 	// → the end it is connected to, a local address → its end; ambiguous
 	// when more than one.
-	byRemote, byLocal map[netip.AddrPort]uint64
+	byRemote, byLocal map[endKey]uint64
 	reset             uint64 // times the maps were emptied to stay bounded
 	// learned counts connections learned: an end not found before may be
 	// found only after it changes.
@@ -101,7 +101,19 @@ type local struct {
 	cookie uint64
 }
 
-type tuple struct{ local, remote netip.AddrPort }
+// endKey is an address and port as map keys want them: 18 bytes with no
+// pointer, where a netip.AddrPort is 32 with one. The directory holds
+// several per connection.
+type endKey struct {
+	addr [16]byte
+	port uint16
+}
+
+func endOf(a netip.AddrPort) endKey { return endKey{a.Addr().As16(), a.Port()} }
+
+type tuple struct{ local, remote endKey }
+
+func tupleOf(local, remote netip.AddrPort) tuple { return tuple{endOf(local), endOf(remote)} }
 
 type lastObs struct {
 	cookie, cgroup uint64
@@ -121,7 +133,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	if l.m == nil {
 		l.seed = maphash.MakeSeed()
 		l.m, l.byTuple = map[uint64]local{}, map[tuple]uint64{}
-		l.byRemote, l.byLocal = map[netip.AddrPort]uint64{}, map[netip.AddrPort]uint64{}
+		l.byRemote, l.byLocal = map[endKey]uint64{}, map[endKey]uint64{}
 	}
 	slot := &l.recent[(e.Cookie<<1|uint64(e.Dir&1))%recentObs]
 	if slot.obs != 0 && slot.cookie == e.Cookie && slot.cgroup == e.Cgroup && slot.dir == e.Dir &&
@@ -141,7 +153,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	*slot = lastObs{cookie: e.Cookie, cgroup: e.Cgroup, src: t.src, dst: t.dst, dir: e.Dir, obs: obs}
 	cur, ok := l.m[obs]
 	if ok && cur.cookie == e.Cookie {
-		if _, known := l.byTuple[tuple{a, r}]; known {
+		if _, known := l.byTuple[tupleOf(a, r)]; known {
 			return obs
 		}
 		l.learn(a, r, obs)
@@ -165,11 +177,11 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 // learn records a connection of end obs, from local a to remote r.
 func (l *locals) learn(a, r netip.AddrPort, obs uint64) {
 	l.learned++
-	l.byTuple[tuple{a, r}] = obs
+	l.byTuple[tupleOf(a, r)] = obs
 	for _, x := range [...]struct {
-		m    map[netip.AddrPort]uint64
-		addr netip.AddrPort
-	}{{l.byRemote, r}, {l.byLocal, a}} {
+		m    map[endKey]uint64
+		addr endKey
+	}{{l.byRemote, endOf(r)}, {l.byLocal, endOf(a)}} {
 		if cur, ok := x.m[x.addr]; !ok {
 			x.m[x.addr] = obs
 		} else if cur != obs {
@@ -181,11 +193,11 @@ func (l *locals) learn(a, r netip.AddrPort, obs uint64) {
 // closed forgets a closed connection's tuple; the end stays, since other
 // connections may share it.
 func (l *locals) closed(local, remote netip.AddrPort) {
-	delete(l.byTuple, tuple{local, remote})
+	delete(l.byTuple, tupleOf(local, remote))
 	// The addresses may be this connection's alone; later ones learn
 	// them again.
-	delete(l.byRemote, remote)
-	delete(l.byLocal, local)
+	delete(l.byRemote, endOf(remote))
+	delete(l.byLocal, endOf(local))
 	clear(l.recent[:]) // the tuple must be learned again if reused
 }
 

@@ -51,11 +51,11 @@ type pairConn struct {
 	// pins keep the arrival at the server of open calls' request
 	// headers, which the stamp book may have overwritten by the time a
 	// long call ends.
-	pins           []pin
-	client, server netip.AddrPort
-	looked         uint64 // locals.learned when the ends were last looked up
-	pinPending     bool   // listed in views.pinning
-	blocked        uint64 // the flush in which an event of this connection waits: later ones wait too
+	pins       []pin
+	requests   uint64 // endsTag of client → server, for the pins
+	looked     uint64 // locals.learned when the ends were last looked up
+	pinPending bool   // listed in views.pinning
+	blocked    uint64 // the flush in which an event of this connection waits: later ones wait too
 }
 
 type pin struct {
@@ -111,17 +111,17 @@ func newViews(s *session, out, to decoder.Sink, frames func(http2.Type) bool) *v
 func (v *views) pairOf(c *decoder.Conn) *pairConn {
 	pc := v.conns[c.ID]
 	if pc == nil {
-		pc = &pairConn{client: c.Client, server: c.Server}
+		pc = &pairConn{requests: endsTag(c.Client, c.Server)}
 		v.conns[c.ID] = pc
 	} else if pc.looked == v.s.locals.learned || pc.pair() {
 		return pc
 	}
 	pc.looked = v.s.locals.learned
 	if pc.ends[client] == 0 {
-		pc.ends[client] = v.s.locals.byTuple[tuple{local: c.Client, remote: c.Server}]
+		pc.ends[client] = v.s.locals.byTuple[tupleOf(c.Client, c.Server)]
 	}
 	if pc.ends[server] == 0 {
-		pc.ends[server] = v.s.locals.byTuple[tuple{local: c.Server, remote: c.Client}]
+		pc.ends[server] = v.s.locals.byTuple[tupleOf(c.Server, c.Client)]
 	}
 	return pc
 }
@@ -470,7 +470,7 @@ func (v *views) resolvePins() {
 			if pn.resolved {
 				continue
 			}
-			if in, ok := v.book.get(pc.client, pc.server, pn.egress); ok {
+			if in, ok := v.book.getTag(pc.requests, pn.egress); ok {
 				pn.ingress, pn.resolved = in, true
 			} else if v.now.UnixNano()-pn.egress < int64(giveUp) {
 				more = true
@@ -548,10 +548,14 @@ func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
 }
 
 func (b *stampBook) get(src, dst netip.AddrPort, egress int64) (int64, bool) {
+	return b.getTag(endsTag(src, dst), egress)
+}
+
+func (b *stampBook) getTag(ends uint64, egress int64) (int64, bool) {
 	if b.slots == nil {
 		return 0, false
 	}
-	set, tag := b.set(endsTag(src, dst), egress)
+	set, tag := b.set(ends, egress)
 	for _, s := range set {
 		if s.tag == tag && s.egress == egress {
 			return egress + int64(s.delay), true

@@ -78,7 +78,7 @@ func TestViewsTimesAtEachEnd(t *testing.T) {
 		t.Fatalf("%d views, want the client's and the server's", len(out.calls))
 	}
 	cli, srv := out.calls[0], out.calls[1]
-	if out.callOn[0] != s.locals.byTuple[tuple{vCli, vSrv}] || out.callOn[1] != s.locals.byTuple[tuple{vSrv, vCli}] || out.callOn[0] == out.callOn[1] {
+	if out.callOn[0] != s.locals.byTuple[tupleOf(vCli, vSrv)] || out.callOn[1] != s.locals.byTuple[tupleOf(vSrv, vCli)] || out.callOn[0] == out.callOn[1] {
 		t.Errorf("observers %v, want the client's end then the server's", out.callOn)
 	}
 	// The client sent the request and received the trailers; the
@@ -185,7 +185,7 @@ func TestViewsOneEnd(t *testing.T) {
 	if len(out.calls) != 1 || !out.calls[0].Start.Equal(start) || !out.calls[0].EndTS.Equal(end) {
 		t.Fatalf("calls %+v, want one, as decoded", out.calls)
 	}
-	if out.callOn[0] != s.locals.byTuple[tuple{vCli, vSrv}] {
+	if out.callOn[0] != s.locals.byTuple[tupleOf(vCli, vSrv)] {
 		t.Errorf("observer %d, want the client's end", out.callOn[0])
 	}
 	if len(v.q) != 0 {

@@ -187,8 +187,7 @@ type view struct {
 	// shows itself by the accept); they are recorded once the labels
 	// are final, or after a while, or when the connection ends.
 	series           map[seriesKey]*series // once settled
-	lastKey          seriesKey
-	lastSeries       *series // the last one looked up
+	lastSeries       *series               // the last one looked up
 	held             bool
 	tcpHS            time.Duration
 	h2HS             time.Duration
@@ -506,6 +505,7 @@ type seriesKey struct {
 }
 
 type series struct {
+	key seriesKey
 	l   labels
 	dur prometheus.Observer
 	hop prometheus.Observer // client views', once needed
@@ -530,22 +530,22 @@ func (r *Recorder) callSeries(v *view, c *grpc.Call) *series {
 		k.method = c.Method.V
 	}
 	if v.settled {
-		if v.lastSeries != nil && v.lastKey == k {
+		if v.lastSeries != nil && v.lastSeries.key == k {
 			return v.lastSeries // calls of a connection mostly look alike
 		}
 		if s, ok := v.series[k]; ok {
-			v.lastKey, v.lastSeries = k, s
+			v.lastSeries = s
 			return s
 		}
 	}
 	l := r.callLabels(v, c)
-	s := &series{l: l, dur: r.callDur.WithLabelValues(r.pod(v, string(v.side), "grpc", l.service, l.method, l.status, v.src, v.dst)...)}
+	s := &series{key: k, l: l, dur: r.callDur.WithLabelValues(r.pod(v, string(v.side), "grpc", l.service, l.method, l.status, v.src, v.dst)...)}
 	if v.settled && len(v.series) < maxViewSeries {
 		if v.series == nil {
 			v.series = map[seriesKey]*series{}
 		}
 		v.series[k] = s
-		v.lastKey, v.lastSeries = k, s
+		v.lastSeries = s
 	}
 	return s
 }
