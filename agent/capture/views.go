@@ -23,6 +23,7 @@ import (
 type views struct {
 	s      *session
 	out    decoder.Sink // every event as decoded; nil: none
+	active func() bool  // whether out has anyone to show events to; nil: always
 	to     decoder.Sink // the ends' views
 	frames func(http2.Type) bool
 	book   stampBook
@@ -55,6 +56,7 @@ type pairConn struct {
 	requests   uint64 // endsTag of client → server, for the pins
 	looked     uint64 // locals.learned when the ends were last looked up
 	pinPending bool   // listed in views.pinning
+	hidden     bool   // the server's side of a translated pair (shows)
 	blocked    uint64 // the flush in which an event of this connection waits: later ones wait too
 }
 
@@ -103,7 +105,11 @@ type pendingView struct {
 const giveUp = 500 * time.Millisecond
 
 func newViews(s *session, out, to decoder.Sink, frames func(http2.Type) bool) *views {
-	return &views{s: s, out: out, to: to, frames: frames, conns: map[uint64]*pairConn{}}
+	v := &views{s: s, out: out, to: to, frames: frames, conns: map[uint64]*pairConn{}}
+	if a, ok := out.(interface{ Active() bool }); ok {
+		v.active = a.Active
+	}
+	return v
 }
 
 // pairOf finds what is known of a connection's ends, looking again for
@@ -123,12 +129,15 @@ func (v *views) pairOf(c *decoder.Conn) *pairConn {
 	if pc.ends[server] == 0 {
 		pc.ends[server] = v.s.locals.byTuple[tupleOf(c.Server, c.Client)]
 	}
+	if pc.ends[client] == 0 && pc.ends[server] != 0 {
+		_, pc.hidden = (&Sockets{s: v.s}).Peer(c.Server, c.Client)
+	}
 	return pc
 }
 
 // Frame implements decoder.Sink.
 func (v *views) Frame(e *decoder.FrameEvent) {
-	if v.out != nil {
+	if v.shows(e.Conn) {
 		v.out.Frame(e)
 	}
 	f := e.Frame
@@ -158,10 +167,10 @@ func (v *views) Frame(e *decoder.FrameEvent) {
 
 // Conn implements decoder.Sink.
 func (v *views) Conn(e *decoder.ConnEvent) {
-	if v.out != nil {
+	pc := v.pairOf(e.Conn)
+	if v.shows(e.Conn) {
 		v.out.Conn(e)
 	}
-	pc := v.pairOf(e.Conn)
 	if e.Kind == decoder.ConnClose {
 		delete(v.conns, e.Conn.ID)
 	}
@@ -178,7 +187,7 @@ func (v *views) Conn(e *decoder.ConnEvent) {
 
 // Call implements decoder.Sink.
 func (v *views) Call(e *decoder.CallEvent) {
-	if v.out != nil {
+	if v.shows(e.Conn) {
 		v.out.Call(e)
 	}
 	pc := v.pairOf(e.Conn)
@@ -192,6 +201,18 @@ func (v *views) Call(e *decoder.CallEvent) {
 	// Only scalar fields go on: the lists belong to the decoder's pool.
 	p.call.Request, p.call.Response, p.call.Trailers = nil, nil, nil
 	p.call.Messages, p.call.Details = nil, nil
+}
+
+// shows says whether out gets a connection's events: all but the
+// server's side of a connection whose client is here too but dialled
+// an address that was translated (a Service's cluster IP): that call is
+// decoded twice, as two connections, and out sees the client's, as with
+// every other pair. A sink that says nobody looks costs nothing.
+func (v *views) shows(c *decoder.Conn) bool {
+	if v.out == nil || v.active != nil && !v.active() {
+		return false
+	}
+	return !v.pairOf(c).hidden
 }
 
 // single is the connection as its one end here sees it: the decoder's

@@ -268,3 +268,26 @@ func TestStampBookKeepsFreshStamps(t *testing.T) {
 		t.Error("an arrival before the departure was kept")
 	}
 }
+
+// A client dialled a cluster IP that was translated to the server's pod:
+// each socket's packets are decoded as a connection of their own. out
+// (the watchers) sees the client's only, the recorder both.
+func TestViewsTranslatedPairShownOnce(t *testing.T) {
+	s := &session{}
+	out, rec := &viewSink{}, &viewSink{}
+	s.views = newViews(s, out, rec, nil)
+	clusterIP := netip.MustParseAddrPort("198.19.0.10:10000")
+	s.locals.observe(&bpf.Event{Cookie: 1, Cgroup: 10, Dir: bpf.Egress}, &tcpInfo{ok: true, src: vCli, dst: clusterIP})
+	s.locals.observe(&bpf.Event{Cookie: 2, Cgroup: 20, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: vCli, dst: vSrv})
+	cliSide := &decoder.Conn{ID: 1, Client: vCli, Server: clusterIP}
+	srvSide := &decoder.Conn{ID: 2, Client: vCli, Server: vSrv}
+	for _, c := range []*decoder.Conn{cliSide, srvSide} {
+		s.views.Call(&decoder.CallEvent{Conn: c, Call: &grpc.Call{Stream: 1, Start: vT0, EndTS: vT0.Add(us(50)), End: grpc.EndTrailers}})
+	}
+	if len(out.calls) != 1 || out.callOn[0] != 0 {
+		t.Fatalf("out got %d calls (observers %v), want the client side's, as decoded", len(out.calls), out.callOn)
+	}
+	if len(rec.calls) != 2 || rec.callOn[0] != s.locals.byTuple[tupleOf(vCli, clusterIP)] || rec.callOn[1] != s.locals.byTuple[tupleOf(vSrv, vCli)] {
+		t.Errorf("views %v, want the client's then the server's", rec.callOn)
+	}
+}
