@@ -76,18 +76,22 @@ func TestCaptureFromAgent(t *testing.T) {
 		t.Errorf("the stream lost events:\n%s", stderr.Bytes())
 	}
 	// The file: both observations of each packet, with comments; tshark
-	// dissects the calls from the egress ones.
-	egress := filepath.Join(t.TempDir(), "egress.pcapng")
-	peers.Run(t, tshark, "-r", out, "-Y", `frame.interface_name == "hoptap-egress"`, "-w", egress)
-	found := map[string]bool{}
-	for _, c := range peers.TsharkCalls(t, tshark, egress, []int{serverPort}) {
-		if c.Method != nil && c.Status != nil {
-			found[(*c.Method)[strings.LastIndexByte(*c.Method, '/')+1:]+" "+fmt.Sprint(*c.Status)] = true
+	// dissects the calls from the egress ones, and from the ingress ones:
+	// while packets are watched, the agent has the kernel copy second
+	// observations whole (otherwise it stamps their headers only).
+	for _, point := range []string{"hoptap-egress", "hoptap-ingress"} {
+		part := filepath.Join(t.TempDir(), point+".pcapng")
+		peers.Run(t, tshark, "-r", out, "-Y", `frame.interface_name == "`+point+`"`, "-w", part)
+		found := map[string]bool{}
+		for _, c := range peers.TsharkCalls(t, tshark, part, []int{serverPort}) {
+			if c.Method != nil && c.Status != nil {
+				found[(*c.Method)[strings.LastIndexByte(*c.Method, '/')+1:]+" "+fmt.Sprint(*c.Status)] = true
+			}
 		}
-	}
-	for k := range want {
-		if !found[k] {
-			t.Errorf("tshark finds no %s call in the file (found %v)", k, found)
+		for k := range want {
+			if !found[k] {
+				t.Errorf("tshark finds no %s call in the file's %s packets (found %v)", k, point, found)
+			}
 		}
 	}
 	comments := string(peers.Run(t, tshark, "-r", out, "-T", "fields", "-e", "frame.comment"))
