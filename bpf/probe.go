@@ -214,7 +214,7 @@ const PollInterval = 100 * time.Millisecond
 const (
 	// Batches are small and few: the ring buffer is the buffer, and a
 	// consumer that falls behind makes the kernel count losses.
-	batchBytes  = 256 << 10
+	batchBytes  = 128 << 10
 	batchEvents = 512
 	pktHdrLen   = 48
 	ownerLen    = 56
@@ -282,9 +282,10 @@ func Open(opts Options) (*Probe, error) {
 	}
 	p.monoToWall = monoToWall()
 	p.ch = make(chan *Batch, 4)
-	// Batches beyond these, made in a burst, are left to the collector:
-	// each is 400 KiB.
-	p.pool = make(chan *Batch, 2)
+	// Enough for every batch that can be out at once (those queued, the
+	// one being read and the one being handled): a batch made and
+	// dropped under load is work for the collector.
+	p.pool = make(chan *Batch, 6)
 	go p.read()
 	return p, nil
 }
