@@ -43,7 +43,6 @@ type views struct {
 	frameE decoder.FrameEvent
 	connE  decoder.ConnEvent
 	callE  decoder.CallEvent
-	call   grpc.Call
 }
 
 // pairConn is what views know of one decoded connection.
@@ -272,6 +271,23 @@ func (v *views) ready(p *pendingView) bool {
 // give hands p to the views of both ends, in the client's then the
 // server's order.
 func (v *views) give(p *pendingView) {
+	if p.kind == viewCall {
+		// Both sides' times first: the call is handed on as it is,
+		// its times set for each side in turn.
+		var times [2][3]time.Time
+		for side := range 2 {
+			v.translate(p, side, true)
+			times[side] = v.times
+		}
+		for side := range 2 {
+			p.conn.Observer = p.pc.ends[side]
+			p.call.Start, p.call.FirstResp, p.call.EndTS = times[side][0], time.Time{}, times[side][2]
+			v.callE = decoder.CallEvent{Conn: &p.conn, Call: &p.call}
+			v.to.Call(&v.callE)
+		}
+		p.pc.unpin(p.call.Stream)
+		return
+	}
 	for side := range 2 {
 		v.translate(p, side, true)
 		p.conn.Observer = p.pc.ends[side]
@@ -285,17 +301,8 @@ func (v *views) give(p *pendingView) {
 			v.connE.Conn = &p.conn
 			v.applyConn(&v.connE)
 			v.to.Conn(&v.connE)
-		case viewCall:
-			v.call = p.call
-			v.call.Start, v.call.FirstResp, v.call.EndTS = v.times[0], time.Time{}, v.times[2]
-			v.callE = decoder.CallEvent{Conn: &p.conn, Call: &v.call}
-			v.to.Call(&v.callE)
 		}
 	}
-	if p.kind == viewCall {
-		p.pc.unpin(p.call.Stream)
-	}
-	*p = pendingView{}
 }
 
 // translate works out p's times as the end on side saw them into
