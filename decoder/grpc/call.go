@@ -202,32 +202,91 @@ func header(fs []hpack.Field, name string) Str {
 	return Str{"", certain}
 }
 
+// headerSet reads several headers in one pass over a list, as header
+// would one by one: the first field of a name, else known and empty when
+// no field of unknown name could be it.
+type headerSet struct {
+	vals    [5]Str
+	present [5]bool
+	certain bool
+}
+
+func (h *headerSet) read(fs []hpack.Field, slot func(name string) int) {
+	h.certain = true
+	for i := range fs {
+		f := &fs[i]
+		if !f.NameKnown {
+			h.certain = false
+			continue
+		}
+		if j := slot(f.Name); j >= 0 && !h.present[j] {
+			h.vals[j], h.present[j] = Str{f.Value, f.ValueKnown}, true
+		}
+	}
+}
+
+func (h *headerSet) get(j int) Str {
+	if h.present[j] {
+		return h.vals[j]
+	}
+	return Str{"", h.certain}
+}
+
+func requestSlot(name string) int {
+	switch name {
+	case ":path":
+		return 0
+	case ":authority":
+		return 1
+	case "content-type":
+		return 2
+	case "user-agent":
+		return 3
+	case "grpc-timeout":
+		return 4
+	}
+	return -1
+}
+
 func (c *Call) setRequest(fs []hpack.Field) {
 	c.reqSeen = true
 	c.keep(&c.Request, fs)
-	c.Method = header(fs, ":path")
-	if _, present, _ := lookup(fs, ":path"); !present {
+	var h headerSet
+	h.read(fs, requestSlot)
+	c.Method = h.get(0)
+	if !h.present[0] {
 		c.Method = Str{} // a request without :path has no method to know
 	}
-	c.Authority = header(fs, ":authority")
-	c.ContentType = header(fs, "content-type")
-	c.UserAgent = header(fs, "user-agent")
-	c.Timeout = header(fs, "grpc-timeout")
+	c.Authority, c.ContentType, c.UserAgent, c.Timeout = h.get(1), h.get(2), h.get(3), h.get(4)
+}
+
+func statusSlot(name string) int {
+	switch name {
+	case "grpc-status":
+		return 0
+	case "grpc-message":
+		return 1
+	case "grpc-status-details-bin":
+		return 2
+	}
+	return -1
 }
 
 // applyStatus reads the status from trailers or a trailers-only response.
 func (c *Call) applyStatus(fs []hpack.Field) {
-	st := header(fs, "grpc-status")
+	var h headerSet
+	h.read(fs, statusSlot)
+	st := h.get(0)
 	c.Status = Int{}
 	if st.OK && st.V != "" {
 		if n, err := strconv.Atoi(st.V); err == nil {
 			c.Status = Int{int64(n), true}
 		}
 	}
-	if m := header(fs, "grpc-message"); m.OK {
+	if m := h.get(1); m.OK {
 		c.Message = Str{PercentDecode(m.V), true}
 	}
-	if d := header(fs, "grpc-status-details-bin"); d.OK && d.V != "" {
+	if d := h.get(2); d.OK && d.V != "" {
 		b, err := decodeBin(d.V)
 		if err != nil {
 			c.DetailsErr = "grpc-status-details-bin: " + err.Error()

@@ -180,11 +180,14 @@ func (t *Tracker) Headers(d Dir, stream uint32, fs []hpack.Field, endStream bool
 	if c.FirstResp.IsZero() {
 		c.FirstResp = ts
 	}
-	_, hasStatus, _ := lookup(fs, ":status")
+	st, hasStatus, certain := lookup(fs, ":status")
+	if !hasStatus {
+		st = Str{"", certain}
+	}
 	if !c.respSeen && (c.reqSeen || hasStatus) {
 		c.respSeen = true
 		c.keep(&c.Response, fs)
-		if st := header(fs, ":status"); st.OK {
+		if st.OK {
 			if n, err := strconv.Atoi(st.V); err == nil {
 				c.HTTPStatus = Int{int64(n), true}
 			}

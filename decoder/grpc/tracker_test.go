@@ -2,6 +2,8 @@ package grpc
 
 import (
 	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -635,5 +637,28 @@ func TestHeaderHelpers(t *testing.T) {
 	}
 	if C2S.String() != "c2s" || S2C.String() != "s2c" || C2S.Reverse() != S2C {
 		t.Error("Dir")
+	}
+}
+
+// One pass over a header list reads what header reads name by name.
+func TestHeaderSetReadsAsHeader(t *testing.T) {
+	names := []string{":path", ":authority", "content-type", "user-agent", "grpc-timeout", "x-other"}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		var fs []hpack.Field
+		for range r.IntN(8) {
+			f := hpack.Field{Name: names[r.IntN(len(names))], Value: fmt.Sprint(r.IntN(3)), NameKnown: r.IntN(6) > 0, ValueKnown: r.IntN(5) > 0}
+			if !f.NameKnown {
+				f.Name = ""
+			}
+			fs = append(fs, f)
+		}
+		var h headerSet
+		h.read(fs, requestSlot)
+		for j, name := range names[:5] {
+			if got, want := h.get(j), header(fs, name); got != want {
+				t.Fatalf("%s in %+v: one pass %+v, header %+v", name, fs, got, want)
+			}
+		}
 	}
 }
