@@ -123,7 +123,7 @@ type lastObs struct {
 }
 
 // recentObs is how many recent answers observe keeps.
-const recentObs = 16
+const recentObs = 64
 
 // maxLocals bounds the directory.
 const maxLocals = 1 << 16
@@ -152,11 +152,16 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	obs := maphash.Bytes(l.seed, key[:]) | 1 // never 0, the file observer
 	*slot = lastObs{cookie: e.Cookie, cgroup: e.Cgroup, src: t.src, dst: t.dst, dir: e.Dir, obs: obs}
 	cur, ok := l.m[obs]
-	if ok && cur.cookie == e.Cookie {
-		if _, known := l.byTuple[tupleOf(a, r)]; known {
-			return obs
+	if ok {
+		// A server's end is its listening address: the sockets it
+		// accepted take turns, and only the last one seen is kept.
+		if cur.cookie != e.Cookie {
+			cur.cookie = e.Cookie
+			l.m[obs] = cur
 		}
-		l.learn(a, r, obs)
+		if _, known := l.byTuple[tupleOf(a, r)]; !known {
+			l.learn(a, r, obs)
+		}
 		return obs
 	}
 	if len(l.m) >= maxLocals || len(l.byTuple) >= maxLocals {

@@ -236,6 +236,11 @@ func (v *views) flush(now time.Time, final, afterBatch bool) {
 	v.now = now
 	v.gen++
 	v.resolvePins()
+	if afterBatch {
+		// The next batch's stamps go to a new table; those of the last
+		// few stay for what waits.
+		defer v.book.rotate()
+	}
 	if len(v.q) == 0 {
 		return
 	}
@@ -513,12 +518,16 @@ func (v *views) resolvePins() {
 }
 
 // stampBook holds recent twin stamps: a segment's departure (its egress
-// time, with its ends) → its arrival. Set-associative, the oldest of a
-// set replaced, a set one cache line: no allocation per packet, and a
-// stamp survives the thousands that follow it. It is looked up within a
-// batch or two; a stamp forgotten before that is not known.
+// time, with its ends) → its arrival. A stamp is looked up within a
+// batch or two of its arrival (a segment's twin follows it in the ring
+// buffer, and views wait one batch for it), so the book is a few small
+// open-addressed tables, one per batch, the oldest emptied for the next:
+// no allocation and few cache misses per packet, and no stamp forgotten
+// before its table's turn comes round. One older than that is not known.
 type stampBook struct {
-	slots []stampSlot
+	gens [stampGens][]stampSlot
+	n    [stampGens]int // stamps in each
+	cur  int
 }
 
 type stampSlot struct {
@@ -528,8 +537,12 @@ type stampSlot struct {
 }
 
 const (
-	stampSetBits = 12
-	stampWays    = 4
+	stampGens = 4
+	// A batch is at most 512 events (bpf), so a table stays at most
+	// half full; one that fills anyway starts the next generation.
+	stampGenBits  = 10
+	stampGenSlots = 1 << stampGenBits
+	stampGenFull  = stampGenSlots * 3 / 4
 )
 
 func endsTag(src, dst netip.AddrPort) uint64 {
@@ -544,11 +557,21 @@ func endsTag(src, dst netip.AddrPort) uint64 {
 	return h
 }
 
-// set is the ways a stamp may be kept in, and its short tag.
-func (b *stampBook) set(ends uint64, egress int64) ([]stampSlot, uint32) {
+// stampAt is where a stamp's probe starts, and its short tag.
+func stampAt(ends uint64, egress int64) (int, uint32) {
 	h := (ends ^ uint64(egress)) * 0xbf58476d1ce4e5b9
-	i := int(h>>(64-stampSetBits)) * stampWays
-	return b.slots[i : i+stampWays : i+stampWays], uint32(ends>>32) | 1
+	return int(h >> (64 - stampGenBits)), uint32(ends>>32) | 1
+}
+
+// rotate starts a new generation for the next batch, emptying the
+// oldest.
+func (b *stampBook) rotate() {
+	if b.gens[0] == nil {
+		return
+	}
+	b.cur = (b.cur + 1) % stampGens
+	clear(b.gens[b.cur])
+	b.n[b.cur] = 0
 }
 
 // add stamps a segment from src to dst that left at egress and arrived
@@ -558,21 +581,21 @@ func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
 	if d < 0 || d > math.MaxInt32 {
 		return // not a delay a twin has: left unknown
 	}
-	if b.slots == nil {
-		b.slots = make([]stampSlot, stampWays<<stampSetBits)
-	}
-	set, tag := b.set(endsTag(src, dst), egress)
-	old := 0
-	for i := range set {
-		if set[i].tag == 0 {
-			old = i
-			break
-		}
-		if set[i].egress < set[old].egress {
-			old = i
+	if b.gens[0] == nil {
+		for g := range b.gens {
+			b.gens[g] = make([]stampSlot, stampGenSlots)
 		}
 	}
-	set[old] = stampSlot{egress: egress, tag: tag, delay: int32(d)}
+	if b.n[b.cur] >= stampGenFull {
+		b.rotate()
+	}
+	t := b.gens[b.cur]
+	i, tag := stampAt(endsTag(src, dst), egress)
+	for t[i].tag != 0 {
+		i = (i + 1) & (stampGenSlots - 1)
+	}
+	t[i] = stampSlot{egress: egress, tag: tag, delay: int32(d)}
+	b.n[b.cur]++
 }
 
 func (b *stampBook) get(src, dst netip.AddrPort, egress int64) (int64, bool) {
@@ -580,13 +603,16 @@ func (b *stampBook) get(src, dst netip.AddrPort, egress int64) (int64, bool) {
 }
 
 func (b *stampBook) getTag(ends uint64, egress int64) (int64, bool) {
-	if b.slots == nil {
+	if b.gens[0] == nil {
 		return 0, false
 	}
-	set, tag := b.set(ends, egress)
-	for _, s := range set {
-		if s.tag == tag && s.egress == egress {
-			return egress + int64(s.delay), true
+	start, tag := stampAt(ends, egress)
+	for k := range stampGens { // newest first
+		t := b.gens[(b.cur-k+stampGens)%stampGens]
+		for i := start; t[i].tag != 0; i = (i + 1) & (stampGenSlots - 1) {
+			if t[i].tag == tag && t[i].egress == egress {
+				return egress + int64(t[i].delay), true
+			}
 		}
 	}
 	return 0, false

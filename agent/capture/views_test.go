@@ -156,10 +156,13 @@ func TestViewsPinLongCallStart(t *testing.T) {
 	v.Frame(&decoder.FrameEvent{TS: start, Conn: c, Dir: grpc.C2S, Frame: &http2.Frame{FrameHeader: http2.FrameHeader{Type: http2.TypeHeaders, Flags: http2.FlagEndHeaders, StreamID: 5}}})
 	v.book.add(vCli, vSrv, start.UnixNano(), start.Add(us(5)).UnixNano())
 	s.flushViews(vT0.Add(time.Millisecond), false, true)
-	// Minutes of other traffic go through the book.
-	for i := range 20 * stampWays << stampSetBits {
+	// Minutes of other traffic go through the book, batch after batch.
+	for i := range 2 * stampGens * stampGenFull {
 		ts := vT0.Add(time.Second + time.Duration(i)*time.Microsecond).UnixNano()
 		v.book.add(vCli, vSrv, ts, ts+1000)
+		if i%300 == 0 {
+			v.book.rotate()
+		}
 	}
 	if _, ok := v.book.get(vCli, vSrv, start.UnixNano()); ok {
 		t.Fatal("the book still holds the request's stamp: the test shows nothing")
@@ -248,8 +251,8 @@ func TestStampBookKeepsFreshStamps(t *testing.T) {
 	if _, ok := b.get(vCli, vSrv, 1); ok {
 		t.Fatal("an empty book found a stamp")
 	}
-	// Far more stamps than a batch holds, then the first is looked up:
-	// the oldest of each set goes first.
+	// More stamps than a batch holds (a table fills and the next
+	// starts), then the first is looked up.
 	base := vT0.UnixNano()
 	b.add(vCli, vSrv, base, base+500)
 	for i := 1; i <= 2048; i++ {
@@ -261,6 +264,13 @@ func TestStampBookKeepsFreshStamps(t *testing.T) {
 	}
 	if _, ok := b.get(vSrv, vCli, base); ok {
 		t.Error("a stamp found under the other direction")
+	}
+	// Batches later it is forgotten, as documented.
+	for range stampGens {
+		b.rotate()
+	}
+	if _, ok := b.get(vCli, vSrv, base); ok {
+		t.Error("a stamp outlived every table")
 	}
 	// A delay no twin has is not kept.
 	b.add(vCli, vSrv, base+1, base)
