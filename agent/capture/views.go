@@ -222,7 +222,14 @@ func (v *views) single(c *decoder.Conn, pc *pairConn) *decoder.Conn {
 	return &v.conn
 }
 
+// maxQueued bounds the events waiting for stamps: a batch gives few, but
+// a segment can end many streams at once.
+const maxQueued = 1 << 14
+
 func (v *views) queue(k viewKind, c *decoder.Conn, pc *pairConn) *pendingView {
+	if len(v.q) >= maxQueued {
+		v.flush(v.now, true, false) // what waits goes now, its missing times unknown
+	}
 	v.q = append(v.q, pendingView{})
 	p := &v.q[len(v.q)-1]
 	p.kind, p.pc, p.at, p.conn = k, pc, v.now, *c

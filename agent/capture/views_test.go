@@ -301,3 +301,19 @@ func TestViewsTranslatedPairShownOnce(t *testing.T) {
 		t.Errorf("views %v, want the client's then the server's", rec.callOn)
 	}
 }
+
+// However many events a batch queues, they stay bounded: past the
+// bound, those waiting go at once with their missing times unknown.
+func TestViewsQueueBounded(t *testing.T) {
+	_, v, out, c := pairBed(t, true)
+	for i := range maxQueued + 10 {
+		ts := vT0.Add(time.Duration(i) * time.Microsecond)
+		v.Call(&decoder.CallEvent{Conn: c, Call: &grpc.Call{Stream: uint32(2*i + 1), Start: ts, EndTS: ts.Add(us(1)), End: grpc.EndTrailers}})
+	}
+	if len(v.q) > maxQueued {
+		t.Fatalf("%d events wait, bound %d", len(v.q), maxQueued)
+	}
+	if len(out.calls) != 2*maxQueued || v.unknown == 0 {
+		t.Errorf("%d views given early (%d times unknown), want both views of the first %d calls", len(out.calls), v.unknown, maxQueued)
+	}
+}
