@@ -12,6 +12,7 @@ import (
 
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/pcapfile"
+	"github.com/hoptap/hoptap/decoder/render"
 )
 
 // nopSink throws every event away, so that the benchmark measures the
@@ -65,7 +66,17 @@ func BenchmarkDecodeInterop(b *testing.B) { benchDecode(b, decoder.Options{}) }
 // capture decodes.
 func BenchmarkDecodeInteropReuse(b *testing.B) { benchDecode(b, decoder.Options{ReuseCalls: true}) }
 
+// BenchmarkDecodeJSON is the same decoded and printed as JSON lines
+// (discarded), as `capture -o json` does live.
+func BenchmarkDecodeJSON(b *testing.B) {
+	benchDecodeTo(b, decoder.Options{ReuseCalls: true}, func() decoder.Sink { return render.NewPrinter(io.Discard, render.ModeJSON) })
+}
+
 func benchDecode(b *testing.B, opts decoder.Options) {
+	benchDecodeTo(b, opts, func() decoder.Sink { return nopSink{} })
+}
+
+func benchDecodeTo(b *testing.B, opts decoder.Options, sink func() decoder.Sink) {
 	path := filepath.Join("..", "testdata", "golden", "interop.pcapng")
 	if p := os.Getenv("HOPTAP_BENCH_PCAP"); p != "" {
 		path = p
@@ -81,7 +92,7 @@ func benchDecode(b *testing.B, opts decoder.Options) {
 	b.ReportAllocs()
 	var calls, frames uint64
 	for b.Loop() {
-		d := decoder.New(nopSink{}, opts)
+		d := decoder.New(sink(), opts)
 		for i := range pkts {
 			p := &pkts[i]
 			d.Packet(p.lt, p.data, p.ts, p.wireLen)

@@ -45,15 +45,19 @@ func (c *timeCache) append(b []byte, t time.Time) []byte {
 		c.prefix = t.Truncate(time.Second).AppendFormat(c.prefix[:0], "2006-01-02T15:04:05.")
 	}
 	b = append(b, c.prefix...)
-	ns := t.Nanosecond()
+	ns := uint32(t.Nanosecond())
 	var d [9]byte
-	for i := 8; i >= 0; i-- {
-		d[i] = byte('0' + ns%10)
-		ns /= 10
+	for i := 7; i > 0; i -= 2 { // two digits at a time
+		q := ns % 100
+		ns /= 100
+		d[i], d[i+1] = twoDigits[2*q], twoDigits[2*q+1]
 	}
+	d[0] = byte('0' + ns)
 	b = append(b, d[:]...)
 	return append(b, 'Z')
 }
+
+const twoDigits = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
 func (j *jsonBuf) open() { j.b = append(j.b[:0], '{'); j.first = true }
 func (j *jsonBuf) close() []byte {
@@ -62,13 +66,14 @@ func (j *jsonBuf) close() []byte {
 }
 
 func (j *jsonBuf) key(k string) {
+	b := j.b // in a register across the appends, stored once
 	if !j.first {
-		j.b = append(j.b, ',')
+		b = append(b, ',')
 	}
 	j.first = false
-	j.b = append(j.b, '"')
-	j.b = append(j.b, k...)
-	j.b = append(j.b, '"', ':')
+	b = append(b, '"')
+	b = append(b, k...)
+	j.b = append(b, '"', ':')
 }
 
 func (j *jsonBuf) str(k, v string) { j.key(k); j.b = appendString(j.b, v) }
