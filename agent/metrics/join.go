@@ -25,6 +25,10 @@ type pendingCall struct {
 	view     *view
 	series   *series
 	verdict  verdict
+	// clientEnded: the client reset the call. Its view ends at its own
+	// RST_STREAM, the server's at that frame's arrival: their difference
+	// is the two directions' delays compared, not a hop's time.
+	clientEnded bool
 }
 
 // join pairs a view of a call with the other socket's view. It reports
@@ -33,7 +37,7 @@ type pendingCall struct {
 func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) bool {
 	c := e.Call
 	k := joinKey{e.Conn.Client, v.server, c.Stream}
-	me := pendingCall{side: v.side, status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, series: ser, verdict: vd}
+	me := pendingCall{clientEnded: c.End == grpc.EndRSTStream && c.RSTBy == grpc.C2S, side: v.side, status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, series: ser, verdict: vd}
 	if !c.Start.IsZero() && !c.EndTS.IsZero() {
 		me.dur, me.hasDur = c.EndTS.Sub(c.Start), true
 	}
@@ -52,7 +56,10 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) 
 	if me.side == SideServer {
 		cl, sv = &other, &me
 	}
-	if cl.hasDur && sv.hasDur {
+	switch {
+	case cl.clientEnded || sv.clientEnded:
+		r.hopMisses.WithLabelValues("client_reset").Inc()
+	case cl.hasDur && sv.hasDur:
 		if d := cl.dur - sv.dur; d >= 0 {
 			r.hopSeries(cl.view, cl.series).Observe(d.Seconds())
 		} else {

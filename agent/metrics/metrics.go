@@ -251,7 +251,7 @@ func New(reg prometheus.Registerer, dir Directory, namer Namer, cfg Config) (*Re
 		unfin: counter("hoptap_rpc_unfinished_total",
 			"Calls whose end was not seen (the capture stopped, or the connection was forgotten): outcome unknown, not counted as failures.", "side"),
 		hopMisses: counter("hoptap_rpc_hop_unjoined_total",
-			"Calls with both sockets on this node whose two views could not be joined (reason: expired, full, anomaly).", "reason"),
+			"Calls with both sockets on this node that gave no hop sample: their views did not join (reason: expired, full), ended in an impossible order (anomaly), or the client reset the call (client_reset: the two views' difference is then not a network time).", "reason"),
 		now:       time.Now,
 		views:     map[viewKey]*view{},
 		pending:   map[joinKey]pendingCall{},

@@ -180,6 +180,29 @@ func TestHopAndSides(t *testing.T) {
 	}
 }
 
+// A call the client reset (a deadline, a cancel) joins for its origin
+// but gives no hop: the client's view ends at its own RST_STREAM.
+func TestHopNotForClientReset(t *testing.T) {
+	r, reg := newTestRecorder(t, true)
+	t0 := time.Unix(1000, 0)
+	reset := func(start time.Time, dur time.Duration) *grpc.Call {
+		c := call(1, start, dur, 200, 0)
+		c.End, c.RSTBy, c.RSTCode, c.Status = grpc.EndRSTStream, grpc.C2S, 8, grpc.Int{}
+		return c
+	}
+	feed(r, 2, reset(t0.Add(100*time.Microsecond), 950*time.Microsecond))
+	feed(r, 1, reset(t0, 1000*time.Microsecond))
+	if _, n := value(t, reg, "hoptap_rpc_hop_network_seconds", nil); n != 0 {
+		t.Errorf("%d hop samples for a call the client reset", n)
+	}
+	if got, _ := value(t, reg, "hoptap_rpc_hop_unjoined_total", map[string]string{"reason": "client_reset"}); got != 1 {
+		t.Errorf("client_reset %v, want 1", got)
+	}
+	if got, _ := value(t, reg, "hoptap_rpc_hop_unjoined_total", map[string]string{"reason": "anomaly"}); got != 0 {
+		t.Errorf("anomaly %v, want 0", got)
+	}
+}
+
 // The client dialled a Service's cluster IP: its view names the cluster
 // IP as the server, the server's view the pod's own address. The
 // directory pairs the ends, and the two views of each call still join.
