@@ -434,8 +434,11 @@ func (p *Probe) read() {
 			start := len(b.buf)
 			b.buf = append(b.buf, sample...)
 			pos = after
-			if ev, ok := p.parse(b.buf[start:]); ok {
-				b.Events = append(b.Events, ev)
+			// Parsed into its place in the batch: an Event is 250 bytes.
+			n := len(b.Events)
+			b.Events = b.Events[:n+1]
+			if !p.parseInto(b.buf[start:], &b.Events[n]) {
+				b.Events = b.Events[:n]
 			}
 			if len(b.Events) == cap(b.Events) {
 				p.ring.publish(pos)
@@ -477,21 +480,29 @@ func addr16(b []byte, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(a, port)
 }
 
-// parse decodes one record; the layouts are hoptap.c's structs.
+// parse decodes one record (tests; the reader parses in place).
 func (p *Probe) parse(r []byte) (Event, bool) {
+	var e Event
+	ok := p.parseInto(r, &e)
+	return e, ok
+}
+
+// parseInto decodes one record into out, all of it overwritten; the
+// layouts are hoptap.c's structs.
+func (p *Probe) parseInto(r []byte, out *Event) bool {
 	if len(r) < 1 {
-		return Event{}, false
+		return false
 	}
 	switch Kind(r[0]) {
 	case KindPacket:
 		if len(r) < pktHdrLen {
-			return Event{}, false
+			return false
 		}
 		caplen := int(le.Uint32(r[8:]))
 		if pktHdrLen+caplen > len(r) {
-			return Event{}, false
+			return false
 		}
-		e := Event{
+		*out = Event{
 			Kind:      KindPacket,
 			Dir:       Dir(r[1]),
 			Truncated: r[2]&1 != 0,
@@ -505,19 +516,19 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 			Cgroup:    le.Uint64(r[32:]),
 			Data:      r[pktHdrLen : pktHdrLen+caplen : pktHdrLen+caplen],
 		}
-		if e.Twin {
-			e.TwinTS = p.wall(le.Uint64(r[40:]))
+		if out.Twin {
+			out.TwinTS = p.wall(le.Uint64(r[40:]))
 		}
-		return e, true
+		return true
 	case KindOwner:
 		if len(r) < ownerLen {
-			return Event{}, false
+			return false
 		}
 		comm := r[40:56]
 		if i := bytes.IndexByte(comm, 0); i >= 0 {
 			comm = comm[:i]
 		}
-		return Event{
+		*out = Event{
 			Kind:   KindOwner,
 			Hook:   OwnerHook(r[1]),
 			TGID:   le.Uint32(r[4:]),
@@ -526,12 +537,13 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 			Cookie: le.Uint64(r[24:]),
 			Cgroup: le.Uint64(r[32:]),
 			Comm:   string(comm),
-		}, true
+		}
+		return true
 	case KindSock:
 		if len(r) < sockLen {
-			return Event{}, false
+			return false
 		}
-		return Event{
+		*out = Event{
 			Kind:        KindSock,
 			Op:          SockOp(r[1]),
 			State:       r[3],
@@ -542,20 +554,22 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 			TS:          p.wall(le.Uint64(r[16:])),
 			Cookie:      le.Uint64(r[24:]),
 			Handshake:   time.Duration(le.Uint64(r[32:])),
-		}, true
+		}
+		return true
 	case KindRetransmit:
 		if len(r) < retransLen {
-			return Event{}, false
+			return false
 		}
-		return Event{
+		*out = Event{
 			Kind:   KindRetransmit,
 			State:  uint8(le.Uint32(r[8:])),
 			TS:     p.wall(le.Uint64(r[16:])),
 			Local:  addr16(r[24:40], le.Uint16(r[2:])),
 			Remote: addr16(r[40:56], le.Uint16(r[4:])),
-		}, true
+		}
+		return true
 	}
-	return Event{}, false
+	return false
 }
 
 // SetTwinPayload says whether stamped twins (Options.StampTwins) carry
