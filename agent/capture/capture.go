@@ -44,9 +44,9 @@ type Config struct {
 	// connection is still decoded once: with both ends here, the
 	// receiving end's times come from the kernel's twin stamps (a
 	// segment's arrival, headers only) and reach Views at the end of the
-	// batch. A time whose stamp never came is zero. Calls carry Start and
-	// EndTS, not FirstResp; frames go to Views only where ViewFrames
-	// says so, without their payload.
+	// batch. A time whose stamp never came is zero. Such calls carry
+	// Start and EndTS, not FirstResp; frames go to Views only where
+	// ViewFrames says so, without their payload.
 	Views      decoder.Sink
 	ViewFrames func(http2.Type) bool
 	// Progress gets a summary about once a second, on the capture's

@@ -49,8 +49,8 @@ type views struct {
 type pairConn struct {
 	ends [2]uint64 // observers of the client's and the server's end; 0: not here (or not seen yet)
 	// pins keep the arrival at the server of open calls' request
-	// headers, which the stamp book may have overwritten by the time a
-	// long call ends.
+	// headers, which the stamp book forgets within a few batches: a long
+	// call ends much later.
 	pins       []pin
 	requests   uint64 // endsTag of client → server, for the pins
 	looked     uint64 // locals.learned when the ends were last looked up
