@@ -163,19 +163,46 @@ type Event struct {
 	State         uint8
 }
 
-// Batch is a run of events read together. Release returns its memory.
+// Batch is a run of events read together. Their data points into the
+// ring buffer's mapping: Release hands that space back to the kernel.
 type Batch struct {
 	Events []Event
-	buf    []byte
+	buf    []byte // records that wrapped around the ring's end, put together
 	pool   chan *Batch
+	probe  *Probe
+	end    uint64 // the ring position after its last record
 }
 
 // Release hands the batch back; its events must not be used after.
+// Batches are released in the order they came.
 func (b *Batch) Release() {
+	b.probe.release(b.end)
 	select {
 	case b.pool <- b:
 	default:
 	}
+}
+
+// release publishes the ring space before end, once, and tells a reader
+// waiting for room.
+func (p *Probe) release(end uint64) {
+	p.relMu.Lock()
+	if !p.unmapped && end > p.relPos {
+		p.relPos = end
+		p.ring.publish(end)
+	}
+	p.relMu.Unlock()
+	select {
+	case p.relCh <- struct{}{}:
+	default:
+	}
+}
+
+// outstanding says whether batches up to sent are not all released.
+func (p *Probe) outstanding(sent uint64) bool {
+	p.relMu.Lock()
+	defer p.relMu.Unlock()
+	return p.relPos < sent
 }
 
 // Counters are the kernel's counts, summed over CPUs.
@@ -205,6 +232,15 @@ type Probe struct {
 	closeOnce  sync.Once
 	done       chan struct{}
 	readErr    error
+	// The consumer's side of the ring: what batches released so far
+	// handed back (published), and whether the mapping is gone.
+	relMu    sync.Mutex
+	relPos   uint64
+	unmapped bool
+	relCh    chan struct{}
+	relWait  *time.Timer
+	// batchBytes bounds the ring space one batch holds.
+	batchBytes uint64
 }
 
 // PollInterval is the longest an event waits in the ring buffer when
@@ -281,6 +317,14 @@ func Open(opts Options) (*Probe, error) {
 		return nil, fmt.Errorf("opening the ring buffer: %w", err)
 	}
 	p.monoToWall = monoToWall()
+	// Batches hold their ring space until released. Six can be out at
+	// once; together they stay under the kernel's wake-up threshold
+	// (a sixteenth of the ring: the programs force a wake-up per record
+	// above it), and leave the kernel room.
+	p.batchBytes = min(batchBytes, uint64(p.objs.Events.MaxEntries())/128)
+	p.relCh = make(chan struct{}, 1)
+	p.relWait = time.NewTimer(time.Hour)
+	p.relWait.Stop()
 	p.ch = make(chan *Batch, 4)
 	// Enough for every batch that can be out at once (those queued, the
 	// one being read and the one being handled): a batch made and
@@ -392,9 +436,10 @@ func (p *Probe) batch() *Batch {
 	case b := <-p.pool:
 		b.Events = b.Events[:0]
 		b.buf = b.buf[:0]
+		b.end = 0
 		return b
 	default:
-		return &Batch{Events: make([]Event, 0, batchEvents), buf: make([]byte, 0, batchBytes), pool: p.pool}
+		return &Batch{Events: make([]Event, 0, batchEvents), pool: p.pool, probe: p}
 	}
 }
 
@@ -405,43 +450,52 @@ const busySpins = 1000
 func (p *Probe) read() {
 	defer close(p.done)
 	defer close(p.ch)
-	defer p.ring.close()
+	pos := p.ring.consumed()
+	p.relMu.Lock()
+	p.relPos = pos
+	p.relMu.Unlock()
+	// sent: the end of the last batch handed on; held: ring bytes the
+	// batch being filled holds.
+	sent, start := pos, pos
 	b := p.batch()
 	send := func() {
-		if len(b.Events) > 0 {
-			p.ch <- b
-			b = p.batch()
+		if len(b.Events) == 0 {
+			if !p.outstanding(sent) {
+				p.release(pos) // only skipped records: nothing to hand on
+				sent, start = pos, pos
+			}
+			return
 		}
+		b.end = pos
+		p.ch <- b
+		sent, start = pos, pos
+		b = p.batch()
 	}
-	pos := p.ring.consumed()
 	stopped, spins := false, 0
 	for {
 		sample, after, st, err := p.ring.next(pos)
 		if err != nil {
-			p.ring.publish(pos)
 			send()
 			p.readErr = err
 			return
 		}
 		switch st {
-		case recOK:
+		case recOK, recWrapped:
 			spins = 0
-			if cap(b.buf)-len(b.buf) < len(sample) {
-				// Copied records are ours: the kernel may have this space back.
-				p.ring.publish(pos)
-				send()
+			if st == recWrapped {
+				// Put together in a buffer the next record reuses: ours.
+				at := len(b.buf)
+				b.buf = append(b.buf, sample...)
+				sample = b.buf[at:]
 			}
-			start := len(b.buf)
-			b.buf = append(b.buf, sample...)
 			pos = after
 			// Parsed into its place in the batch: an Event is 250 bytes.
 			n := len(b.Events)
 			b.Events = b.Events[:n+1]
-			if !p.parseInto(b.buf[start:], &b.Events[n]) {
+			if !p.parseInto(sample, &b.Events[n]) {
 				b.Events = b.Events[:n]
 			}
-			if len(b.Events) == cap(b.Events) {
-				p.ring.publish(pos)
+			if len(b.Events) == cap(b.Events) || pos-start >= p.batchBytes {
 				send()
 			}
 			continue
@@ -455,10 +509,27 @@ func (p *Probe) read() {
 		}
 		// Nothing more to read now: hand on what there is.
 		spins = 0
-		p.ring.publish(pos)
 		send()
 		if stopped {
 			return // the programs are detached and the ring is drained
+		}
+		if p.outstanding(sent) {
+			// The kernel's wake-up says data waits past the published
+			// position, which batches still hold: wait for one to be
+			// released, or a while, instead.
+			p.relWait.Reset(PollInterval)
+			select {
+			case <-p.relCh:
+			case <-p.relWait.C:
+			}
+			if !p.relWait.Stop() {
+				select {
+				case <-p.relWait.C:
+				default:
+				}
+			}
+			stopped = p.ring.stopped.Load()
+			continue
 		}
 		// The kernel wakes us only when much is waiting; the timeout
 		// bounds how long a quiet trickle of events waits.
@@ -626,6 +697,14 @@ func (p *Probe) Close() error {
 			}()
 		}
 		<-p.done
+		// Every batch is released (or dropped by the drain above, which
+		// ends when the reader closed the channel): the mapping can go.
+		p.relMu.Lock()
+		p.unmapped = true
+		if p.ring != nil {
+			p.ring.close()
+		}
+		p.relMu.Unlock()
 		p.objs.Close()
 	})
 	return nil

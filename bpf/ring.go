@@ -14,10 +14,11 @@ import (
 )
 
 // ring consumes the BPF ring buffer straight from its shared mapping.
-// A general-purpose reader takes a lock and publishes the consumer
-// position for every record; here a run of records is copied out and the
-// position is published once, which is most of the reading cost at tens
-// of thousands of packets a second.
+// A general-purpose reader takes a lock, copies each record out and
+// publishes the consumer position for every record; here events point
+// into the mapping and the position is published once a batch of them
+// has been handled, which is most of the reading cost at tens of
+// thousands of packets a second.
 type ring struct {
 	consPage []byte  // read-write: the consumer position
 	dataMap  []byte  // read-only: the producer page, then the data
@@ -100,11 +101,12 @@ const (
 	recNone    // nothing committed at pos
 	recBusy    // the record at pos is still being written
 	recSkipped // a discarded record; the position moved past it
+	recWrapped // a record that wrapped, put together in a buffer the next call reuses
 )
 
 // next looks at the record at pos. The sample stays valid until pos is
 // published past it, or, for one that wraps around the end of the
-// data, until the next call.
+// data (recWrapped), until the next call.
 func (r *ring) next(pos uint64) (sample []byte, after uint64, st int, err error) {
 	prod := atomic.LoadUint64(r.prod)
 	if prod == pos {
@@ -134,7 +136,7 @@ func (r *ring) next(pos uint64) (sample []byte, after uint64, st int, err error)
 	first := uint64(len(r.data)) - at
 	r.wraps++
 	r.wrapped = append(append(r.wrapped[:0], r.data[at:]...), r.data[:n-first]...)
-	return r.wrapped, after, recOK, nil
+	return r.wrapped, after, recWrapped, nil
 }
 
 // wait parks until the kernel signals data, stop is called, or timeout

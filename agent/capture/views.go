@@ -95,13 +95,18 @@ type pendingView struct {
 	frameE decoder.FrameEvent
 	connE  decoder.ConnEvent
 	call   grpc.Call
-	// waited: flushes after a batch this event waited through. A twin
-	// comes in its segment's batch or the next, so one is enough.
+	// waited: flushes after a batch this event waited through (at most
+	// waitBatches).
 	waited int
 }
 
 // giveUp is how long a view waits for a twin before its time is unknown.
 const giveUp = 500 * time.Millisecond
+
+// waitBatches is how many batches a view waits through for a twin: a
+// twin follows its segment closely in the ring buffer, but a batch may
+// end between them, and the kernel's CPUs write to it concurrently.
+const waitBatches = 2
 
 func newViews(s *session, out, to decoder.Sink, frames func(http2.Type) bool) *views {
 	v := &views{s: s, out: out, to: to, frames: frames, conns: map[uint64]*pairConn{}}
@@ -255,7 +260,7 @@ func (v *views) flush(now time.Time, final, afterBatch bool) {
 	for i := range v.q {
 		p := &v.q[i]
 		blocked := p.pc.blocked == v.gen
-		if blocked || !final && p.waited < 1 && now.Sub(p.at) < giveUp && !v.ready(p) {
+		if blocked || !final && p.waited < waitBatches && now.Sub(p.at) < giveUp && !v.ready(p) {
 			// Waits, and so does the rest of its connection.
 			if !blocked && afterBatch {
 				p.waited++

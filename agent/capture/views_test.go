@@ -132,10 +132,15 @@ func TestViewsMissingStampIsUnknown(t *testing.T) {
 	start, end := vT0.Add(us(100)), vT0.Add(us(900))
 	v.book.add(vCli, vSrv, start.UnixNano(), start.Add(us(5)).UnixNano())
 	v.Call(&decoder.CallEvent{Conn: c, Call: &grpc.Call{Stream: 1, Start: start, EndTS: end, End: grpc.EndTrailers}})
-	s.flushViews(vT0.Add(time.Millisecond), false, true) // waits
-	s.flushViews(vT0.Add(2*time.Millisecond), false, true)
+	for i := range waitBatches {
+		s.flushViews(vT0.Add(time.Duration(i+1)*time.Millisecond), false, true)
+		if len(out.calls) != 0 {
+			t.Fatalf("given after %d batches, want a wait of %d", i+1, waitBatches)
+		}
+	}
+	s.flushViews(vT0.Add(time.Duration(waitBatches+1)*time.Millisecond), false, true)
 	if len(out.calls) != 2 {
-		t.Fatalf("%d views after waiting a batch, want 2", len(out.calls))
+		t.Fatalf("%d views after waiting %d batches, want 2", len(out.calls), waitBatches)
 	}
 	if !out.calls[0].EndTS.IsZero() {
 		t.Errorf("client view's end %v without its stamp: the sender's time passed off as the receiver's", out.calls[0].EndTS)
