@@ -260,55 +260,58 @@ func (v *views) flush(now time.Time, final, afterBatch bool) {
 	for i := range v.q {
 		p := &v.q[i]
 		blocked := p.pc.blocked == v.gen
-		if blocked || !final && p.waited < waitBatches && now.Sub(p.at) < giveUp && !v.ready(p) {
-			// Waits, and so does the rest of its connection.
-			if !blocked && afterBatch {
-				p.waited++
+		if !blocked {
+			// Each time is worked out once: given now, or kept waiting.
+			mayWait := !final && p.waited < waitBatches && now.Sub(p.at) < giveUp
+			times, wait, missing := v.bothSides(p)
+			if !wait || !mayWait {
+				v.unknown += uint64(missing)
+				v.give(p, &times)
+				continue
 			}
-			p.pc.blocked = v.gen
-			kept = append(kept, *p)
-			continue
 		}
-		v.give(p)
+		// Waits, and so does the rest of its connection.
+		if !blocked && afterBatch {
+			p.waited++
+		}
+		p.pc.blocked = v.gen
+		kept = append(kept, *p)
 	}
 	clear(v.q[len(kept):])
 	v.q = kept
 }
 
-// ready says whether no time of p waits for a stamp that may still come.
-func (v *views) ready(p *pendingView) bool {
+// sideTimes is one side's view of an event's times: the call's start
+// and end, the handshakes' three, or the event's own.
+type sideTimes struct {
+	t  [3]time.Time
+	ts time.Time
+}
+
+// bothSides works out p's times at both ends; wait says one is missing
+// but may still come, missing how many are not known.
+func (v *views) bothSides(p *pendingView) (times [2]sideTimes, wait bool, missing int) {
 	for side := range 2 {
-		if v.translate(p, side, false) {
-			return false
-		}
+		w, m := v.translate(p, side)
+		times[side] = sideTimes{v.times, v.viewTS}
+		wait = wait || w
+		missing += m
 	}
-	return true
+	return times, wait, missing
 }
 
 // give hands p to the views of both ends, in the client's then the
-// server's order.
-func (v *views) give(p *pendingView) {
-	if p.kind == viewCall {
-		// Both sides' times first: the call is handed on as it is,
-		// its times set for each side in turn.
-		var times [2][3]time.Time
-		for side := range 2 {
-			v.translate(p, side, true)
-			times[side] = v.times
-		}
-		for side := range 2 {
-			p.conn.Observer = p.pc.ends[side]
-			p.call.Start, p.call.FirstResp, p.call.EndTS = times[side][0], time.Time{}, times[side][2]
+// server's order, with their times.
+func (v *views) give(p *pendingView, times *[2]sideTimes) {
+	for side := range 2 {
+		p.conn.Observer = p.pc.ends[side]
+		v.times, v.viewTS = times[side].t, times[side].ts
+		switch p.kind {
+		case viewCall:
+			// The queued copy is handed on, its times set per side.
+			p.call.Start, p.call.FirstResp, p.call.EndTS = v.times[0], time.Time{}, v.times[2]
 			v.callE = decoder.CallEvent{Conn: &p.conn, Call: &p.call}
 			v.to.Call(&v.callE)
-		}
-		p.pc.unpin(p.call.Stream)
-		return
-	}
-	for side := range 2 {
-		v.translate(p, side, true)
-		p.conn.Observer = p.pc.ends[side]
-		switch p.kind {
 		case viewFrame:
 			v.frameE = p.frameE
 			v.frameE.Conn, v.frameE.Frame, v.frameE.TS = &p.conn, &p.frame, v.viewTS
@@ -320,22 +323,22 @@ func (v *views) give(p *pendingView) {
 			v.to.Conn(&v.connE)
 		}
 	}
+	if p.kind == viewCall {
+		p.pc.unpin(p.call.Stream)
+	}
 }
 
 // translate works out p's times as the end on side saw them into
-// v.times (and v.viewTS), and reports whether one is missing but may
-// still come: its segment left recently. With count, missing ones are
-// counted as unknown.
-func (v *views) translate(p *pendingView, side int, count bool) (wait bool) {
+// v.times (and v.viewTS); wait says one is missing but may still come
+// (its segment left recently), missing how many are not known.
+func (v *views) translate(p *pendingView, side int) (wait bool, missing int) {
 	at := func(sender int, ts time.Time) time.Time {
 		t, ok := v.at(&p.conn, p.pc, side, sender, ts)
 		if !ok {
 			if v.now.Sub(ts) < giveUp {
 				wait = true
 			}
-			if count {
-				v.unknown++
-			}
+			missing++
 		}
 		return t
 	}
@@ -403,16 +406,20 @@ func (v *views) translate(p *pendingView, side int, count bool) (wait bool) {
 			end = side // the capture's end, not a packet: the same for both
 		}
 		var startAt time.Time
-		if in, ok := p.pc.pinned(c.Stream, c.Start); ok && side == server {
-			startAt = in
+		if side == server {
+			if in, ok := p.pc.pinned(c.Stream, c.Start); ok {
+				startAt = in
+			} else {
+				startAt = at(client, c.Start)
+			}
 		} else {
-			startAt = at(client, c.Start)
+			startAt = c.Start // the client's own
 		}
 		// FirstResp is not given: only the call's ends are kept for a
 		// long call.
 		v.times = [3]time.Time{startAt, {}, at(end, c.EndTS)}
 	}
-	return wait
+	return wait, missing
 }
 
 // applyConn puts the translated times into a connection event.
