@@ -50,6 +50,7 @@ enum event_kind {
 	EV_OWNER = 2,
 	EV_SOCK = 3,
 	EV_RETRANS = 4,
+	EV_STAMP = 5,
 };
 
 enum pkt_flag {
@@ -123,6 +124,23 @@ enum sock_op {
 	SOCK_ACTIVE_ESTABLISHED = 1,
 	SOCK_PASSIVE_ESTABLISHED = 2,
 	SOCK_CLOSED = 3,
+};
+
+// A second observation's stamp (stamp_twins, no payload wanted): when and
+// where the segment arrived, and when it left.
+struct stamp_event {
+	__u8 kind;
+	__u8 pad[3];
+	__u32 len;
+	__u64 ts;
+	__u64 twin_ts;
+	__u64 cookie;
+	__u64 cgroup;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 sport; // host order
+	__u16 dport; // host order
+	__u32 pad2;
 };
 
 struct retrans_event {
@@ -414,6 +432,32 @@ lost:
 	count(CNT_LOST_BYTES, hdr->len);
 }
 
+// emit_stamp sends a second observation as its stamp alone: the
+// receiver's socket and time, the segment's ends, the sender's time.
+static __always_inline void emit_stamp(struct __sk_buff *skb, struct prefix_key *src, struct prefix_key *dst,
+				       __u16 sport, __u16 dport, __u32 len, __u64 now, __u64 twin_ts)
+{
+	count(CNT_PACKETS, 1);
+	struct stamp_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_LOST, 1);
+		count(CNT_LOST_BYTES, len);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = EV_STAMP;
+	e->len = len;
+	e->ts = now;
+	e->twin_ts = twin_ts;
+	e->cookie = bpf_get_socket_cookie(skb);
+	e->cgroup = bpf_skb_cgroup_id(skb);
+	__builtin_memcpy(e->saddr, src->addr, 16);
+	__builtin_memcpy(e->daddr, dst->addr, 16);
+	e->sport = sport;
+	e->dport = dport;
+	bpf_ringbuf_submit(e, wakeup_flag());
+}
+
 // stamp_needed says whether the receiver's time of a segment matters to
 // the views (stamp_twins): connection setup and teardown, and HTTP/2
 // segments with a frame other than DATA, PRIORITY, PING or
@@ -565,6 +609,10 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 			__builtin_memset(seen, 0, sizeof(*seen));
 			if (drop_twins || (!needed && !twin_payload)) {
 				count(CNT_TWINS, 1);
+				return;
+			}
+			if (!twin_payload) {
+				emit_stamp(skb, &src, &dst, sport, dport, len, now, twin_ts);
 				return;
 			}
 		}
@@ -844,3 +892,4 @@ const struct pkt_event *unused_pkt_event __attribute__((unused));
 const struct owner_event *unused_owner_event __attribute__((unused));
 const struct sock_event *unused_sock_event __attribute__((unused));
 const struct retrans_event *unused_retrans_event __attribute__((unused));
+const struct stamp_event *unused_stamp_event __attribute__((unused));

@@ -85,6 +85,22 @@ type hoptapSockEvent struct {
 	Raddr        [16]uint8
 }
 
+type hoptapStampEvent struct {
+	_      structs.HostLayout
+	Kind   uint8
+	Pad    [3]uint8
+	Len    uint32
+	Ts     uint64
+	TwinTs uint64
+	Cookie uint64
+	Cgroup uint64
+	Saddr  [16]uint8
+	Daddr  [16]uint8
+	Sport  uint16
+	Dport  uint16
+	Pad2   uint32
+}
+
 type hoptapTwinSlot struct {
 	_ structs.HostLayout
 	K struct {
@@ -140,6 +156,7 @@ const (
 	hoptapVarUnusedPktEvent      = "unused_pkt_event"
 	hoptapVarUnusedRetransEvent  = "unused_retrans_event"
 	hoptapVarUnusedSockEvent     = "unused_sock_event"
+	hoptapVarUnusedStampEvent    = "unused_stamp_event"
 	hoptapVarWakeupBytes         = "wakeup_bytes"
 )
 
@@ -229,6 +246,7 @@ type hoptapVariableSpecs struct {
 	UnusedPktEvent     *ebpf.VariableSpec `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent *ebpf.VariableSpec `ebpf:"unused_retrans_event"`
 	UnusedSockEvent    *ebpf.VariableSpec `ebpf:"unused_sock_event"`
+	UnusedStampEvent   *ebpf.VariableSpec `ebpf:"unused_stamp_event"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -293,6 +311,7 @@ type hoptapVariables struct {
 	UnusedPktEvent     *ebpf.Variable `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent *ebpf.Variable `ebpf:"unused_retrans_event"`
 	UnusedSockEvent    *ebpf.Variable `ebpf:"unused_sock_event"`
+	UnusedStampEvent   *ebpf.Variable `ebpf:"unused_stamp_event"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

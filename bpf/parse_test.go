@@ -34,7 +34,21 @@ func TestParseRecords(t *testing.T) {
 	if e, ok := p.parse(o); !ok || e.TGID != 42 || e.Comm != "server" {
 		t.Errorf("owner = %+v, %v", e, ok)
 	}
-	for _, short := range [][]byte{nil, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {99}} {
+	// A second observation's stamp: an ingress packet event with no
+	// data, its ends and both times. The layout is the generated type's.
+	st := hoptapStampEvent{Kind: kindStamp, Len: 1500, Ts: 7, TwinTs: 5, Cookie: 9, Cgroup: 11, Sport: 40000, Dport: 10000}
+	st.Saddr[10], st.Saddr[11], st.Saddr[12], st.Saddr[15] = 0xff, 0xff, 198, 3
+	st.Daddr[10], st.Daddr[11], st.Daddr[12], st.Daddr[15] = 0xff, 0xff, 198, 2
+	raw, err := binary.Append(nil, binary.LittleEndian, &st)
+	if err != nil || len(raw) != stampLen {
+		t.Fatalf("stamp record of %d bytes (%v), want %d", len(raw), err, stampLen)
+	}
+	if e, ok := p.parse(raw); !ok || e.Kind != KindPacket || !e.Twin || e.Dir != Ingress || e.Data != nil || e.Len != 1500 ||
+		e.Cookie != 9 || e.Cgroup != 11 || e.TS.UnixNano() != 7 || e.TwinTS.UnixNano() != 5 ||
+		e.Local.String() != "198.0.0.3:40000" || e.Remote.String() != "198.0.0.2:10000" {
+		t.Errorf("stamp = %+v, %v", e, ok)
+	}
+	for _, short := range [][]byte{nil, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {kindStamp, 0}, {99}} {
 		if _, ok := p.parse(short); ok {
 			t.Errorf("parse(%x) accepted", short)
 		}
@@ -49,6 +63,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(make([]byte, ownerLen))
 	f.Add(append([]byte{byte(KindSock)}, make([]byte, sockLen)...))
 	f.Add(append([]byte{byte(KindRetransmit)}, make([]byte, retransLen)...))
+	f.Add(append([]byte{kindStamp}, make([]byte, stampLen)...))
 	p := &Probe{}
 	f.Fuzz(func(t *testing.T, r []byte) {
 		e, ok := p.parse(r)

@@ -142,7 +142,9 @@ type Event struct {
 	Omitted   bool // payload not copied: neither HTTP/2 nor TLS
 	// Twin (Options.StampTwins): the second observation of a segment
 	// whose first, at the local sender's egress, was copied at TwinTS.
-	// Data is its headers only unless SetTwinPayload asked for more.
+	// Unless SetTwinPayload asked for the payload it is a stamp alone:
+	// no Data, and Local and Remote are the segment's source and
+	// destination.
 	Twin    bool
 	TwinTS  time.Time
 	Len     int // bytes on the wire from the IP header on
@@ -156,7 +158,7 @@ type Event struct {
 
 	// KindSock and KindRetransmit
 	Op            SockOp
-	Local, Remote netip.AddrPort // for retransmits: source and destination
+	Local, Remote netip.AddrPort // for retransmits and twin stamps: source and destination
 	SRTT          time.Duration
 	Retransmits   uint32
 	Handshake     time.Duration // connect() to established; 0 when unknown
@@ -256,6 +258,8 @@ const (
 	ownerLen    = 56
 	sockLen     = 72
 	retransLen  = 56
+	stampLen    = 80
+	kindStamp   = 5 // a second observation's stamp alone, given as a KindPacket Event
 )
 
 // Open checks the system, loads the programs, attaches them and starts
@@ -625,6 +629,23 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 			TS:          p.wall(le.Uint64(r[16:])),
 			Cookie:      le.Uint64(r[24:]),
 			Handshake:   time.Duration(le.Uint64(r[32:])),
+		}
+		return true
+	case kindStamp:
+		if len(r) < stampLen {
+			return false
+		}
+		*out = Event{
+			Kind:   KindPacket,
+			Dir:    Ingress,
+			Twin:   true,
+			Len:    int(le.Uint32(r[4:])),
+			TS:     p.wall(le.Uint64(r[8:])),
+			TwinTS: p.wall(le.Uint64(r[16:])),
+			Cookie: le.Uint64(r[24:]),
+			Cgroup: le.Uint64(r[32:]),
+			Local:  addr16(r[40:56], le.Uint16(r[72:])),
+			Remote: addr16(r[56:72], le.Uint16(r[74:])),
 		}
 		return true
 	case KindRetransmit:

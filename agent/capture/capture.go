@@ -263,7 +263,10 @@ func (s *session) event(e *bpf.Event) {
 		// The headers matter here only to pair observations (-w) and to
 		// filter by process; the decoder parses them itself.
 		var t tcpInfo
-		if s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil {
+		switch {
+		case e.Twin && e.Data == nil: // a stamp: the kernel read the ends
+			t = tcpInfo{ok: true, src: e.Local, dst: e.Remote}
+		case s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil:
 			t, _ = parseTCP(e.Data, e.Len)
 		}
 		if s.pids != nil {
@@ -345,10 +348,11 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 	if twin != nil || e.Twin {
 		s.sum.BothEnds++
 	}
-	if s.pcap != nil {
+	stamp := e.Twin && e.Data == nil // no copy of the packet to record
+	if s.pcap != nil && !stamp {
 		s.pcap.Write(e, s.comment(e, twin))
 	}
-	if s.cfg.Packets != nil {
+	if s.cfg.Packets != nil && !stamp {
 		s.note = Comment{s: s, e: e, twin: twin}
 		s.cfg.Packets(e, t.src, t.dst, &s.note)
 	}
