@@ -61,10 +61,10 @@ type Options struct {
 	// packet whose sender and receiver are both on this node (the
 	// receiver's ingress of what the sender's egress copied).
 	DropTwins bool
-	// StampTwins copies such a second observation's headers only, as an
-	// Event with Twin set and TwinTS the first one's time: the
-	// receiver's timing and socket without copying the payload twice
-	// (SetTwinPayload copies it too). Ignored with DropTwins.
+	// StampTwins sends such a second observation as a stamp, an Event
+	// with Twin set, TwinTS the first one's time and no Data: the
+	// receiver's timing and socket without copying the packet twice
+	// (SetTwinPayload copies it whole). Ignored with DropTwins.
 	StampTwins bool
 }
 
@@ -458,8 +458,8 @@ func (p *Probe) read() {
 	p.relMu.Lock()
 	p.relPos = pos
 	p.relMu.Unlock()
-	// sent: the end of the last batch handed on; held: ring bytes the
-	// batch being filled holds.
+	// sent: the end of the last batch handed on; start: where the batch
+	// being filled begins in the ring.
 	sent, start := pos, pos
 	b := p.batch()
 	send := func() {

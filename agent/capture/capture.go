@@ -43,8 +43,8 @@ type Config struct {
 	// call and handshake times as that end's socket saw them. A
 	// connection is still decoded once: with both ends here, the
 	// receiving end's times come from the kernel's twin stamps (a
-	// segment's arrival, headers only) and reach Views at the end of the
-	// batch. A time whose stamp never came is zero. Such calls carry
+	// segment's arrival and ends, no packet copy) and reach Views at the
+	// end of the batch. A time whose stamp never came is zero. Such calls carry
 	// Start and EndTS, not FirstResp; frames go to Views only where
 	// ViewFrames says so, without their payload.
 	Views      decoder.Sink

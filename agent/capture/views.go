@@ -36,9 +36,6 @@ type views struct {
 	// pinning: connections with request arrivals still to fill in.
 	pinning []*pairConn
 	gen     uint64 // flushes so far
-	// One view's times, as translate works them out.
-	times  [3]time.Time
-	viewTS time.Time
 	// What give hands on, reused.
 	frameE decoder.FrameEvent
 	connE  decoder.ConnEvent
@@ -292,8 +289,9 @@ type sideTimes struct {
 // but may still come, missing how many are not known.
 func (v *views) bothSides(p *pendingView) (times [2]sideTimes, wait bool, missing int) {
 	for side := range 2 {
-		w, m := v.translate(p, side)
-		times[side] = sideTimes{v.times, v.viewTS}
+		var w bool
+		var m int
+		times[side], w, m = v.translate(p, side)
 		wait = wait || w
 		missing += m
 	}
@@ -305,21 +303,21 @@ func (v *views) bothSides(p *pendingView) (times [2]sideTimes, wait bool, missin
 func (v *views) give(p *pendingView, times *[2]sideTimes) {
 	for side := range 2 {
 		p.conn.Observer = p.pc.ends[side]
-		v.times, v.viewTS = times[side].t, times[side].ts
+		st := &times[side]
 		switch p.kind {
 		case viewCall:
 			// The queued copy is handed on, its times set per side.
-			p.call.Start, p.call.FirstResp, p.call.EndTS = v.times[0], time.Time{}, v.times[2]
+			p.call.Start, p.call.FirstResp, p.call.EndTS = st.t[0], time.Time{}, st.t[2]
 			v.callE = decoder.CallEvent{Conn: &p.conn, Call: &p.call}
 			v.to.Call(&v.callE)
 		case viewFrame:
 			v.frameE = p.frameE
-			v.frameE.Conn, v.frameE.Frame, v.frameE.TS = &p.conn, &p.frame, v.viewTS
+			v.frameE.Conn, v.frameE.Frame, v.frameE.TS = &p.conn, &p.frame, st.ts
 			v.to.Frame(&v.frameE)
 		case viewConn:
 			v.connE = p.connE
 			v.connE.Conn = &p.conn
-			v.applyConn(&v.connE)
+			applyConn(&v.connE, st)
 			v.to.Conn(&v.connE)
 		}
 	}
@@ -329,9 +327,9 @@ func (v *views) give(p *pendingView, times *[2]sideTimes) {
 }
 
 // translate works out p's times as the end on side saw them into
-// v.times (and v.viewTS); wait says one is missing but may still come
+// st; wait says one is missing but may still come
 // (its segment left recently), missing how many are not known.
-func (v *views) translate(p *pendingView, side int) (wait bool, missing int) {
+func (v *views) translate(p *pendingView, side int) (st sideTimes, wait bool, missing int) {
 	at := func(sender int, ts time.Time) time.Time {
 		t, ok := v.at(&p.conn, p.pc, side, sender, ts)
 		if !ok {
@@ -348,7 +346,7 @@ func (v *views) translate(p *pendingView, side int) (wait bool, missing int) {
 		if p.frameE.Dir == grpc.S2C {
 			sender = server
 		}
-		v.viewTS = at(sender, p.frameE.TS)
+		st.ts = at(sender, p.frameE.TS)
 	case viewConn:
 		e := &p.connE
 		switch e.Kind {
@@ -363,17 +361,17 @@ func (v *views) translate(p *pendingView, side int) (wait bool, missing int) {
 					syn = synack.Add(-e.SYNToSYNACK)
 				}
 			}
-			v.times = [3]time.Time{at(client, syn), at(server, synack), at(client, ack)}
-			v.viewTS = v.times[2]
-			if v.viewTS.IsZero() {
-				v.viewTS = e.TS
+			st.t = [3]time.Time{at(client, syn), at(server, synack), at(client, ack)}
+			st.ts = st.t[2]
+			if st.ts.IsZero() {
+				st.ts = e.TS
 			}
 		case decoder.ConnH2Ready:
 			// The preface is the client's; the last SETTINGS ACK either's.
-			v.times = [3]time.Time{at(client, e.TS.Add(-e.Duration)), {}, at(anyone, e.TS)}
-			v.viewTS = v.times[2]
-			if v.viewTS.IsZero() {
-				v.viewTS = e.TS
+			st.t = [3]time.Time{at(client, e.TS.Add(-e.Duration)), {}, at(anyone, e.TS)}
+			st.ts = st.t[2]
+			if st.ts.IsZero() {
+				st.ts = e.TS
 			}
 		default:
 			sender := anyone
@@ -389,7 +387,7 @@ func (v *views) translate(p *pendingView, side int) (wait bool, missing int) {
 			if !ok {
 				t = e.TS
 			}
-			v.viewTS = t
+			st.ts = t
 		}
 	case viewCall:
 		c := &p.call
@@ -417,16 +415,16 @@ func (v *views) translate(p *pendingView, side int) (wait bool, missing int) {
 		}
 		// FirstResp is not given: only the call's ends are kept for a
 		// long call.
-		v.times = [3]time.Time{startAt, {}, at(end, c.EndTS)}
+		st.t = [3]time.Time{startAt, {}, at(end, c.EndTS)}
 	}
-	return wait, missing
+	return st, wait, missing
 }
 
 // applyConn puts the translated times into a connection event.
-func (v *views) applyConn(e *decoder.ConnEvent) {
+func applyConn(e *decoder.ConnEvent, st *sideTimes) {
 	switch e.Kind {
 	case decoder.ConnTCPHandshake:
-		syn, synack, ack := v.times[0], v.times[1], v.times[2]
+		syn, synack, ack := st.t[0], st.t[1], st.t[2]
 		e.SYNToSYNACK, e.SYNACKToACK = 0, 0
 		if !syn.IsZero() && !synack.IsZero() {
 			e.SYNToSYNACK = synack.Sub(syn)
@@ -436,11 +434,11 @@ func (v *views) applyConn(e *decoder.ConnEvent) {
 		}
 	case decoder.ConnH2Ready:
 		e.Duration = 0
-		if !v.times[0].IsZero() && !v.times[2].IsZero() {
-			e.Duration = v.times[2].Sub(v.times[0])
+		if !st.t[0].IsZero() && !st.t[2].IsZero() {
+			e.Duration = st.t[2].Sub(st.t[0])
 		}
 	}
-	e.TS = v.viewTS
+	e.TS = st.ts
 }
 
 // at is when the end on side saw the segment decoded at ts: its own

@@ -31,10 +31,10 @@ type pendingCall struct {
 	clientEnded bool
 }
 
-// join pairs a view of a call with the other socket's view. It reports
-// whether the call's failure, if any, is settled (counted now or later
-// by the pair); false leaves it to the caller.
-func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) bool {
+// join pairs a view of a call with the other socket's view; the call's
+// failure, if any, is counted by the pair (or when the view is settled
+// alone).
+func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) {
 	c := e.Call
 	k := joinKey{e.Conn.Client, v.server, c.Stream}
 	me := pendingCall{clientEnded: c.End == grpc.EndRSTStream && c.RSTBy == grpc.C2S, side: v.side, status: c.Status, fromHTTP: c.StatusFromHTTP, view: v, series: ser, verdict: vd}
@@ -45,12 +45,12 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) 
 	if ok && other.side == me.side {
 		// The same call seen twice from one side: a reused stream on a
 		// reused tuple. The older view is settled alone.
-		r.settle(&other)
+		r.settle(&other, "expired")
 		ok = false
 	}
 	if !ok {
 		r.park(k, me)
-		return true
+		return
 	}
 	cl, sv := &me, &other
 	if me.side == SideServer {
@@ -81,7 +81,6 @@ func (r *Recorder) join(e *decoder.CallEvent, v *view, ser *series, vd verdict) 
 		}
 		r.fail(cl.view, cl.series.l, o)
 	}
-	return true
 }
 
 // take finds and removes the view waiting under k.
@@ -109,10 +108,7 @@ func (r *Recorder) park(k joinKey, p pendingCall) {
 
 func (r *Recorder) toMap(k joinKey, p pendingCall) {
 	if len(r.pending) >= r.cfg.MaxPending {
-		r.hopMisses.WithLabelValues("full").Inc()
-		if p.verdict.failed {
-			r.fail(p.view, p.series.l, p.verdict.origin)
-		}
+		r.settle(&p, "full")
 		return
 	}
 	p.at = r.now()
@@ -130,13 +126,13 @@ func (r *Recorder) expire(now time.Time) {
 			continue
 		}
 		delete(r.pending, k)
-		r.settle(&p)
+		r.settle(&p, "expired")
 	}
 }
 
-// settle counts a view that will never be joined.
-func (r *Recorder) settle(p *pendingCall) {
-	r.hopMisses.WithLabelValues("expired").Inc()
+// settle counts a view that will never be joined, and why.
+func (r *Recorder) settle(p *pendingCall, why string) {
+	r.hopMisses.WithLabelValues(why).Inc()
 	if p.verdict.failed {
 		r.fail(p.view, p.series.l, p.verdict.origin)
 	}

@@ -486,8 +486,8 @@ func (r *Recorder) record(v *view, e *decoder.CallEvent) {
 	if !c.Start.IsZero() && !c.EndTS.IsZero() {
 		ser.dur.Observe(c.EndTS.Sub(c.Start).Seconds())
 	}
-	joinable := v.peerLocal && (v.side == SideClient || v.side == SideServer)
-	if joinable && r.join(e, v, ser, verdict) {
+	if v.peerLocal && (v.side == SideClient || v.side == SideServer) {
+		r.join(e, v, ser, verdict)
 		return
 	}
 	if verdict.failed {
