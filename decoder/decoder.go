@@ -592,11 +592,15 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 	case http2.TypeSettings:
 		cs.settings(h.dir, f, ts)
 	}
+	// Field by field: a composite literal stored through a pointer is a
+	// typed copy with write barriers, the dearest step of a frame.
 	ev := &cs.d.frameEv
-	*ev = FrameEvent{TS: ts, Conn: &cs.info, Dir: d, Frame: f}
+	ev.TS, ev.Conn, ev.Dir, ev.Frame = ts, &cs.info, d, f
 	if ds.hasHdr {
 		ev.Headers, ev.HeadersErr, ev.HeadersShown = ds.headers, ds.hdrErr, true
 		ds.headers, ds.hdrErr, ds.hasHdr = nil, nil, false
+	} else if ev.HeadersShown || ev.Headers != nil || ev.HeadersErr != nil {
+		ev.Headers, ev.HeadersErr, ev.HeadersShown = nil, nil, false
 	}
 	cs.d.sink.Frame(ev)
 	cs.flushCalls()

@@ -3,6 +3,7 @@ package http2
 import (
 	"bytes"
 	"encoding/hex"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -425,6 +426,49 @@ func TestFlagStringAllTypes(t *testing.T) {
 			if strings.Contains(s, "||") || strings.HasPrefix(s, "|") {
 				t.Fatalf("FlagString(%v, %#x) = %q", Type(typ), f, s)
 			}
+		}
+	}
+}
+
+// TestFrameReset parses one frame of every type into a frame, resets it
+// for the next, and wants it as clean as a new one: reset clears only the
+// fields the previous type fills, so a parser that filled another would
+// leak it into the next frame.
+func TestFrameReset(t *testing.T) {
+	payloads := []struct {
+		h FrameHeader
+		p []byte
+	}{
+		{FrameHeader{Type: TypeData, StreamID: 1}, []byte("abc")},
+		{FrameHeader{Type: TypeData, Flags: FlagPadded, StreamID: 1}, []byte{1, 'a', 0}},
+		{FrameHeader{Type: TypeHeaders, Flags: FlagPriority | FlagEndHeaders, StreamID: 1}, []byte{0x80, 0, 0, 3, 16, 0x82}},
+		{FrameHeader{Type: TypePriority, StreamID: 3}, []byte{0, 0, 0, 1, 200}},
+		{FrameHeader{Type: TypeRSTStream, StreamID: 1}, []byte{0, 0, 0, 8}},
+		{FrameHeader{Type: TypeSettings}, []byte{0, 4, 0, 1, 0, 0}},
+		{FrameHeader{Type: TypePushPromise, Flags: FlagEndHeaders, StreamID: 1}, []byte{0, 0, 0, 2, 0x82}},
+		{FrameHeader{Type: TypePing}, []byte("12345678")},
+		{FrameHeader{Type: TypeGoAway}, []byte{0, 0, 0, 5, 0, 0, 0, 2, 'b', 'y', 'e'}},
+		{FrameHeader{Type: TypeWindowUpdate}, []byte{0, 0, 1, 0}},
+		{FrameHeader{Type: TypeContinuation, Flags: FlagEndHeaders, StreamID: 1}, []byte{0x82}},
+		{FrameHeader{Type: 0x42, StreamID: 7}, []byte("opaque")},
+	}
+	next := FrameHeader{Length: 4, Type: TypeWindowUpdate, StreamID: 9}
+	for _, pl := range payloads {
+		var f Frame
+		f.reset(FrameHeader{Length: uint32(len(pl.p))}, 0)
+		f.reset(pl.h, 0)
+		f.Length = uint32(len(pl.p))
+		if err := f.parse(pl.p); err != nil {
+			t.Fatalf("%v: %v", pl.h.Type, err)
+		}
+		f.reset(next, -1)
+		f.prioStorage = Priority{}
+		want := Frame{FrameHeader: next, PadLength: -1, Settings: f.Settings[:0]}
+		if f.Settings == nil {
+			want.Settings = nil
+		}
+		if !reflect.DeepEqual(f, want) {
+			t.Errorf("after a %v frame, reset left %+v", pl.h.Type, f)
 		}
 	}
 }

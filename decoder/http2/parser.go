@@ -109,8 +109,7 @@ func (p *Parser) frameFor(h FrameHeader, pad int) *Frame {
 		f = new(Frame)
 		p.scratch = f
 	}
-	settings := f.Settings
-	*f = Frame{FrameHeader: h, PadLength: pad, Settings: settings[:0]}
+	f.reset(h, pad)
 	return f
 }
 
