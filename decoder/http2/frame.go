@@ -38,7 +38,7 @@ const (
 	TypePriorityUpdate Type = 0x10
 )
 
-var typeNames = map[Type]string{
+var typeNames = [256]string{
 	TypeData: "DATA", TypeHeaders: "HEADERS", TypePriority: "PRIORITY",
 	TypeRSTStream: "RST_STREAM", TypeSettings: "SETTINGS", TypePushPromise: "PUSH_PROMISE",
 	TypePing: "PING", TypeGoAway: "GOAWAY", TypeWindowUpdate: "WINDOW_UPDATE",
@@ -47,7 +47,7 @@ var typeNames = map[Type]string{
 }
 
 func (t Type) String() string {
-	if n, ok := typeNames[t]; ok {
+	if n := typeNames[t]; n != "" {
 		return n
 	}
 	return "UNKNOWN_0x" + strconv.FormatUint(uint64(t), 16)

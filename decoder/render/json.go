@@ -25,10 +25,10 @@ type jsonBuf struct {
 	first       bool
 	showSecrets bool
 	ts          timeCache
-	// The last connection's fields, rendered.
-	connJSON               []byte
-	connID                 uint64
-	connClient, connServer netip.AddrPort
+	// Connections' fields, rendered, by connection id: the frames of
+	// several connections interleave.
+	conns    *[connSlots]connRun
+	flagRuns               *flagRuns
 }
 
 // timeCache formats timestamps fast: the date and time up to the second
@@ -39,10 +39,11 @@ type timeCache struct {
 }
 
 func (c *timeCache) append(b []byte, t time.Time) []byte {
-	t = t.UTC()
+	// Unix and Nanosecond do not depend on the location: UTC is set only
+	// when the second is formatted.
 	if s := t.Unix(); s != c.sec || c.prefix == nil {
 		c.sec = s
-		c.prefix = t.Truncate(time.Second).AppendFormat(c.prefix[:0], "2006-01-02T15:04:05.")
+		c.prefix = t.UTC().Truncate(time.Second).AppendFormat(c.prefix[:0], "2006-01-02T15:04:05.")
 	}
 	b = append(b, c.prefix...)
 	ns := uint32(t.Nanosecond())
@@ -102,6 +103,9 @@ func (j *jsonBuf) null(k string)         { j.key(k); j.b = append(j.b, "null"...
 func (j *jsonBuf) bool(k string, v bool) { j.key(k); j.b = strconv.AppendBool(j.b, v) }
 func (j *jsonBuf) time(k string, t time.Time) {
 	j.key(k)
+	j.timeValue(t)
+}
+func (j *jsonBuf) timeValue(t time.Time) {
 	if t.IsZero() {
 		j.b = append(j.b, "null"...)
 		return
@@ -134,11 +138,33 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+// plainRun returns how many of s's leading 8-byte words hold only bytes
+// a JSON string can hold as they are, eight bytes a step: header names
+// and values are mostly plain ASCII.
+func plainRun(s string) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		q := x ^ (ones * '"')
+		bs := x ^ (ones * '\\')
+		// (v - n·ones) &^ v has a byte's high bit set where a byte of v is
+		// below n (exact as "any", for bytes below 0x80): controls, and a
+		// quote or backslash as a zero byte after the xor. x's own high
+		// bits flag the bytes of 0x80 and more.
+		if (((x-ones*0x20)&^x)|((q-ones)&^q)|((bs-ones)&^bs)|x)&highs != 0 {
+			break
+		}
+	}
+	return i
+}
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
 // as encoding/json does.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
-	i := 0
+	i := plainRun(s)
 	for i < len(s) && plain[s[i]] {
 		i++
 	}
@@ -164,6 +190,10 @@ func appendString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case '\t':
 				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 			}
@@ -228,39 +258,96 @@ func (j *jsonBuf) headers(k string, fs []hpack.Field) {
 	j.b = append(j.b, ']')
 }
 
-// connFields writes conn, client and server. The same connection comes
-// up for every frame, so its rendering is cached.
+// connSlots is how many connections' rendered fields a printer keeps,
+// direct-mapped by id (ids are sequential, so live ones rarely collide).
+const connSlots = 64
+
+type connRun struct {
+	id             uint64
+	client, server netip.AddrPort
+	json           []byte // ,"conn":…,"client":…,"server":…
+}
+
+// connFields writes conn, client and server, rendered once per
+// connection (and again if its roles are corrected).
 func (j *jsonBuf) connFields(c *decoder.Conn) {
-	if j.connID != c.ID || j.connClient != c.Client || j.connServer != c.Server || j.connJSON == nil {
-		j.connID, j.connClient, j.connServer = c.ID, c.Client, c.Server
+	if j.conns == nil {
+		j.conns = new([connSlots]connRun)
+	}
+	r := &j.conns[c.ID%connSlots]
+	if r.id != c.ID || r.client != c.Client || r.server != c.Server || r.json == nil {
+		r.id, r.client, r.server = c.ID, c.Client, c.Server
 		saved, first := j.b, j.first
-		j.b, j.first = j.connJSON[:0], false
+		j.b, j.first = r.json[:0], false
 		j.uint("conn", c.ID)
 		j.addr("client", c.Client)
 		j.addr("server", c.Server)
-		j.connJSON, j.b = j.b, saved
+		r.json, j.b = j.b, saved
 		j.first = first
 	}
 	if !j.first {
-		j.b = append(j.b, ',')
+		j.b = append(j.b, r.json...)
+	} else {
+		j.b = append(j.b, r.json[1:]...)
 	}
 	j.first = false
-	j.b = append(j.b, j.connJSON[1:]...)
+}
+
+// The constant runs of a frame line of a known type are rendered once:
+// from "dir" to the stream's key, and from "flags" to the length's key
+// (every frame has them: one append each instead of six keys and values).
+type flagRuns [http2.TypeContinuation + 1][256]string
+
+var dirTypeRuns = func() (runs [2][http2.TypeContinuation + 1]string) {
+	for d := range runs {
+		for t := range runs[d] {
+			j := jsonBuf{first: true}
+			j.str("dir", grpc.Dir(d).String())
+			j.str("type", http2.Type(t).String())
+			j.key("stream")
+			runs[d][t] = "," + string(j.b)
+		}
+	}
+	return runs
+}()
+
+// flagsRun is the run from "flags" to the length's key, rendered on the
+// printer's first use of it (most of the 2,560 never appear).
+func (j *jsonBuf) flagsRun(t http2.Type, f http2.Flags) string {
+	if j.flagRuns == nil {
+		j.flagRuns = new(flagRuns)
+	}
+	if s := j.flagRuns[t][f]; s != "" {
+		return s
+	}
+	k := jsonBuf{}
+	k.uint("flags", uint64(f))
+	k.str("flag_names", http2.FlagString(t, f))
+	k.key("length")
+	j.flagRuns[t][f] = string(k.b)
+	return j.flagRuns[t][f]
 }
 
 // JSONFrame encodes a frame event.
 func (j *jsonBuf) frame(e *decoder.FrameEvent) []byte {
 	f := e.Frame
-	j.open()
-	j.str("kind", "frame")
-	j.time("ts", e.TS)
+	j.b = append(j.b[:0], `{"kind":"frame","ts":`...)
+	j.first = false
+	j.timeValue(e.TS)
 	j.connFields(e.Conn)
-	j.str("dir", e.Dir.String())
-	j.str("type", f.Type.String())
-	j.uint("stream", uint64(f.StreamID))
-	j.uint("flags", uint64(f.Flags))
-	j.str("flag_names", http2.FlagString(f.Type, f.Flags))
-	j.uint("length", uint64(f.Length))
+	if f.Type.Known() && e.Dir <= grpc.S2C {
+		j.b = append(j.b, dirTypeRuns[e.Dir][f.Type]...)
+		j.b = strconv.AppendUint(j.b, uint64(f.StreamID), 10)
+		j.b = append(j.b, j.flagsRun(f.Type, f.Flags)...)
+		j.b = strconv.AppendUint(j.b, uint64(f.Length), 10)
+	} else {
+		j.str("dir", e.Dir.String())
+		j.str("type", f.Type.String())
+		j.uint("stream", uint64(f.StreamID))
+		j.uint("flags", uint64(f.Flags))
+		j.str("flag_names", http2.FlagString(f.Type, f.Flags))
+		j.uint("length", uint64(f.Length))
+	}
 	if f.PadLength >= 0 {
 		j.int("pad_length", int64(f.PadLength))
 	}
