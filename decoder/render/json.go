@@ -28,7 +28,7 @@ type jsonBuf struct {
 	// Connections' fields, rendered, by connection id: the frames of
 	// several connections interleave.
 	conns    *[connSlots]connRun
-	flagRuns               *flagRuns
+	flagRuns *flagRuns
 }
 
 // timeCache formats timestamps fast: the date and time up to the second
