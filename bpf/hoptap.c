@@ -29,7 +29,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 // Set by the loader before the programs are verified.
 volatile const __u32 snaplen = 65535;   // bytes kept from the IP header on
 volatile const __u32 payload_mode = 0;  // 0 auto, 1 all, 2 headers only
-volatile const __u32 filter_ports = 0;  // the ports map must match
+volatile const __u32 filter_ports = 0;  // port_bits must match
+// The selected ports, one bit each: a load and a shift per packet, where a
+// hash map cost two helper calls.
+volatile const __u64 port_bits[1024] = {};
 volatile const __u32 filter_hosts = 0;  // the prefixes map must match
 volatile const __u32 filter_cgroups = 0; // the cgroups map must match
 // Do not copy a packet's second observation (a local receiver's ingress
@@ -181,13 +184,6 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, __u16); // host order
-	__type(value, __u8);
-} ports SEC(".maps");
-
 struct prefix_key {
 	__u32 prefixlen;
 	__u8 addr[16]; // IPv4 as ::ffff:a.b.c.d
@@ -273,6 +269,18 @@ struct {
 	__type(value, struct class_state);
 } classes SEC(".maps");
 
+// Sockets whose class is decided, by cookie: cookie << 8 | class in one
+// 64-bit word (written and read whole, so never torn), direct-mapped. A
+// hit spares the socket-storage lookup, the dearest helper per packet; a
+// miss (another socket in the slot) takes it, and refills the slot.
+#define CLASS_SLOTS 4096
+__u64 class_cache[CLASS_SLOTS] = {};
+
+static __always_inline __u64 *class_slot(__u64 cookie)
+{
+	return &class_cache[(cookie * 0x9e3779b97f4a7c15ull) >> 52];
+}
+
 // Per socket: the last process that used it, so each is reported once.
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -301,11 +309,16 @@ static __always_inline void count(__u32 idx, __u64 n)
 		*v += n;
 }
 
+static __always_inline int port_bit(__u16 p)
+{
+	return (port_bits[(p >> 6) & 1023] >> (p & 63)) & 1;
+}
+
 static __always_inline int port_selected(__u16 a, __u16 b)
 {
 	if (!filter_ports)
 		return 1;
-	return bpf_map_lookup_elem(&ports, &a) || bpf_map_lookup_elem(&ports, &b);
+	return port_bit(a) || port_bit(b);
 }
 
 static __always_inline int addr_selected(struct prefix_key *a, struct prefix_key *b)
@@ -340,10 +353,10 @@ static __always_inline void v4_key(struct prefix_key *k, __u32 addr)
 	__builtin_memcpy(&k->addr[12], &addr, 4);
 }
 
-// classify looks at the first payload bytes of a socket's packets: the
+// classify_sk looks at the first payload bytes of a socket's packets: the
 // HTTP/2 client preface, a TLS record, or an HTTP/2 frame header (for
 // connections that began before the capture).
-static __always_inline __u8 classify(struct __sk_buff *skb, __u32 off, __u32 paylen)
+static __always_inline __u8 classify_sk(struct __sk_buff *skb, __u32 off, __u32 paylen)
 {
 	struct bpf_sock *sk = skb->sk;
 	if (!sk)
@@ -389,6 +402,22 @@ undecided:
 	if (++st->undecided >= UNDECIDED_LIMIT)
 		st->class = CLASS_OTHER;
 	return st->class;
+}
+
+// classify is classify_sk, through the cache of decided sockets.
+static __always_inline __u8 classify(struct __sk_buff *skb, __u64 cookie, __u32 off, __u32 paylen)
+{
+	__u64 *slot = 0;
+	if (cookie) {
+		slot = class_slot(cookie);
+		__u64 v = *(volatile __u64 *)slot;
+		if (v && v >> 8 == (cookie & 0x00ffffffffffffffull))
+			return v & 0xff;
+	}
+	__u8 class = classify_sk(skb, off, paylen);
+	if (slot && class != CLASS_UNDECIDED)
+		*(volatile __u64 *)slot = (cookie << 8) | class;
+	return class;
 }
 
 // emit copies caplen bytes of the packet into a ring buffer record of
@@ -637,7 +666,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	if (payload_mode != 1 && paylen > 0) {
 		__u8 class = CLASS_OTHER;
 		if (payload_mode == 0)
-			class = classify(skb, hdrlen, paylen);
+			class = classify(skb, hdr.cookie, hdrlen, paylen);
 		hdr.class = class;
 		if (class == CLASS_OTHER) {
 			caplen = hdrlen;

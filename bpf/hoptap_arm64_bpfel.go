@@ -130,7 +130,6 @@ const (
 	hoptapMapCounters            = "counters"
 	hoptapMapEvents              = "events"
 	hoptapMapOwners              = "owners"
-	hoptapMapPorts               = "ports"
 	hoptapMapPrefixes            = "prefixes"
 	hoptapMapTwins               = "twins"
 	hoptapProgHoptapConnect4     = "hoptap_connect4"
@@ -144,11 +143,13 @@ const (
 	hoptapProgHoptapRetransmit   = "hoptap_retransmit"
 	hoptapProgHoptapSockCreate   = "hoptap_sock_create"
 	hoptapProgHoptapSockops      = "hoptap_sockops"
+	hoptapVarClassCache          = "class_cache"
 	hoptapVarDropTwins           = "drop_twins"
 	hoptapVarFilterCgroups       = "filter_cgroups"
 	hoptapVarFilterHosts         = "filter_hosts"
 	hoptapVarFilterPorts         = "filter_ports"
 	hoptapVarPayloadMode         = "payload_mode"
+	hoptapVarPortBits            = "port_bits"
 	hoptapVarSnaplen             = "snaplen"
 	hoptapVarStampTwins          = "stamp_twins"
 	hoptapVarTwinPayload         = "twin_payload"
@@ -225,7 +226,6 @@ type hoptapMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
 	Owners   *ebpf.MapSpec `ebpf:"owners"`
-	Ports    *ebpf.MapSpec `ebpf:"ports"`
 	Prefixes *ebpf.MapSpec `ebpf:"prefixes"`
 	Twins    *ebpf.MapSpec `ebpf:"twins"`
 }
@@ -234,11 +234,13 @@ type hoptapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hoptapVariableSpecs struct {
+	ClassCache         *ebpf.VariableSpec `ebpf:"class_cache"`
 	DropTwins          *ebpf.VariableSpec `ebpf:"drop_twins"`
 	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.VariableSpec `ebpf:"filter_hosts"`
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
 	PayloadMode        *ebpf.VariableSpec `ebpf:"payload_mode"`
+	PortBits           *ebpf.VariableSpec `ebpf:"port_bits"`
 	Snaplen            *ebpf.VariableSpec `ebpf:"snaplen"`
 	StampTwins         *ebpf.VariableSpec `ebpf:"stamp_twins"`
 	TwinPayload        *ebpf.VariableSpec `ebpf:"twin_payload"`
@@ -276,7 +278,6 @@ type hoptapMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
 	Events   *ebpf.Map `ebpf:"events"`
 	Owners   *ebpf.Map `ebpf:"owners"`
-	Ports    *ebpf.Map `ebpf:"ports"`
 	Prefixes *ebpf.Map `ebpf:"prefixes"`
 	Twins    *ebpf.Map `ebpf:"twins"`
 }
@@ -289,7 +290,6 @@ func (m *hoptapMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.Owners,
-		m.Ports,
 		m.Prefixes,
 		m.Twins,
 	)
@@ -299,11 +299,13 @@ func (m *hoptapMaps) Close() error {
 //
 // It can be passed to loadHoptapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hoptapVariables struct {
+	ClassCache         *ebpf.Variable `ebpf:"class_cache"`
 	DropTwins          *ebpf.Variable `ebpf:"drop_twins"`
 	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.Variable `ebpf:"filter_hosts"`
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`
 	PayloadMode        *ebpf.Variable `ebpf:"payload_mode"`
+	PortBits           *ebpf.Variable `ebpf:"port_bits"`
 	Snaplen            *ebpf.Variable `ebpf:"snaplen"`
 	StampTwins         *ebpf.Variable `ebpf:"stamp_twins"`
 	TwinPayload        *ebpf.Variable `ebpf:"twin_payload"`

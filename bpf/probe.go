@@ -293,6 +293,13 @@ func Open(opts Options) (*Probe, error) {
 		"drop_twins":     b2u(opts.DropTwins),
 		"stamp_twins":    b2u(opts.StampTwins && !opts.DropTwins),
 	}
+	var ports [1024]uint64
+	for _, port := range opts.Ports {
+		ports[port>>6] |= 1 << (port & 63)
+	}
+	if err := spec.Variables["port_bits"].Set(ports); err != nil {
+		return nil, fmt.Errorf("setting port_bits: %w", err)
+	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)
@@ -347,11 +354,6 @@ func b2u(b bool) uint32 {
 
 func (p *Probe) fillFilters(opts Options) error {
 	one := uint8(1)
-	for _, port := range opts.Ports {
-		if err := p.objs.Ports.Put(port, one); err != nil {
-			return fmt.Errorf("port filter: %w", err)
-		}
-	}
 	for _, pf := range opts.Prefixes {
 		k := hoptapPrefixKey{Prefixlen: uint32(pf.Bits())}
 		a := pf.Addr()

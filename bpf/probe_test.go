@@ -221,3 +221,56 @@ func sinkListener(t *testing.T) (port uint16, dial func() net.Conn) {
 		return c
 	}
 }
+
+// TestProbePortFilter selects two of three listeners' ports in the kernel
+// (the port bitmap) and expects every packet of those two and none of the
+// third; the kernel counts the third's as filtered.
+func TestProbePortFilter(t *testing.T) {
+	requireRoot(t)
+	pa, dialA := sinkListener(t)
+	pb, dialB := sinkListener(t)
+	pc, dialC := sinkListener(t)
+	p, err := Open(Options{Ports: []uint16{pa, pb}, Payload: PayloadAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, dial := range []func() net.Conn{dialC, dialA, dialB} {
+		c := dial()
+		if _, err := c.Write([]byte("port filter")); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	seen := map[uint16]int{}
+	deadline := time.After(10 * time.Second)
+	for seen[pa] == 0 || seen[pb] == 0 {
+		select {
+		case b := <-p.Events():
+			for _, e := range b.Events {
+				if e.Kind != KindPacket || len(e.Data) < 24 {
+					continue
+				}
+				off := int(e.Data[0]&0xf) * 4
+				sport := uint16(e.Data[off])<<8 | uint16(e.Data[off+1])
+				dport := uint16(e.Data[off+2])<<8 | uint16(e.Data[off+3])
+				for _, port := range []uint16{pa, pb, pc} {
+					if sport == port || dport == port {
+						seen[port]++
+					}
+				}
+			}
+			b.Release()
+		case <-deadline:
+			t.Fatalf("packets by port after 10 s: %v (want %d and %d)", seen, pa, pb)
+		}
+	}
+	if seen[pc] != 0 {
+		t.Errorf("%d packets of unselected port %d captured", seen[pc], pc)
+	}
+	if c, err := p.Counters(); err != nil {
+		t.Fatal(err)
+	} else if c.Filtered == 0 {
+		t.Errorf("no packet counted as filtered: %+v", c)
+	}
+}

@@ -72,6 +72,16 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	benchDecodeTo(b, decoder.Options{ReuseCalls: true}, func() decoder.Sink { return render.NewPrinter(io.Discard, render.ModeJSON) })
 }
 
+// BenchmarkDecodeCalls is the same printed as the live table of calls,
+// as `capture --calls` does.
+func BenchmarkDecodeCalls(b *testing.B) {
+	benchDecodeTo(b, decoder.Options{ReuseCalls: true}, func() decoder.Sink {
+		p := render.NewPrinter(io.Discard, render.ModeCalls)
+		p.LiveCalls()
+		return p
+	})
+}
+
 func benchDecode(b *testing.B, opts decoder.Options) {
 	benchDecodeTo(b, opts, func() decoder.Sink { return nopSink{} })
 }
