@@ -27,7 +27,14 @@ type Options struct {
 	// render.Printer, not of render.Async). Calls and header lists are then
 	// recycled, which saves most of the decoder's allocations.
 	ReuseCalls bool
-	TCP        tcp.Config
+	// Frames, if set, says which frame types the sink gets Frame events
+	// for; the decoder still handles every frame itself (streams ended,
+	// resets, settings, counts). It is asked per frame, so the answer may
+	// change as the sink's needs do. A call per call and half the frames
+	// of unary gRPC traffic are PINGs and WINDOW_UPDATEs that a sink of
+	// calls has no use for.
+	Frames func(http2.Type) bool
+	TCP    tcp.Config
 }
 
 // Stats counts everything the decoder saw and, above all, lost.
@@ -546,6 +553,9 @@ func (cs *connState) emitCall(c *grpc.Call) {
 }
 
 func (cs *connState) flushCalls() {
+	if len(cs.done) == 0 {
+		return
+	}
 	ev := &cs.d.callEv
 	for i, c := range cs.done {
 		*ev = CallEvent{Conn: &cs.info, Call: c}
@@ -591,6 +601,13 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 		}
 	case http2.TypeSettings:
 		cs.settings(h.dir, f, ts)
+	}
+	if want := cs.d.opts.Frames; want != nil && !want(f.Type) {
+		if ds.hasHdr {
+			ds.headers, ds.hdrErr, ds.hasHdr = nil, nil, false
+		}
+		cs.flushCalls()
+		return
 	}
 	// Field by field: a composite literal stored through a pointer is a
 	// typed copy with write barriers, the dearest step of a frame.

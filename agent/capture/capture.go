@@ -244,6 +244,7 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 	if cfg.Views != nil {
 		s.views = newViews(s, cfg.Sink, cfg.Views, cfg.ViewFrames)
 		sink = s.views
+		cfg.Decoder.Frames = s.views.wantsFrame(cfg.Decoder.Frames)
 	}
 	s.dec = decoder.New(sink, cfg.Decoder)
 	if cfg.PcapNG != nil { // pairs are matched for the file's comments

@@ -113,6 +113,22 @@ func newViews(s *session, out, to decoder.Sink, frames func(http2.Type) bool) *v
 	return v
 }
 
+// wantsFrame says, for the decoder's Options.Frames, which frames the
+// views need: header blocks (a request's start is pinned), those
+// ViewFrames asks for, and all that out's watchers want while it has any
+// (sink: the caller's own choice for them, nil for all).
+func (v *views) wantsFrame(sink func(http2.Type) bool) func(http2.Type) bool {
+	return func(t http2.Type) bool {
+		switch {
+		case t == http2.TypeHeaders || t == http2.TypeContinuation:
+			return true
+		case v.frames != nil && v.frames(t):
+			return true
+		}
+		return v.out != nil && (v.active == nil || v.active()) && (sink == nil || sink(t))
+	}
+}
+
 // pairOf finds what is known of a connection's ends, looking again for
 // an end not seen so far.
 func (v *views) pairOf(c *decoder.Conn) *pairConn {

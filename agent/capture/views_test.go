@@ -322,3 +322,39 @@ func TestViewsQueueBounded(t *testing.T) {
 		t.Errorf("%d views given early (%d times unknown), want both views of the first %d calls", len(out.calls), v.unknown, maxQueued)
 	}
 }
+
+// activeSink is a watchers' sink that has watchers while on is set.
+type activeSink struct {
+	viewSink
+	on bool
+}
+
+func (a *activeSink) Active() bool { return a.on }
+
+// TestViewsWantFrames: the decoder is asked for header blocks (a
+// request's start), the frames the views were told to want, and every
+// frame while, and only while, someone watches, as the watchers' own
+// choice allows.
+func TestViewsWantFrames(t *testing.T) {
+	rstOnly := func(ty http2.Type) bool { return ty == http2.TypeRSTStream }
+	quiet := newViews(&session{}, nil, &viewSink{}, rstOnly).wantsFrame(nil)
+	for ty, want := range map[http2.Type]bool{http2.TypeHeaders: true, http2.TypeContinuation: true,
+		http2.TypeRSTStream: true, http2.TypePing: false, http2.TypeWindowUpdate: false, http2.TypeData: false} {
+		if got := quiet(ty); got != want {
+			t.Errorf("no watchers: wants %v = %v, want %v", ty, got, want)
+		}
+	}
+	w := &activeSink{}
+	v := newViews(&session{}, w, &viewSink{}, rstOnly)
+	all, noPings := v.wantsFrame(nil), v.wantsFrame(func(ty http2.Type) bool { return ty != http2.TypePing })
+	if all(http2.TypePing) || all(http2.TypeData) {
+		t.Error("frames wanted while nobody watches")
+	}
+	w.on = true
+	if !all(http2.TypePing) || !all(http2.TypeData) || !noPings(http2.TypeData) {
+		t.Error("a watched frame not wanted")
+	}
+	if noPings(http2.TypePing) {
+		t.Error("a frame the watchers' choice excludes is wanted")
+	}
+}

@@ -50,6 +50,10 @@ func (p *Printer) LiveCalls() {
 	}
 }
 
+// WantsFrames says whether the mode prints frames at all (the calls
+// table does not), for decoder.Options.Frames.
+func (p *Printer) WantsFrames() bool { return p.mode != ModeCalls }
+
 // NewPrinter writes mode to w. Call Close at the end.
 func NewPrinter(w io.Writer, mode Mode) *Printer {
 	p := &Printer{w: bufio.NewWriterSize(w, 64<<10), mode: mode}

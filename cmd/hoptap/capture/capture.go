@@ -21,6 +21,7 @@ import (
 	"github.com/hoptap/hoptap/cmd/hoptap/view"
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/filter"
+	"github.com/hoptap/hoptap/decoder/http2"
 )
 
 type options struct {
@@ -200,6 +201,11 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 			popts.Cgroups = append(popts.Cgroups, ids...)
 		}
 	}
+	dopts := decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil, ReuseCalls: true}
+	if !printer.WantsFrames() {
+		// The calls table: the decoder skips building frame events.
+		dopts.Frames = func(http2.Type) bool { return false }
+	}
 	started := 0 // warnings printed when the capture started
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -211,7 +217,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		PcapNG:   pcap,
 		Sink:     sink,
 		// The printer is synchronous: nothing of a call outlives its event.
-		Decoder:    decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil, ReuseCalls: true},
+		Decoder:    dopts,
 		AfterBatch: func() { printer.Flush() },
 		Ready: func(p *bpf.Probe) {
 			for _, w := range p.Warnings() {
