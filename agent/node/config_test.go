@@ -24,6 +24,7 @@ ports: ["50051", "8443"]
 hosts: [198.18.0.0/15]
 payload: all
 logFormat: json
+nice: 5
 limits:
   maxServices: 10
   hopWindow: 45s
@@ -33,8 +34,12 @@ limits:
 	}
 	c.Defaults()
 	if c.MetricsAddr != "127.0.0.1:9999" || len(c.Ports) != 2 || c.Payload != "all" || c.LogFormat != "json" ||
-		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 8 {
+		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 8 || *c.Nice != 5 {
 		t.Fatalf("config %+v", c)
+	}
+	var d Config
+	if d.Defaults(); *d.Nice != 10 {
+		t.Errorf("default niceness %d, want 10", *d.Nice)
 	}
 	p, err := c.probe()
 	if err != nil {
@@ -66,10 +71,12 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestNewRejectsBadSettings(t *testing.T) {
+	tooNice := 20
 	for _, c := range []Config{
 		{MetricsAddr: "127.0.0.1:0", Kubernetes: "maybe"},
 		{MetricsAddr: "127.0.0.1:0", BufferMiB: 3},
 		{MetricsAddr: "not an address"},
+		{MetricsAddr: "127.0.0.1:0", Nice: &tooNice},
 	} {
 		a, err := New(c, nil)
 		if err == nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/hoptap/hoptap/agent/capture"
 	"github.com/hoptap/hoptap/agent/k8s"
 	"github.com/hoptap/hoptap/agent/metrics"
+	"github.com/hoptap/hoptap/agent/priority"
 	"github.com/hoptap/hoptap/agent/watch"
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
@@ -53,6 +54,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	cfg.Defaults()
 	if _, err := cfg.probe(); err != nil {
 		return nil, err
+	}
+	if n := *cfg.Nice; n < 0 || n > 19 {
+		return nil, fmt.Errorf("nice %d: want 0 to 19", n)
 	}
 	switch cfg.Kubernetes {
 	case "auto", "on", "off":
@@ -112,6 +116,9 @@ func (a *Agent) readyz(w http.ResponseWriter, _ *http.Request) {
 // the programs are detached, what the ring buffer holds is decoded, and
 // the metrics server finishes its scrapes.
 func (a *Agent) Run(ctx context.Context) error {
+	if err := priority.Nice(*a.cfg.Nice); err != nil {
+		a.log.Warn("running at the priority it was started with", "err", err)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.srv.Serve(a.ln) }()
 	a.log.Info("serving metrics", "addr", a.ln.Addr().String())

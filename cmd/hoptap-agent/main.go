@@ -31,6 +31,7 @@ func command() *cobra.Command {
 		cfgPath     string
 		flags       node.Config
 		clusterPods bool
+		nice        int
 	)
 	cmd := &cobra.Command{
 		Use:   "hoptap-agent",
@@ -66,6 +67,7 @@ programs are attached and being read).`,
 				}
 			}
 			flags.ClusterPods = &clusterPods
+			flags.Nice = &nice
 			overlay(&cfg, &flags, cmd.Flags())
 			cfg.Defaults()
 			log, err := logger(cfg.LogFormat, cfg.LogLevel)
@@ -109,6 +111,7 @@ programs are attached and being read).`,
 	f.StringVar(&flags.APITLS.Key, "api-tls-key", "", "the PEM private key of --api-tls-cert")
 	f.StringVar(&flags.APITLS.ClientCA, "api-tls-client-ca", "", "with TLS, accept only clients whose certificate this PEM CA signed (mutual TLS)")
 	f.BoolVar(&flags.Pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the metrics address")
+	f.IntVar(&nice, "nice", 10, "niceness (0-19): the agent yields the CPU to the node's workloads; 0 keeps the priority it was started with")
 	f.StringVar(&flags.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.IntVar(&flags.Limits.MaxServices, "max-services", 200, "distinct rpc_service label values; more become \"other\"")
@@ -145,6 +148,7 @@ func overlay(cfg, flags *node.Config, fs *pflag.FlagSet) {
 	set("node-name", func() { cfg.NodeName = flags.NodeName })
 	set("cluster-pods", func() { cfg.ClusterPods = flags.ClusterPods })
 	set("pod-labels", func() { cfg.PodLabels = flags.PodLabels })
+	set("nice", func() { cfg.Nice = flags.Nice })
 	set("log-format", func() { cfg.LogFormat = flags.LogFormat })
 	set("log-level", func() { cfg.LogLevel = flags.LogLevel })
 	set("max-services", func() { cfg.Limits.MaxServices = flags.Limits.MaxServices })

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/agent/priority"
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/cmd/hoptap/view"
 	"github.com/hoptap/hoptap/decoder"
@@ -38,6 +39,7 @@ type options struct {
 	payload    string
 	cgroupRoot string
 	bufferMiB  int
+	nice       int
 	agent      string
 	// Through Kubernetes (kube.go).
 	node, pod      string
@@ -107,6 +109,7 @@ agent reached directly.`,
 	f.StringSliceVar(&o.containers, "container", nil, "only sockets of this container, by id or a 12+ character prefix (repeatable; in the kernel)")
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
+	f.IntVar(&o.nice, "nice", 10, "niceness (0-19): the capture yields the CPU to the traffic it watches; 0 keeps the priority it was started with")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
@@ -128,11 +131,17 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		defer stop()
 		return fromAgents(ctx, stdout, stderr, o)
 	}
+	if o.nice < 0 || o.nice > 19 {
+		return fmt.Errorf("--nice %d: want 0 to 19", o.nice)
+	}
 	end, err := o.Begin()
 	if err != nil {
 		return err
 	}
 	defer end()
+	if err := priority.Nice(o.nice); err != nil {
+		fmt.Fprintf(stderr, "hoptap: warning: running at the priority it was started with: %v\n", err)
+	}
 	popts, err := o.probeOptions()
 	if err != nil {
 		return err

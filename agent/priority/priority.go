@@ -1,0 +1,55 @@
+// Package priority lowers this process's CPU priority: an observer yields
+// the CPU to the traffic it observes. With a lower priority the peers'
+// threads preempt it when they wake, so its work between ring-buffer
+// reads is done in the CPU time they leave, not before their requests;
+// it still gets its share when the CPU is saturated, and a capture that
+// falls behind loses events only as counted losses.
+package priority
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Nice gives every thread of this process the niceness n (-20 to 19;
+// higher is lower priority) unless it already has a higher one, such as
+// one given by nice(1). Linux keeps niceness per thread, and a thread
+// inherits its creator's: after this, threads made later have it too.
+// n <= 0 changes nothing.
+func Nice(n int) error {
+	if n <= 0 {
+		return nil
+	}
+	if n > 19 {
+		return fmt.Errorf("niceness %d: at most 19", n)
+	}
+	// Twice: a thread made while the first pass ran copied its creator's
+	// niceness, perhaps before the creator was reniced.
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("listing this process's threads: %w", err)
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			// The system call's value is 20 - niceness.
+			prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+			if err != nil {
+				continue // the thread ended
+			}
+			if 20-prio >= n {
+				continue
+			}
+			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, n); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("setting thread %d's niceness to %d: %w", tid, n, err)
+			}
+		}
+	}
+	return nil
+}
