@@ -55,10 +55,11 @@ type Config struct {
 	// Pprof serves Go's profiles under /debug/pprof/ on the metrics
 	// address, for finding where the agent's CPU and memory go.
 	Pprof bool `json:"pprof,omitempty"`
-	// Nice is the agent's niceness (0 to 19, default 10): it yields the
-	// CPU to the node's workloads, whose threads preempt it when they
-	// wake. 0 keeps the priority it was started with.
-	Nice *int `json:"nice,omitempty"`
+	// Nice, 1 to 19, lowers the agent's priority: it yields the CPU to
+	// the node's workloads, whose threads preempt it when they wake (and
+	// may starve it into counted losses on a saturated node). 0, the
+	// default, keeps the priority it was started with.
+	Nice int `json:"nice,omitempty"`
 	// Log: format text or json, level debug, info, warn or error.
 	LogFormat string `json:"logFormat,omitempty"`
 	LogLevel  string `json:"logLevel,omitempty"`
@@ -125,10 +126,6 @@ func (c *Config) Defaults() {
 	if c.ClusterPods == nil {
 		yes := true
 		c.ClusterPods = &yes
-	}
-	if c.Nice == nil {
-		ten := 10
-		c.Nice = &ten
 	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"

@@ -34,13 +34,10 @@ limits:
 	}
 	c.Defaults()
 	if c.MetricsAddr != "127.0.0.1:9999" || len(c.Ports) != 2 || c.Payload != "all" || c.LogFormat != "json" ||
-		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 8 || *c.Nice != 5 {
+		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 8 || c.Nice != 5 {
 		t.Fatalf("config %+v", c)
 	}
-	var d Config
-	if d.Defaults(); *d.Nice != 10 {
-		t.Errorf("default niceness %d, want 10", *d.Nice)
-	}
+
 	p, err := c.probe()
 	if err != nil {
 		t.Fatal(err)
@@ -71,12 +68,11 @@ func TestLoadConfigErrors(t *testing.T) {
 }
 
 func TestNewRejectsBadSettings(t *testing.T) {
-	tooNice := 20
 	for _, c := range []Config{
 		{MetricsAddr: "127.0.0.1:0", Kubernetes: "maybe"},
 		{MetricsAddr: "127.0.0.1:0", BufferMiB: 3},
 		{MetricsAddr: "not an address"},
-		{MetricsAddr: "127.0.0.1:0", Nice: &tooNice},
+		{MetricsAddr: "127.0.0.1:0", Nice: 20},
 	} {
 		a, err := New(c, nil)
 		if err == nil {

@@ -55,7 +55,7 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	if _, err := cfg.probe(); err != nil {
 		return nil, err
 	}
-	if n := *cfg.Nice; n < 0 || n > 19 {
+	if n := cfg.Nice; n < 0 || n > 19 {
 		return nil, fmt.Errorf("nice %d: want 0 to 19", n)
 	}
 	switch cfg.Kubernetes {
@@ -116,7 +116,7 @@ func (a *Agent) readyz(w http.ResponseWriter, _ *http.Request) {
 // the programs are detached, what the ring buffer holds is decoded, and
 // the metrics server finishes its scrapes.
 func (a *Agent) Run(ctx context.Context) error {
-	if err := priority.Nice(*a.cfg.Nice); err != nil {
+	if err := priority.Nice(a.cfg.Nice); err != nil {
 		a.log.Warn("running at the priority it was started with", "err", err)
 	}
 	serveErr := make(chan error, 1)

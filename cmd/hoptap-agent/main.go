@@ -31,7 +31,6 @@ func command() *cobra.Command {
 		cfgPath     string
 		flags       node.Config
 		clusterPods bool
-		nice        int
 	)
 	cmd := &cobra.Command{
 		Use:   "hoptap-agent",
@@ -67,7 +66,6 @@ programs are attached and being read).`,
 				}
 			}
 			flags.ClusterPods = &clusterPods
-			flags.Nice = &nice
 			overlay(&cfg, &flags, cmd.Flags())
 			cfg.Defaults()
 			log, err := logger(cfg.LogFormat, cfg.LogLevel)
@@ -111,7 +109,7 @@ programs are attached and being read).`,
 	f.StringVar(&flags.APITLS.Key, "api-tls-key", "", "the PEM private key of --api-tls-cert")
 	f.StringVar(&flags.APITLS.ClientCA, "api-tls-client-ca", "", "with TLS, accept only clients whose certificate this PEM CA signed (mutual TLS)")
 	f.BoolVar(&flags.Pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the metrics address")
-	f.IntVar(&nice, "nice", 10, "niceness (0-19): the agent yields the CPU to the node's workloads; 0 keeps the priority it was started with")
+	f.IntVar(&flags.Nice, "nice", 0, "niceness, 1-19: the agent yields the CPU to the node's workloads (it may then lose events on a saturated node, counted); 0: the priority it was started with")
 	f.StringVar(&flags.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.IntVar(&flags.Limits.MaxServices, "max-services", 200, "distinct rpc_service label values; more become \"other\"")

@@ -109,7 +109,7 @@ agent reached directly.`,
 	f.StringSliceVar(&o.containers, "container", nil, "only sockets of this container, by id or a 12+ character prefix (repeatable; in the kernel)")
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
-	f.IntVar(&o.nice, "nice", 10, "niceness (0-19): the capture yields the CPU to the traffic it watches; 0 keeps the priority it was started with")
+	f.IntVar(&o.nice, "nice", 0, "niceness, 1-19: the capture yields the CPU to the traffic it watches (it may then lose events on a saturated host, counted); 0: the priority it was started with")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
