@@ -109,20 +109,15 @@ func (c *Config) defaults() {
 
 // Latency buckets for classic histograms: 50 µs to 5 minutes. Native
 // histograms are exported beside them.
-var latencyBuckets = []float64{
+var latencyBuckets = [...]float64{
 	50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3,
 	100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30, 60, 120, 300,
 }
 
-func histogram(name, help string, labels ...string) *prometheus.HistogramVec {
-	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:                            name,
-		Help:                            help,
-		Buckets:                         latencyBuckets,
-		NativeHistogramBucketFactor:     1.1,
-		NativeHistogramMaxBucketNumber:  160,
-		NativeHistogramMinResetDuration: time.Hour,
-	}, labels)
+// histogram is a latency histogram vector: classic buckets and a native
+// histogram (latencyVec).
+func histogram(name, help string, labels ...string) *latencyVec {
+	return newLatencyVec(name, help, labels...)
 }
 
 func counter(name, help string, labels ...string) *prometheus.CounterVec {
@@ -144,7 +139,7 @@ type Recorder struct {
 	dir   Directory
 	namer Namer
 
-	callDur, hop, tcpHS, h2HS, srtt         *prometheus.HistogramVec
+	callDur, hop, tcpHS, h2HS, srtt         *latencyVec
 	failures, opened, resets, refused       *prometheus.CounterVec
 	goaways, rstStreams, retransmits, unfin *prometheus.CounterVec
 	hopMisses                               *prometheus.CounterVec
