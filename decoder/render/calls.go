@@ -3,6 +3,7 @@ package render
 import (
 	"bufio"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,20 @@ type CallTable struct {
 	num     []byte
 	sampled bool
 	rng     uint64
+	// The last method's statistics, and connections' client and server
+	// columns rendered (direct-mapped by connection id): calls of a
+	// connection come one after another, and mostly of one method.
+	lastKey   string
+	lastStats *methodStats
+	conns     *[liveConnSlots]liveConn
+}
+
+const liveConnSlots = 64
+
+type liveConn struct {
+	id             uint64
+	client, server netip.AddrPort
+	cols           []byte // both columns, padded, with the gaps after them
 }
 
 // Bounds of a live table.
@@ -92,13 +107,17 @@ func (t *CallTable) count(e *decoder.CallEvent) callKeys {
 		k.end = fmt.Sprintf("rst_stream %s by %s", http2.ErrCode(c.RSTCode), by)
 	}
 	key := k.method
-	if t.live && t.methods[key] == nil && len(t.methods) >= maxMethods {
-		key = otherMethods
-	}
-	m := t.methods[key]
-	if m == nil {
-		m = &methodStats{byStatus: map[string]int{}}
-		t.methods[key] = m
+	m := t.lastStats
+	if m == nil || key != t.lastKey {
+		if t.live && t.methods[key] == nil && len(t.methods) >= maxMethods {
+			key = otherMethods
+		}
+		m = t.methods[key]
+		if m == nil {
+			m = &methodStats{byStatus: map[string]int{}}
+			t.methods[key] = m
+		}
+		t.lastKey, t.lastStats = k.method, m
 	}
 	m.count++
 	m.byStatus[k.status]++
@@ -171,12 +190,8 @@ func (t *CallTable) writeLive(w *bufio.Writer, e *decoder.CallEvent) {
 	start := len(b)
 	b = appendFixed(b, k.ts.Sub(t.first), 1e9, 6)
 	next(start)
-	start = len(b)
-	b = e.Conn.Client.AppendTo(b)
-	next(start)
-	start = len(b)
-	b = e.Conn.Server.AppendTo(b)
-	next(start)
+	b = append(b, t.connCols(e.Conn)...)
+	col += 2
 	start = len(b)
 	b = strconv.AppendUint(b, uint64(c.Stream), 10)
 	next(start)
@@ -201,6 +216,23 @@ func (t *CallTable) writeLive(w *bufio.Writer, e *decoder.CallEvent) {
 	b = append(append(b, k.end...), '\n')
 	w.Write(b)
 	t.num = b[:0]
+}
+
+// connCols is the client and server columns of a connection's rows.
+func (t *CallTable) connCols(c *decoder.Conn) []byte {
+	if t.conns == nil {
+		t.conns = new([liveConnSlots]liveConn)
+	}
+	lc := &t.conns[c.ID%liveConnSlots]
+	if lc.cols == nil || lc.id != c.ID || lc.client != c.Client || lc.server != c.Server {
+		lc.id, lc.client, lc.server = c.ID, c.Client, c.Server
+		b := c.Client.AppendTo(lc.cols[:0])
+		b = padCol(b, 0, 1)
+		start := len(b)
+		b = c.Server.AppendTo(b)
+		lc.cols = padCol(b, start, 2)
+	}
+	return lc.cols
 }
 
 // padCol pads the column that began at start to its live width, then
