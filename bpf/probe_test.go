@@ -274,3 +274,37 @@ func TestProbePortFilter(t *testing.T) {
 		t.Errorf("no packet counted as filtered: %+v", c)
 	}
 }
+
+// TestProbeLazyDelivers: a lazy reader (the agent's) still hands on a
+// trickle of events, within its longer poll interval.
+func TestProbeLazyDelivers(t *testing.T) {
+	requireRoot(t)
+	port, dial := sinkListener(t)
+	p, err := Open(Options{Ports: []uint16{port}, Lazy: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dial()
+	if _, err := c.Write([]byte("lazy")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case b := <-p.Events():
+			n := 0
+			for _, e := range b.Events {
+				if e.Kind == KindPacket {
+					n++
+				}
+			}
+			b.Release()
+			if n > 0 {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no packet event from the lazy reader in 10 s")
+		}
+	}
+}

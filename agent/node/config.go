@@ -152,10 +152,14 @@ func LoadConfig(path string) (Config, error) {
 	return c, nil
 }
 
-// probe turns the filters into kernel options.
+// probe turns the filters into kernel options. The agent reads the ring
+// buffer lazily: its events end in metrics and watchers, for whom a
+// quarter of a second is live enough.
 func (c *Config) probe() (bpf.Options, error) {
-	return capture.Filters{Payload: c.Payload, Snaplen: c.Snaplen, Ports: c.Ports, Hosts: c.Hosts,
+	p, err := capture.Filters{Payload: c.Payload, Snaplen: c.Snaplen, Ports: c.Ports, Hosts: c.Hosts,
 		BufferMiB: c.BufferMiB, CgroupRoot: c.CgroupRoot}.Probe()
+	p.Lazy = true
+	return p, err
 }
 
 func (c *Config) metrics() metrics.Config {

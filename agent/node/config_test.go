@@ -42,7 +42,7 @@ limits:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Ports) != 2 || len(p.Prefixes) != 1 || p.RingBytes != 8<<20 {
+	if len(p.Ports) != 2 || len(p.Prefixes) != 1 || p.RingBytes != 8<<20 || !p.Lazy {
 		t.Fatalf("probe options %+v", p)
 	}
 }
