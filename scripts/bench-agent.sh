@@ -87,6 +87,7 @@ counted() { # counted WANT: call views counted, once WANT are or after 3 s (the 
 calls=$((RATE * SECS))
 note "warming up"
 ghz_run "$work/warm.json" -n 2000 || die "ghz failed"
+steal_start
 
 # One round: the agent, the reference and the agent on one end, each
 # under the same load; CPU in clock ticks. The rounds' medians are
@@ -198,3 +199,4 @@ print(f"  RSS at 10,000 idle, both ends here:   {scaled:6.1f} MiB  (target <= 64
 print(f"  RSS at 10,000 idle, one end here:     {oscaled:6.1f} MiB  (target <= 64 MiB)  {verdict(oscaled <= 64)}")
 print(f"  lost events:                          {lost + idlelost + onelost:6d}      (target 0)          {verdict(lost + idlelost + onelost == 0)}")
 PY
+steal_report

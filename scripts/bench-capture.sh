@@ -86,6 +86,7 @@ run_mode() { # run_mode KIND ROUND RUN off|CONFIG: RUN names the output
 
 note "warming up"
 ghz_run "$work/warm.json" -n 2000
+steal_start
 if [ -z "$RATE" ]; then
 	ghz_run "$work/probe.json" -n "$SAT_CALLS"
 	RATE=$(python3 -c "import json;print(max(100,int(json.load(open('$work/probe.json'))['rps']*0.5)))")
@@ -118,3 +119,4 @@ for r in $(seq "$ROUNDS"); do
 done
 
 python3 "$here/scripts/bench-capture-report.py" "$work" "$ROUNDS" "$RATE" "${names[@]}"
+steal_report

@@ -35,3 +35,15 @@ wait_line() {
 	done
 	die "no line matching '$2' in $1 after $(($4 / 10))s"
 }
+
+# steal_start / steal_report: the share of this VM's CPU time its host
+# took for others (steal, from /proc/stat) between the two calls. A run
+# with much of it ran slow for reasons outside the machine: compare its
+# ratios, not its absolute figures.
+steal_ticks() { awk '/^cpu / {print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+steal_start() { read -r steal0 total0 < <(steal_ticks); }
+steal_report() {
+	local s1 t1
+	read -r s1 t1 < <(steal_ticks)
+	python3 -c "print('host steal during the runs: %.1f %% of CPU time%s' % (100 * ($s1 - $steal0) / max(1, $t1 - $total0), '' if ($s1 - $steal0) * 100 < 2 * max(1, $t1 - $total0) else '  (high: this run was slowed from outside; read its ratios)'))"
+}
