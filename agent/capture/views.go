@@ -118,14 +118,15 @@ func newViews(s *session, out, to decoder.Sink, frames func(http2.Type) bool) *v
 // ViewFrames asks for, and all that out's watchers want while it has any
 // (sink: the caller's own choice for them, nil for all).
 func (v *views) wantsFrame(sink func(http2.Type) bool) func(http2.Type) bool {
-	return func(t http2.Type) bool {
-		switch {
-		case t == http2.TypeHeaders || t == http2.TypeContinuation:
-			return true
-		case v.frames != nil && v.frames(t):
-			return true
+	var always [256]bool // asked per frame: what the views need is worked out once
+	always[http2.TypeHeaders], always[http2.TypeContinuation] = true, true
+	for t := range always {
+		if v.frames != nil && v.frames(http2.Type(t)) {
+			always[t] = true
 		}
-		return v.out != nil && (v.active == nil || v.active()) && (sink == nil || sink(t))
+	}
+	return func(t http2.Type) bool {
+		return always[t] || v.out != nil && (v.active == nil || v.active()) && (sink == nil || sink(t))
 	}
 }
 
