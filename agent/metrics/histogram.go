@@ -17,8 +17,8 @@ import (
 // way; but a series is written under its own mutex with plain integers,
 // where client_golang's takes three atomic additions, a compare-and-swap
 // loop and a sync.Map lookup per observation. The recorder observes
-// three times per call, which made client_golang's histograms a tenth of
-// the agent's CPU.
+// three times per call, which made client_golang's histograms 6-7 % of
+// the agent's CPU in a profile.
 //
 // One difference: client_golang lowers a series' resolution for good
 // (or resets it, once an hour) when more than maxNativeBuckets buckets
