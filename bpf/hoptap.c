@@ -44,6 +44,13 @@ volatile const __u32 stamp_twins = 0;
 // Set at run time: copy stamped twins' payload too (someone records the
 // packets themselves).
 volatile __u32 twin_payload = 0;
+// Set at run time: leave out the segments of HTTP/2 connections that are
+// whole PING and WINDOW_UPDATE frames (a third of unary gRPC's segments,
+// which nobody decoding calls needs). The next segment copied of that
+// socket and direction says how many bytes right before it were left
+// out, so user space skips them at a frame boundary instead of losing
+// its place in the stream.
+volatile __u32 elide_control = 0;
 // Wake the reader only once this much is waiting; it also polls on a
 // short timer. Waking per event would cost a context switch per packet.
 volatile const __u64 wakeup_bytes = 1 << 20;
@@ -85,6 +92,8 @@ struct pkt_event {
 	__u64 cookie;
 	__u64 cgroup;
 	__u64 twin_ts; // PKT_TWIN: when the sender's egress saw this segment
+	__u32 elided;  // bytes right before this segment left out (elide_control)
+	__u32 pad;
 };
 
 struct owner_event {
@@ -169,7 +178,9 @@ enum counter {
 	CNT_UNPARSED = 6,    // TCP packets whose headers could not be parsed
 	CNT_FILTERED = 7,    // TCP packets the filters did not select
 	CNT_TWINS = 8,       // second observations counted, not copied (drop_twins)
-	CNT_MAX = 9,
+	CNT_ELIDED = 9,      // segments left out as whole PING/WINDOW_UPDATE frames (elide_control)
+	CNT_ELIDED_BYTES = 10,
+	CNT_MAX = 11,
 };
 
 struct {
@@ -262,6 +273,11 @@ static __always_inline int twin_equal(const struct twin_key *a, const struct twi
 struct class_state {
 	__u8 class;
 	__u8 undecided;
+	__u16 pad;
+	// elide_control, by direction (0 ingress, 1 egress): bytes left out
+	// and not yet told, which end at sequence number el_end.
+	__u32 el_len[2];
+	__u32 el_end[2];
 };
 
 // Per socket: what its connection was recognised as. Socket-local
@@ -424,6 +440,77 @@ static __always_inline __u8 classify(struct __sk_buff *skb, __u64 cookie, __u32 
 	return class;
 }
 
+// classify_cached is a socket's class if the cache of decided sockets
+// has it, else CLASS_UNDECIDED.
+static __always_inline __u8 classify_cached(__u64 cookie)
+{
+	if (!cookie)
+		return CLASS_UNDECIDED;
+	__u64 v = *(volatile __u64 *)class_slot(cookie);
+	if (v && v >> 8 == (cookie & 0x00ffffffffffffffull))
+		return v & 0xff;
+	return CLASS_UNDECIDED;
+}
+
+static __always_inline struct class_state *sk_state(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	if (!sk)
+		return 0;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 0;
+	return bpf_sk_storage_get(&classes, sk, 0, 0);
+}
+
+// elide leaves out a segment of whole PING and WINDOW_UPDATE frames,
+// adding it to the range of its socket and direction not yet told; 0
+// when it must be copied after all.
+static __always_inline int elide(struct __sk_buff *skb, __u8 dir, __u32 seq, __u32 paylen)
+{
+	struct class_state *st = sk_state(skb);
+	if (!st)
+		return 0;
+	__u32 d = dir & 1;
+	__u32 n = st->el_len[d];
+	if (n && st->el_end[d] == seq) {
+		if (n > (1u << 30))
+			return 0;
+		n += paylen;
+	} else if (n && (__s32)(seq - st->el_end[d]) < 0) {
+		return 0; // older bytes again (a retransmission): copied as they are
+	} else {
+		// A range not told before this one (its next segment was never
+		// seen here) is a hole user space counts as a gap.
+		n = paylen;
+	}
+	st->el_len[d] = n;
+	st->el_end[d] = seq + paylen;
+	count(CNT_ELIDED, 1);
+	count(CNT_ELIDED_BYTES, paylen);
+	return 1;
+}
+
+// tell_elided puts into a segment's event the bytes left out right
+// before it, if any; a range that this segment skips past was not
+// followed by a segment seen here, and is forgotten (a hole user space
+// sees and counts).
+static __always_inline void tell_elided(struct __sk_buff *skb, struct pkt_event *hdr, __u32 seq)
+{
+	struct class_state *st = sk_state(skb);
+	if (!st)
+		return;
+	__u32 d = hdr->dir & 1;
+	if (!st->el_len[d])
+		return;
+	if (st->el_end[d] == seq) {
+		hdr->elided = st->el_len[d];
+		st->el_len[d] = 0;
+	} else if ((__s32)(seq - st->el_end[d]) > 0) {
+		st->el_len[d] = 0;
+	} // else an older segment again: the range waits for the one after it
+}
+
 // emit copies caplen bytes of the packet into a ring buffer record of
 // size hdr+N, N being a constant the verifier can check.
 #define EMIT_CLASS(N)                                                        \
@@ -491,58 +578,67 @@ static __always_inline void emit_stamp(struct __sk_buff *skb, struct prefix_key 
 	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
-// stamp_needed says whether the receiver's time of a segment matters to
-// the views (stamp_twins): connection setup and teardown, and HTTP/2
-// segments with a frame other than DATA, PRIORITY, PING or
-// WINDOW_UPDATE (headers start and end calls, SETTINGS ACKs end the
-// HTTP/2 handshake, RST_STREAM and GOAWAY end streams). A segment whose
-// frames cannot be walked to its end counts as needed. TLS and other
-// payload never does: nothing is decoded from it.
-static __always_inline int stamp_needed(struct __sk_buff *skb, __u32 off, __u32 paylen, __u8 tcpflags, __u8 class)
+enum seg_kind {
+	SEG_NEEDED = 0,  // the receiver's time matters
+	SEG_PASSIVE = 1, // it does not: DATA not ending a stream, PRIORITY, PING, WINDOW_UPDATE
+	SEG_CONTROL = 2, // passive, and only PING and WINDOW_UPDATE: elide_control may leave it out
+};
+
+// seg_kind walks a segment's HTTP/2 frames. Its receiver's time matters
+// to the views (stamp_twins) for connection setup and teardown, and for
+// segments with a frame other than DATA, PRIORITY, PING or WINDOW_UPDATE
+// (headers start and end calls, SETTINGS ACKs end the HTTP/2 handshake,
+// RST_STREAM and GOAWAY end streams). A segment whose frames cannot be
+// walked to its end is needed. TLS and other payload never is: nothing is
+// decoded from it.
+static __always_inline int seg_kind(struct __sk_buff *skb, __u32 off, __u32 paylen, __u8 tcpflags, __u8 class)
 {
 	if (paylen == 0 || (tcpflags & 0x07)) // FIN, SYN, RST
-		return 1;
+		return SEG_NEEDED;
 	if (class == CLASS_TLS || class == CLASS_OTHER)
-		return 0;
+		return SEG_PASSIVE;
 	if (class != CLASS_H2)
-		return 1;
+		return SEG_NEEDED;
 	// Only frames that pass their type's own checks count: a segment that
 	// starts inside a frame shows bytes that are not a header.
 	__u32 pos = 0;
+	int control = 1;
 	for (int i = 0; i < 8; i++) {
 		__u8 h[9];
 		if (bpf_skb_load_bytes(skb, off + pos, h, 9) < 0)
-			return 1;
+			return SEG_NEEDED;
 		__u32 flen = (__u32)h[0] << 16 | (__u32)h[1] << 8 | h[2];
 		__u8 type = h[3], flags = h[4];
 		int stream0 = ((h[5] & 0x7f) | h[6] | h[7] | h[8]) == 0;
 		switch (type) {
 		case 0: // DATA, not ending its stream
 			if (stream0 || flen == 0 || (flags & ~0x08))
-				return 1;
+				return SEG_NEEDED;
+			control = 0;
 			break;
 		case 2: // PRIORITY
 			if (stream0 || flen != 5 || flags)
-				return 1;
+				return SEG_NEEDED;
+			control = 0;
 			break;
 		case 6: // PING
 			if (!stream0 || flen != 8 || (flags & ~0x01))
-				return 1;
+				return SEG_NEEDED;
 			break;
 		case 8: // WINDOW_UPDATE
 			if (flen != 4 || flags)
-				return 1;
+				return SEG_NEEDED;
 			break;
 		default:
-			return 1;
+			return SEG_NEEDED;
 		}
 		pos += 9 + flen;
 		if (pos == paylen)
-			return 0;
+			return control ? SEG_CONTROL : SEG_PASSIVE;
 		if (pos > paylen)
-			return 1;
+			return SEG_NEEDED;
 	}
-	return 1;
+	return SEG_NEEDED;
 }
 
 static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
@@ -678,11 +774,32 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 			count(CNT_OMITTED, 1);
 		}
 	}
+	int kind = -1; // frames not walked
 	if (dir && seen) {
 		// Remembered for the receiver's ingress, if it is on this node.
 		seen->k = tk;
 		seen->ts = now;
-		seen->needed = drop_twins || stamp_needed(skb, hdrlen, paylen, tcpflags, hdr.class);
+		if (drop_twins) {
+			seen->needed = 1;
+		} else {
+			kind = seg_kind(skb, hdrlen, paylen, tcpflags, hdr.class);
+			seen->needed = kind == SEG_NEEDED;
+		}
+	}
+	if (elide_control && !twin_ts) {
+		__u32 seq = bpf_ntohl(th.seq);
+		if (paylen > 0) {
+			if (hdr.class == CLASS_H2) {
+				if (kind < 0)
+					kind = seg_kind(skb, hdrlen, paylen, tcpflags, hdr.class);
+				if (kind == SEG_CONTROL && elide(skb, dir, seq, paylen))
+					return;
+				tell_elided(skb, &hdr, seq);
+			}
+		} else if (tcpflags & 0x05) { // FIN, RST: a range left out before them ends here
+			if (classify_cached(hdr.cookie) == CLASS_H2)
+				tell_elided(skb, &hdr, seq);
+		}
 	}
 	__u32 snap = snaplen;
 	if (snap > 65535)

@@ -17,6 +17,9 @@ type hoptapClassState struct {
 	_         structs.HostLayout
 	Class     uint8
 	Undecided uint8
+	Pad       uint16
+	ElLen     [2]uint32
+	ElEnd     [2]uint32
 }
 
 type hoptapOwnerEvent struct {
@@ -46,6 +49,8 @@ type hoptapPktEvent struct {
 	Cookie  uint64
 	Cgroup  uint64
 	TwinTs  uint64
+	Elided  uint32
+	Pad     uint32
 }
 
 type hoptapPrefixKey struct {
@@ -145,6 +150,7 @@ const (
 	hoptapProgHoptapSockops      = "hoptap_sockops"
 	hoptapVarClassCache          = "class_cache"
 	hoptapVarDropTwins           = "drop_twins"
+	hoptapVarElideControl        = "elide_control"
 	hoptapVarFilterCgroups       = "filter_cgroups"
 	hoptapVarFilterHosts         = "filter_hosts"
 	hoptapVarFilterPorts         = "filter_ports"
@@ -236,6 +242,7 @@ type hoptapMapSpecs struct {
 type hoptapVariableSpecs struct {
 	ClassCache         *ebpf.VariableSpec `ebpf:"class_cache"`
 	DropTwins          *ebpf.VariableSpec `ebpf:"drop_twins"`
+	ElideControl       *ebpf.VariableSpec `ebpf:"elide_control"`
 	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.VariableSpec `ebpf:"filter_hosts"`
 	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
@@ -301,6 +308,7 @@ func (m *hoptapMaps) Close() error {
 type hoptapVariables struct {
 	ClassCache         *ebpf.Variable `ebpf:"class_cache"`
 	DropTwins          *ebpf.Variable `ebpf:"drop_twins"`
+	ElideControl       *ebpf.Variable `ebpf:"elide_control"`
 	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.Variable `ebpf:"filter_hosts"`
 	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`

@@ -48,6 +48,20 @@ func TestParseRecords(t *testing.T) {
 		e.Local.String() != "198.0.0.3:40000" || e.Remote.String() != "198.0.0.2:10000" {
 		t.Errorf("stamp = %+v, %v", e, ok)
 	}
+	// A packet record's header is the generated type's: its twin time
+	// and the bytes left out before it (ElideControl) land where C puts
+	// them.
+	pe := hoptapPktEvent{Kind: uint8(KindPacket), Dir: uint8(Egress), Flags: 4, Class: uint8(ClassHTTP2), Len: 90, Caplen: 3,
+		Ts: 8, Cookie: 21, Cgroup: 22, TwinTs: 6, Elided: 34}
+	raw, err = binary.Append(nil, binary.LittleEndian, &pe)
+	if err != nil || len(raw) != pktHdrLen {
+		t.Fatalf("packet header of %d bytes (%v), want %d", len(raw), err, pktHdrLen)
+	}
+	raw = append(raw, 1, 2, 3)
+	if e, ok := p.parse(raw); !ok || !e.Twin || e.TwinTS.UnixNano() != 6 || e.Elided != 34 || e.Len != 90 || string(e.Data) != "\x01\x02\x03" ||
+		e.Cookie != 21 || e.Cgroup != 22 {
+		t.Errorf("packet = %+v, %v", e, ok)
+	}
 	for _, short := range [][]byte{nil, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {kindStamp, 0}, {99}} {
 		if _, ok := p.parse(short); ok {
 			t.Errorf("parse(%x) accepted", short)

@@ -73,6 +73,14 @@ type Options struct {
 	// receiver's timing and socket without copying the packet twice
 	// (SetTwinPayload copies it whole). Ignored with DropTwins.
 	StampTwins bool
+	// ElideControl leaves out the segments of HTTP/2 connections that are
+	// whole PING and WINDOW_UPDATE frames, for consumers that want no
+	// such frame and no packet (about a third of unary gRPC's segments
+	// are these). The next packet Event of the socket and direction
+	// carries in Elided how many bytes right before it were left out.
+	// SetElideControl turns it on and off while capturing. Only with
+	// payload auto, where connections are recognised.
+	ElideControl bool
 }
 
 // Kind is the kind of an Event.
@@ -152,9 +160,14 @@ type Event struct {
 	// Unless SetTwinPayload asked for the payload it is a stamp alone:
 	// no Data, and Local and Remote are the segment's source and
 	// destination.
-	Twin    bool
-	TwinTS  time.Time
-	Len     int // bytes on the wire from the IP header on
+	Twin   bool
+	TwinTS time.Time
+	Len    int // bytes on the wire from the IP header on
+	// Elided (Options.ElideControl): the bytes of the stream right before
+	// this segment that the kernel left out, all whole PING and
+	// WINDOW_UPDATE frames (the first of them at a frame boundary if this
+	// segment's stream was at one).
+	Elided  int
 	Ifindex uint32
 	Data    []byte // the IP packet as copied; valid until the batch is released
 
@@ -225,6 +238,10 @@ type Counters struct {
 	Unparsed  uint64 // TCP packets whose headers could not be followed
 	Filtered  uint64 // TCP packets not selected by the filters
 	Twins     uint64 // second observations counted but not copied (DropTwins)
+	// Segments and bytes left out as whole PING and WINDOW_UPDATE frames
+	// (ElideControl): not losses, the next segment tells of them.
+	Elided      uint64
+	ElidedBytes uint64
 }
 
 // Probe is the loaded and attached programs.
@@ -265,7 +282,7 @@ const (
 	// consumer that falls behind makes the kernel count losses.
 	batchBytes  = 128 << 10
 	batchEvents = 512
-	pktHdrLen   = 48
+	pktHdrLen   = 56
 	ownerLen    = 56
 	sockLen     = 72
 	retransLen  = 56
@@ -307,6 +324,7 @@ func Open(opts Options) (*Probe, error) {
 		"filter_cgroups": b2u(len(opts.Cgroups) > 0),
 		"drop_twins":     b2u(opts.DropTwins),
 		"stamp_twins":    b2u(opts.StampTwins && !opts.DropTwins),
+		"elide_control":  b2u(opts.ElideControl),
 	}
 	var ports [1024]uint64
 	for _, port := range opts.Ports {
@@ -614,6 +632,7 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		if out.Twin {
 			out.TwinTS = p.wall(le.Uint64(r[40:]))
 		}
+		out.Elided = int(le.Uint32(r[48:]))
 		return true
 	case KindOwner:
 		if len(r) < ownerLen {
@@ -694,10 +713,20 @@ func (p *Probe) SetTwinPayload(on bool) error {
 	return nil
 }
 
+// SetElideControl turns Options.ElideControl on or off; it takes effect
+// at once. Off, every segment is copied again: for a watcher of frames
+// or packets.
+func (p *Probe) SetElideControl(on bool) error {
+	if err := p.objs.ElideControl.Set(b2u(on)); err != nil {
+		return fmt.Errorf("setting elide_control: %w", err)
+	}
+	return nil
+}
+
 // Counters reads the kernel's counters.
 func (p *Probe) Counters() (Counters, error) {
 	var c Counters
-	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins}
+	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes}
 	for i, d := range dst {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {

@@ -117,6 +117,14 @@ func (d *Decoder) Packet(lt layers.LinkType, data []byte, ts time.Time, wireLen 
 // connection are decoded as a view of their own (both sockets of a local
 // connection, say), with their own calls.
 func (d *Decoder) PacketAt(observer uint64, lt layers.LinkType, data []byte, ts time.Time, wireLen int) error {
+	return d.PacketElided(observer, lt, data, ts, wireLen, 0)
+}
+
+// PacketElided is PacketAt for a source that left out the elided bytes
+// right before the segment as whole frames nobody asked for
+// (tcp.Config.Elision): they are skipped where the stream stands at
+// their start, and a gap otherwise.
+func (d *Decoder) PacketElided(observer uint64, lt layers.LinkType, data []byte, ts time.Time, wireLen, elided int) error {
 	d.stats.Packets++
 	d.seg = packet.Segment{TS: ts, Observer: observer}
 	if err := d.pkt.Decode(lt, data, &d.seg); err != nil {
@@ -133,6 +141,7 @@ func (d *Decoder) PacketAt(observer uint64, lt layers.LinkType, data []byte, ts 
 	}
 	// A frame cut by the snap length may have lost TCP payload that the IP
 	// header still counts; the segment's WireLen already says so.
+	d.seg.Elided = elided
 	d.Segment(&d.seg)
 	return nil
 }
@@ -201,6 +210,10 @@ func (h *tcpHandler) Data(c *tcp.Conn, dir tcp.Dir, ts time.Time, b []byte) {
 
 func (h *tcpHandler) Gap(c *tcp.Conn, dir tcp.Dir, ts time.Time, n int) {
 	c.User.(*connState).gap(dir, ts, n)
+}
+
+func (h *tcpHandler) Skip(c *tcp.Conn, dir tcp.Dir, ts time.Time, n int) bool {
+	return c.User.(*connState).skip(dir)
 }
 
 func (h *tcpHandler) Fin(c *tcp.Conn, dir tcp.Dir, ts time.Time) {
@@ -524,6 +537,20 @@ func (cs *connState) feedTLS(dir tcp.Dir, ts time.Time, b []byte) {
 	if err != nil {
 		ds.tls = nil // framing lost; the payload was opaque anyway
 	}
+}
+
+// skip says whether bytes left out as whole HTTP/2 frames can be passed
+// over: where the direction's parser stands at a frame boundary with no
+// header block open, or on a connection that is not decoded.
+func (cs *connState) skip(dir tcp.Dir) bool {
+	switch cs.proto {
+	case ProtoHTTP2:
+		ds := &cs.dirs[dir]
+		return ds.parked || ds.h2.Idle()
+	case ProtoOther:
+		return true
+	}
+	return false
 }
 
 func (cs *connState) gap(dir tcp.Dir, ts time.Time, n int) {

@@ -109,6 +109,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// packet; views need the second one's time and socket only.
 	cfg.Probe.DropTwins = cfg.PcapNG == nil && cfg.Views == nil
 	cfg.Probe.StampTwins = cfg.Views != nil
+	// Segments of whole PING and WINDOW_UPDATE frames may be left out
+	// only where no file records the packets; the decoder must know.
+	cfg.Probe.ElideControl = cfg.Probe.ElideControl && cfg.PcapNG == nil
+	cfg.Decoder.TCP.Elision = cfg.Probe.ElideControl
 	p, err := bpf.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
@@ -373,12 +377,12 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 		if e.Omitted {
 			s.sum.OmittedDecoded++
 		}
-		s.dec.Packet(layers.LinkTypeRaw, e.Data, e.TS, e.Len)
+		s.dec.PacketElided(0, layers.LinkTypeRaw, e.Data, e.TS, e.Len, e.Elided)
 	case twin == nil:
 		if e.Omitted {
 			s.sum.OmittedDecoded++
 		}
-		s.dec.Packet(layers.LinkTypeRaw, e.Data, e.TS, e.Len)
+		s.dec.PacketElided(0, layers.LinkTypeRaw, e.Data, e.TS, e.Len, e.Elided)
 	}
 	if s.cfg.Count > 0 && s.sum.Packets >= uint64(s.cfg.Count) {
 		s.full = true

@@ -20,7 +20,7 @@ type selfDescs struct {
 	kernelPackets, lost, lostBytes, truncated, omitted, filtered *prometheus.Desc
 	packets, decodeErrors, gaps, gapBytes, hpackUnknown          *prometheus.Desc
 	tracked, buffered, overflow, pending, views, cpu             *prometheus.Desc
-	twins, viewUnknown                                           *prometheus.Desc
+	twins, viewUnknown, elided, elidedBytes                      *prometheus.Desc
 }
 
 func newSelfDescs() selfDescs {
@@ -46,6 +46,8 @@ func newSelfDescs() selfDescs {
 		views:         d("hoptap_metric_views", "Connection views with labels worked out."),
 		cpu:           d("hoptap_capture_cpu_seconds_total", "CPU time of capturing and decoding, start-up excluded."),
 		twins:         d("hoptap_twin_observations_total", "Second observations of segments whose sender and receiver are both on this node: the receiver's arrival time, decoded once at the sender."),
+		elided:        d("hoptap_elided_segments_total", "Segments of PING and WINDOW_UPDATE frames alone that the kernel left out (no metric needs them; copied while frames or packets are watched). Not losses: the next segment tells the decoder, which skips them."),
+		elidedBytes:   d("hoptap_elided_bytes_total", "Bytes of those segments the decoder skipped at frame boundaries; any it could not are counted as TCP gaps."),
 		viewUnknown:   d("hoptap_view_times_unknown_total", "Call or handshake times left unknown at one socket because the second observation of their segment was not seen."),
 	}
 }
@@ -57,7 +59,7 @@ type selfCollector Recorder
 func (c *selfCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.self
 	for _, x := range []*prometheus.Desc{d.kernelPackets, d.lost, d.lostBytes, d.truncated, d.omitted, d.filtered,
-		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu, d.twins, d.viewUnknown} {
+		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu, d.twins, d.viewUnknown, d.elided, d.elidedBytes} {
 		ch <- x
 	}
 }
@@ -100,5 +102,7 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.views, s.views)
 	count(d.twins, s.sum.BothEnds)
 	count(d.viewUnknown, s.sum.ViewTimesUnknown)
+	count(d.elided, k.Elided)
+	count(d.elidedBytes, dec.TCP.ElidedBytes)
 	ch <- prometheus.MustNewConstMetric(d.cpu, prometheus.CounterValue, s.sum.CPU.Seconds())
 }

@@ -159,6 +159,9 @@ func (c *Config) probe() (bpf.Options, error) {
 	p, err := capture.Filters{Payload: c.Payload, Snaplen: c.Snaplen, Ports: c.Ports, Hosts: c.Hosts,
 		BufferMiB: c.BufferMiB, CgroupRoot: c.CgroupRoot}.Probe()
 	p.Lazy = true
+	// Until someone watches frames or packets, segments of PING and
+	// WINDOW_UPDATE frames alone stay in the kernel: no metric needs them.
+	p.ElideControl = true
 	return p, err
 }
 

@@ -214,6 +214,14 @@ func (a *Agent) capture(ctx context.Context) error {
 					a.log.Warn("packets watched: second observations keep their headers only", "err", err)
 				}
 			})
+			// Segments of PING and WINDOW_UPDATE frames alone, which the
+			// metrics need not, are copied only while someone watches
+			// frames or packets.
+			watchers.FramesWanted(func(on bool) {
+				if err := p.SetElideControl(!on); err != nil {
+					a.log.Warn("frames watched: PING and WINDOW_UPDATE segments may still be left out", "err", err)
+				}
+			})
 			for _, w := range p.Warnings() {
 				a.log.Warn("optional hook", "detail", w)
 			}

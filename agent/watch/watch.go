@@ -35,6 +35,8 @@ type Server struct {
 	watchers atomic.Pointer[[]*watcher] // copy on write: read without locking
 	packets  int                        // watchers of packets (under mu)
 	wanted   func(bool)                 // told when packets become watched or not
+	frames   int                        // watchers of frames or packets (under mu)
+	wantedF  func(bool)                 // told when those come and go
 }
 
 type watcher struct {
@@ -67,14 +69,30 @@ func (s *Server) PacketsWanted(f func(bool)) {
 	f(s.packets > 0)
 }
 
-// countPackets counts a watcher of packets in (+1) or out (-1); under mu.
-func (s *Server) countPackets(w *watcher, d int) {
-	if !w.req.Packets {
-		return
+// FramesWanted has f told, under the server's lock, whenever frames or
+// packets start or stop being watched (every frame and packet is then
+// needed, down to PINGs), and now.
+func (s *Server) FramesWanted(f func(bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wantedF = f
+	f(s.frames > 0)
+}
+
+// count counts a watcher in (+1) or out (-1), for those told when
+// packets, or frames, become watched or not; under mu.
+func (s *Server) count(w *watcher, d int) {
+	edge := func(n *int, f func(bool)) {
+		*n += d
+		if f != nil && (*n == 0 || *n == 1 && d > 0) {
+			f(*n > 0)
+		}
 	}
-	s.packets += d
-	if s.wanted != nil && (s.packets == 0 || s.packets == 1 && d > 0) {
-		s.wanted(s.packets > 0)
+	if w.req.Packets {
+		edge(&s.packets, s.wanted)
+	}
+	if w.req.Packets || w.req.Frames {
+		edge(&s.frames, s.wantedF)
 	}
 }
 
@@ -225,7 +243,7 @@ func (s *Server) add(w *watcher) error {
 	}
 	next := append(slices.Clone(cur), w)
 	s.watchers.Store(&next)
-	s.countPackets(w, 1)
+	s.count(w, 1)
 	return nil
 }
 
@@ -234,7 +252,7 @@ func (s *Server) remove(w *watcher) {
 	defer s.mu.Unlock()
 	next := slices.DeleteFunc(slices.Clone(s.list()), func(x *watcher) bool { return x == w })
 	s.watchers.Store(&next)
-	s.countPackets(w, -1)
+	s.count(w, -1)
 }
 
 // Watch implements api.CaptureServer.

@@ -40,6 +40,9 @@ type Segment struct {
 	WireLen int
 	// Iface is the capture interface index (pcapng); 0 for pcap.
 	Iface int
+	// Elided is how many bytes right before Seq the source left out as
+	// whole frames nobody asked for (tcp.Config.Elision); 0 for files.
+	Elided int
 	// Observer names the vantage point, e.g. the socket whose hook saw
 	// the packet. Each observer's packets of a connection are a view of
 	// their own; 0 is the only one a file has.

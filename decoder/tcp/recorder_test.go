@@ -18,6 +18,7 @@ type gapAt struct{ pos, n int }
 type dirRec struct {
 	data []byte  // every Data call, concatenated
 	gaps []gapAt // every Gap call with its position
+	skip []gapAt // every Skip call taken, with its position
 	pos  int     // delivered + gapped bytes so far
 	fin  bool
 	rst  bool
@@ -47,6 +48,8 @@ type recorder struct {
 	// with the position of its first byte (the fuzz test checks them).
 	onData func(cr *connRec, d Dir, pos int, b []byte)
 	onGap  func(cr *connRec, d Dir, pos int, n int)
+	// refuse makes Skip say no: the stream does not stand at a boundary.
+	refuse bool
 }
 
 func newRecorder(t testing.TB) *recorder {
@@ -114,6 +117,24 @@ func (r *recorder) Gap(c *Conn, d Dir, ts time.Time, n int) {
 	dr.gaps = append(dr.gaps, gapAt{dr.pos, n})
 	dr.pos += n
 	cr.log = append(cr.log, fmt.Sprintf("gap %d %d", d, n))
+}
+
+func (r *recorder) Skip(c *Conn, d Dir, ts time.Time, n int) bool {
+	cr := r.get(c, "Skip")
+	dr := &cr.dirs[d]
+	if n <= 0 {
+		r.t.Errorf("Skip of %d bytes on connection %d dir %d", n, c.ID, d)
+	}
+	if dr.fin {
+		r.t.Errorf("Skip on connection %d dir %d after its FIN", c.ID, d)
+	}
+	if r.refuse {
+		return false
+	}
+	dr.skip = append(dr.skip, gapAt{dr.pos, n})
+	dr.pos += n
+	cr.log = append(cr.log, fmt.Sprintf("skip %d %d", d, n))
+	return true
 }
 
 func (r *recorder) Fin(c *Conn, d Dir, ts time.Time) {

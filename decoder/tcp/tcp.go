@@ -58,6 +58,11 @@ type Handler interface {
 	// Gap says n bytes of direction d were sent but not captured; the
 	// next Data follows them.
 	Gap(c *Conn, d Dir, ts time.Time, n int)
+	// Skip offers the n next bytes of direction d that the source left
+	// out as whole frames nobody asked for (Segment.Elided, with
+	// Config.Elision); false takes them as a Gap: the stream did not
+	// stand where they begin.
+	Skip(c *Conn, d Dir, ts time.Time, n int) bool
 	// Fin is called when direction d ended with a FIN, after its data.
 	Fin(c *Conn, d Dir, ts time.Time)
 	// Reset is called when a segment of direction d carried RST.
@@ -76,6 +81,12 @@ type Config struct {
 	// after the peer acknowledged bytes we lack before they count as lost.
 	// It absorbs capture points that reorder slightly (default 16).
 	ReorderWindow int
+	// Elision says the source may leave out runs of bytes and tell of
+	// them in the next segment's Elided (the live capture's whole PING
+	// and WINDOW_UPDATE frames). A hole that the peer acknowledged
+	// waits then until a segment beyond it arrives, which fills it or
+	// proves it lost; one still open at the end is not reported.
+	Elision bool
 }
 
 func (c *Config) defaults() {
@@ -108,6 +119,7 @@ type Stats struct {
 	GapBytes      uint64 // bytes in those holes, where the size is known
 	Truncated     uint64 // segments cut by the snap length
 	BufferDrops   uint64 // holes forced because a buffer limit was hit
+	ElidedBytes   uint64 // bytes the source left out (Config.Elision) and the streams skipped
 	Evicted       uint64 // connections forgotten to stay under MaxConns
 }
 
@@ -246,6 +258,9 @@ func (a *Assembler) Add(s *packet.Segment) {
 	}
 	if c.finished {
 		return
+	}
+	if s.Elided > 0 {
+		a.elided(c, d, s)
 	}
 	if s.Has(packet.FlagRST) {
 		// A reset ends the connection; bytes still waiting behind a hole
@@ -431,6 +446,32 @@ func (a *Assembler) segment(c *Conn, d Dir, s *packet.Segment) {
 	a.drain(c, d, s.TS)
 }
 
+// elided passes over the bytes the source left out right before s, if
+// the stream stands where they begin; otherwise the usual hole logic
+// sees them as missing.
+func (a *Assembler) elided(c *Conn, d Dir, s *packet.Segment) {
+	h := &c.half[d]
+	n := s.Elided
+	start := s.Seq - uint32(n)
+	if !h.started {
+		h.started = true
+		h.next = start
+	}
+	if h.next != start || h.finDone {
+		return
+	}
+	a.open(c)
+	if !a.h.Skip(c, d, s.TS, n) {
+		a.gap(c, d, s.TS, n)
+		return
+	}
+	h.next = s.Seq
+	a.stats.ElidedBytes += uint64(n)
+	if h.ackAge >= 0 && seqDiff(h.ackHint, h.next) <= 0 {
+		h.ackAge = -1
+	}
+}
+
 // deliver hands over a segment that starts at or before h.next.
 func (a *Assembler) deliver(c *Conn, d Dir, sg seg, ts time.Time) {
 	h := &c.half[d]
@@ -538,6 +579,9 @@ func (a *Assembler) checkAckHints(c *Conn, ts time.Time) {
 		if h.ackAge <= a.cfg.ReorderWindow { // the acknowledging packet counts as 1
 			continue
 		}
+		if a.cfg.Elision && len(h.ooo) == 0 {
+			continue // the next segment may tell that the hole was left out
+		}
 		h.ackAge = -1
 		to := h.ackHint
 		if len(h.ooo) > 0 && seqDiff(h.ooo[0].seq, to) < 0 {
@@ -562,7 +606,7 @@ func (a *Assembler) flushAll(c *Conn, ts time.Time) {
 			a.skipTo(c, d, h.ooo[0].seq, ts)
 			a.drain(c, d, ts)
 		}
-		if h.ackAge >= 0 && seqDiff(h.ackHint, h.next) > 0 {
+		if h.ackAge >= 0 && seqDiff(h.ackHint, h.next) > 0 && !a.cfg.Elision {
 			to := h.ackHint
 			if h.fin && !h.finDone && seqDiff(to, h.finSeq) > 0 {
 				to = h.finSeq

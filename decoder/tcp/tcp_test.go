@@ -1,9 +1,11 @@
 package tcp
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -863,4 +865,151 @@ func TestBeyondFIN(t *testing.T) {
 	x.a.Flush(x.tick())
 	cr := x.r.only()
 	checkLog(t, cr, "open", "handshake", "data 0 10", "fin 0", "close end")
+}
+
+// elided feeds side's segment src[off:off+n] telling that the e bytes
+// before it were left out by the source.
+func (x *conv) elided(side, off, n, e int, flags uint8) {
+	s := x.seg(side, off, n, flags|packet.FlagPSH)
+	s.Elided = e
+	x.a.Add(s)
+}
+
+func TestElided(t *testing.T) {
+	l := len(payload)
+	t.Run("skipped where the stream stands", func(t *testing.T) {
+		x := newConv(t, Config{Elision: true})
+		x.handshake()
+		x.send(0, 0, 10)
+		x.elided(0, 30, 10, 20, 0) // [10,30) left out
+		x.elided(0, 50, l-50, 10, 0)
+		x.a.Flush(x.tick())
+		cr := x.r.only()
+		checkLog(t, cr, "open", "handshake", "data 0 10", "skip 0 20", "data 0 10", "skip 0 10", fmt.Sprintf("data 0 %d", l-50), "close end")
+		want := append(append(slices.Clone(x.src[0][:10]), x.src[0][30:40]...), x.src[0][50:]...)
+		if !bytes.Equal(cr.dirs[0].data, want) {
+			t.Errorf("delivered %q, want %q", trunc(cr.dirs[0].data), trunc(want))
+		}
+		if st := x.a.Stats(); st.ElidedBytes != 30 || st.Gaps != 0 {
+			t.Errorf("stats %+v, want 30 bytes elided and no gap", st)
+		}
+	})
+	t.Run("refused: a gap", func(t *testing.T) {
+		x := newConv(t, Config{Elision: true})
+		x.r.refuse = true
+		x.handshake()
+		x.send(0, 0, 10)
+		x.elided(0, 30, l-30, 20, 0)
+		cr := x.r.only()
+		checkLog(t, cr, "open", "handshake", "data 0 10", "gap 0 20", fmt.Sprintf("data 0 %d", l-30))
+		checkStream(t, cr, AtoB, x.src[0], gapAt{10, 20})
+		if st := x.a.Stats(); st.ElidedBytes != 0 || st.Gaps != 1 || st.GapBytes != 20 {
+			t.Errorf("stats %+v, want one gap of 20 bytes", st)
+		}
+	})
+	t.Run("a hole before the range", func(t *testing.T) {
+		// [10,20) lost, [20,30) left out: the stream does not stand at
+		// the range's start, so the segment waits behind a hole.
+		x := newConv(t, Config{Elision: true})
+		x.handshake()
+		x.send(0, 0, 10)
+		x.elided(0, 30, l-30, 10, 0)
+		x.a.Flush(x.tick())
+		cr := x.r.only()
+		checkLog(t, cr, "open", "handshake", "data 0 10", "gap 0 20", fmt.Sprintf("data 0 %d", l-30), "close end")
+		checkStream(t, cr, AtoB, x.src[0], gapAt{10, 20})
+	})
+	t.Run("acknowledged range waits for its segment", func(t *testing.T) {
+		for _, elision := range []bool{true, false} {
+			x := newConv(t, Config{Elision: elision, ReorderWindow: 2})
+			x.handshake()
+			x.send(0, 0, 10)
+			x.ack[1] = 30 // the server acknowledges the bytes left out
+			for range 5 {
+				x.pureAck(1, 0)
+			}
+			x.elided(0, 30, l-30, 20, 0)
+			cr := x.r.only()
+			if elision {
+				checkLog(t, cr, "open", "handshake", "data 0 10", "skip 0 20", fmt.Sprintf("data 0 %d", l-30))
+			} else {
+				// Without Elision the acknowledged hole is lost at once.
+				checkLog(t, cr, "open", "handshake", "data 0 10", "gap 0 20", fmt.Sprintf("data 0 %d", l-30))
+			}
+		}
+	})
+	t.Run("acknowledged hole proven by a later segment", func(t *testing.T) {
+		x := newConv(t, Config{Elision: true, ReorderWindow: 2})
+		x.handshake()
+		x.send(0, 0, 10)
+		x.ack[1] = 30
+		for range 5 {
+			x.pureAck(1, 0)
+		}
+		x.send(0, 30, 10) // tells of nothing left out: [10,30) was lost
+		x.pureAck(1, 0)
+		cr := x.r.only()
+		checkLog(t, cr, "open", "handshake", "data 0 10", "gap 0 20", "data 0 10")
+	})
+	t.Run("closed after a range", func(t *testing.T) {
+		// The FIN tells of the range before it: a clean close, no gap,
+		// even though the peer acknowledged the range long before.
+		x := newConv(t, Config{Elision: true, ReorderWindow: 1})
+		x.handshake()
+		x.send(0, 0, 10)
+		x.ack[1] = 30
+		for range 3 {
+			x.pureAck(1, 0)
+		}
+		x.elided(0, 30, 0, 20, packet.FlagFIN)
+		x.ack[1] = 31
+		x.fin(1, 0)
+		x.ack[0] = 1
+		x.pureAck(0, 31)
+		cr := x.r.only()
+		checkLog(t, cr, "open", "handshake", "data 0 10", "skip 0 20", "fin 0", "fin 1", "close fin")
+		if st := x.a.Stats(); st.Gaps != 0 {
+			t.Errorf("%d gaps on a clean close", st.Gaps)
+		}
+	})
+	t.Run("acknowledged range at the end", func(t *testing.T) {
+		// Whether the last bytes were left out or lost, nothing tells:
+		// no gap is claimed (TestFlushHoles' acknowledged tail, without
+		// Elision, has one).
+		x := newConv(t, Config{Elision: true})
+		x.handshake()
+		x.send(0, 0, 10)
+		x.ack[1] = 30
+		x.pureAck(1, 0)
+		x.a.Flush(x.tick())
+		checkLog(t, x.r.only(), "open", "handshake", "data 0 10", "close end")
+	})
+	t.Run("reset after a range", func(t *testing.T) {
+		x := newConv(t, Config{Elision: true})
+		x.handshake()
+		x.send(0, 0, 10)
+		x.elided(0, 30, 0, 20, packet.FlagRST)
+		cr := x.r.only()
+		checkLog(t, cr, "open", "handshake", "data 0 10", "skip 0 20", "reset 0", "close rst")
+	})
+	t.Run("retransmitted segment after a range", func(t *testing.T) {
+		x := newConv(t, Config{Elision: true})
+		x.handshake()
+		x.send(0, 0, 10)
+		x.elided(0, 30, 10, 20, 0)
+		x.elided(0, 30, 10, 20, 0) // the same segment again: its range is behind the stream
+		cr := x.r.only()
+		checkLog(t, cr, "open", "handshake", "data 0 10", "skip 0 20", "data 0 10")
+		if st := x.a.Stats(); st.Retransmitted != 1 || st.ElidedBytes != 20 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+	t.Run("joined at a range", func(t *testing.T) {
+		// The first segment seen of a direction may tell of a range: the
+		// stream begins where the range does.
+		x := newConv(t, Config{Elision: true})
+		x.elided(0, 30, 10, 20, 0)
+		cr := x.r.only()
+		checkLog(t, cr, "open", "skip 0 20", "data 0 10")
+	})
 }
