@@ -308,3 +308,134 @@ func TestProbeLazyDelivers(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeElidesControl: with ElideControl, segments of an HTTP/2
+// connection that are whole PING and WINDOW_UPDATE frames are not
+// copied, at the sender's egress nor at the receiver's ingress, and the
+// next segment copied tells how many bytes were left out right before it;
+// SetElideControl(false) copies them again.
+func TestProbeElidesControl(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	// The server answers each write with a byte once it has it all, so
+	// each write is a segment of its own, sent after the one before.
+	sizes := make(chan int, 8)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for n := range sizes {
+			if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+				return
+			}
+			c.Write([]byte{1})
+		}
+	}()
+	p, err := Open(Options{Ports: []uint16{port}, ElideControl: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := func(typ, flags byte, stream uint32, payload ...byte) []byte {
+		n := len(payload)
+		return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}, payload...)
+	}
+	ping := frame(6, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+	wu := frame(8, 0, 0, 0, 0, 0x10, 0)
+	headers := frame(1, 5, 1, 0x82, 0x86, 0x84) // :method GET, :scheme http, :path /
+	send := func(b []byte) {
+		sizes <- len(b)
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(4, 0, 0)...))
+	send(ping)
+	send(append(wu, ping...))
+	send(headers)
+	left := len(ping) + len(wu) + len(ping)
+	// The client's payload as each capture point saw it, with what each
+	// segment said was left out before it.
+	type seen struct {
+		payload string
+		elided  int
+	}
+	var got [2][]seen // by Dir
+	collect := func(until func() bool) {
+		deadline := time.After(10 * time.Second)
+		for !until() {
+			select {
+			case b := <-p.Events():
+				for _, e := range b.Events {
+					if e.Kind != KindPacket || len(e.Data) < 24 {
+						continue
+					}
+					off := int(e.Data[0]&0xf) * 4
+					if sport := uint16(e.Data[off])<<8 | uint16(e.Data[off+1]); sport == port {
+						continue // the server's answers
+					}
+					if pl := tcpPayload(e.Data); len(pl) > 0 || e.Elided > 0 {
+						got[e.Dir] = append(got[e.Dir], seen{string(pl), e.Elided})
+					}
+				}
+				b.Release()
+			case <-deadline:
+				t.Fatalf("after 10 s: %+v", got)
+			}
+		}
+	}
+	has := func(d Dir, payload string) bool {
+		for _, s := range got[d] {
+			if s.payload == payload {
+				return true
+			}
+		}
+		return false
+	}
+	collect(func() bool { return has(Egress, string(headers)) && has(Ingress, string(headers)) })
+	for _, d := range []Dir{Egress, Ingress} {
+		for _, s := range got[d] {
+			switch s.payload {
+			case string(ping), string(wu) + string(ping):
+				t.Errorf("%v: a segment of PING and WINDOW_UPDATE frames alone was copied", d)
+			case string(headers):
+				if s.elided != left {
+					t.Errorf("%v: the HEADERS segment tells of %d bytes left out, want %d", d, s.elided, left)
+				}
+			default:
+				if s.elided != 0 {
+					t.Errorf("%v: segment %q tells of %d bytes left out", d, s.payload, s.elided)
+				}
+			}
+		}
+	}
+	cn, err := p.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn.Elided != 4 || cn.ElidedBytes != uint64(2*left) {
+		t.Errorf("counted %d segments, %d bytes left out; want 4, %d", cn.Elided, cn.ElidedBytes, 2*left)
+	}
+	// Off, a PING segment is copied like any other.
+	if err := p.SetElideControl(false); err != nil {
+		t.Fatal(err)
+	}
+	send(ping)
+	collect(func() bool { return has(Egress, string(ping)) && has(Ingress, string(ping)) })
+	close(sizes)
+}

@@ -540,15 +540,17 @@ func (cs *connState) feedTLS(dir tcp.Dir, ts time.Time, b []byte) {
 }
 
 // skip says whether bytes left out as whole HTTP/2 frames can be passed
-// over: where the direction's parser stands at a frame boundary with no
-// header block open, or on a connection that is not decoded.
+// over (http2.Parser.Skip), on a connection not decoded, or before
+// anything of the direction is held to recognise it.
 func (cs *connState) skip(dir tcp.Dir) bool {
+	ds := &cs.dirs[dir]
 	switch cs.proto {
 	case ProtoHTTP2:
-		ds := &cs.dirs[dir]
-		return ds.parked || ds.h2.Idle()
+		return ds.parked || ds.h2.Skip()
 	case ProtoOther:
 		return true
+	case ProtoUnknown:
+		return len(ds.pending) == 0
 	}
 	return false
 }

@@ -138,6 +138,23 @@ func (p *Parser) Idle() bool {
 // InSync reports whether frame boundaries are known.
 func (p *Parser) InSync() bool { return p.state != stateSync }
 
+// Skip passes over bytes that the source left out as whole frames
+// nobody asked for (PING and WINDOW_UPDATE), and says whether it could:
+// at a frame boundary with no header block open, or while searching for
+// boundaries (the bytes held are given up: what follows does not follow
+// them). Anywhere else they are a gap.
+func (p *Parser) Skip() bool {
+	switch {
+	case p.Idle():
+		return true
+	case p.state == stateSync:
+		p.Stats.SkippedBytes += uint64(len(p.buf))
+		p.buf, p.scan = p.buf[:0], 0
+		return true
+	}
+	return false
+}
+
 // Gap tells the parser bytes were lost: frame boundaries must be found
 // again and any header block in progress is gone.
 func (p *Parser) Gap(ts time.Time) {

@@ -559,3 +559,83 @@ func TestSyncScanBounded(t *testing.T) {
 		t.Errorf("SkippedBytes = %d, want %d", p.Stats.SkippedBytes, total)
 	}
 }
+
+// TestSkip: bytes left out as whole frames are passed over only at a
+// frame boundary with no header block open (the frames after them parse
+// as without them), or while searching for boundaries; anywhere else the
+// parser says no and stays as it was.
+func TestSkip(t *testing.T) {
+	b := clientStream(t)
+	bounds := boundaries(b[len(Preface):])
+	for i := range bounds {
+		bounds[i] += len(Preface)
+	}
+	var cont, data int // inside a header block (before a CONTINUATION), a DATA frame
+	for _, o := range bounds {
+		h := ReadHeader(b[o:])
+		if h.Type == TypeContinuation && cont == 0 {
+			cont = o
+		}
+		if h.Type == TypeData && data == 0 {
+			data = o
+		}
+	}
+	if cont == 0 || data == 0 {
+		t.Fatal("the stream has no CONTINUATION or no DATA frame")
+	}
+	t.Run("at a boundary", func(t *testing.T) {
+		at := bounds[len(bounds)/2]
+		r := &recorder{}
+		p := NewParser(r, true, false)
+		p.Feed(b[:at], time.Time{})
+		before := len(r.merged())
+		if !p.Skip() {
+			t.Fatal("Skip refused at a frame boundary")
+		}
+		p.Feed(b[at:], time.Time{})
+		rest, _ := feedWhole(false, true, b[at:])
+		sameEvents(t, "after the skip", r.merged()[before:], rest.merged())
+	})
+	for _, tt := range []struct {
+		name string
+		at   int
+	}{
+		{"inside a header block", cont},
+		{"inside a frame", data + HeaderLen + 1},
+		{"inside a frame header", data + 4},
+		{"inside the preface", 5},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewParser(&recorder{}, true, false)
+			p.Feed(b[:tt.at], time.Time{})
+			idle := p.Idle()
+			if p.Skip() {
+				t.Error("Skip taken off a frame boundary")
+			}
+			if p.Idle() != idle || !p.InSync() {
+				t.Error("a refused Skip changed the parser")
+			}
+		})
+	}
+	t.Run("while searching", func(t *testing.T) {
+		// Joined mid-frame: the bytes held for the search are given up,
+		// and the search goes on after the skipped ones.
+		at := bounds[len(bounds)/2]
+		r := &recorder{}
+		p := NewParser(r, false, false)
+		p.Feed(b[at-3:at], time.Time{})
+		if !p.Skip() {
+			t.Fatal("Skip refused while searching")
+		}
+		if p.InSync() || p.Stats.SkippedBytes != 3 {
+			t.Errorf("in sync %v, skipped %d bytes; want searching, 3", p.InSync(), p.Stats.SkippedBytes)
+		}
+		p.Feed(b[at:], time.Time{})
+		evs := r.merged()
+		if len(evs) == 0 || evs[0].kind != "synced" || evs[0].n != 0 {
+			t.Fatalf("events %s: want synced(0) first", kinds(evs))
+		}
+		rest, _ := feedWhole(false, true, b[at:])
+		sameEvents(t, "after the skip", evs[1:], rest.merged())
+	})
+}

@@ -446,20 +446,19 @@ func (a *Assembler) segment(c *Conn, d Dir, s *packet.Segment) {
 	a.drain(c, d, s.TS)
 }
 
-// elided passes over the bytes the source left out right before s, if
-// the stream stands where they begin; otherwise the usual hole logic
-// sees them as missing.
+// elided passes over the bytes the source left out right before s, from
+// where the stream stands if that is within them (a segment without
+// payload may have shown the stream inside the range: a boundary of the
+// segments left out); otherwise the usual hole logic sees them as
+// missing. A direction first seen here begins after the range, as if
+// joined there.
 func (a *Assembler) elided(c *Conn, d Dir, s *packet.Segment) {
 	h := &c.half[d]
-	n := s.Elided
-	start := s.Seq - uint32(n)
-	if !h.started {
-		h.started = true
-		h.next = start
-	}
-	if h.next != start || h.finDone {
+	start := s.Seq - uint32(s.Elided)
+	if !h.started || h.finDone || seqDiff(h.next, start) < 0 || seqDiff(h.next, s.Seq) >= 0 {
 		return
 	}
+	n := int(seqDiff(s.Seq, h.next))
 	a.open(c)
 	if !a.h.Skip(c, d, s.TS, n) {
 		a.gap(c, d, s.TS, n)

@@ -1004,12 +1004,16 @@ func TestElided(t *testing.T) {
 			t.Errorf("stats %+v", st)
 		}
 	})
-	t.Run("joined at a range", func(t *testing.T) {
+	t.Run("joined after a range", func(t *testing.T) {
 		// The first segment seen of a direction may tell of a range: the
-		// stream begins where the range does.
+		// stream begins after it, as if joined there.
 		x := newConv(t, Config{Elision: true})
 		x.elided(0, 30, 10, 20, 0)
+		x.send(0, 40, 10)
 		cr := x.r.only()
-		checkLog(t, cr, "open", "skip 0 20", "data 0 10")
+		checkLog(t, cr, "open", "data 0 10", "data 0 10")
+		if st := x.a.Stats(); st.ElidedBytes != 0 || st.Gaps != 0 {
+			t.Errorf("stats %+v", st)
+		}
 	})
 }

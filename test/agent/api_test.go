@@ -94,6 +94,18 @@ func TestCaptureFromAgent(t *testing.T) {
 			}
 		}
 	}
+	// While frames and packets are watched every segment is copied, the
+	// PING and WINDOW_UPDATE ones too: the streams in the file have no
+	// hole, and large_unary's flow control is there.
+	egress := filepath.Join(t.TempDir(), "egress.pcapng")
+	peers.Run(t, tshark, "-r", out, "-Y", `frame.interface_name == "hoptap-egress"`, "-w", egress)
+	hint := fmt.Sprintf("tcp.port==%d,http2", serverPort)
+	if holes := strings.Fields(string(peers.Run(t, tshark, "-r", egress, "-d", hint, "-Y", "tcp.analysis.lost_segment", "-T", "fields", "-e", "frame.number"))); len(holes) > 0 {
+		t.Errorf("tshark finds %d segments after a hole in the egress packets (frames %v)", len(holes), holes)
+	}
+	if wu := strings.Fields(string(peers.Run(t, tshark, "-r", egress, "-d", hint, "-Y", "http2.type == 8", "-T", "fields", "-e", "frame.number"))); len(wu) == 0 {
+		t.Error("no WINDOW_UPDATE frame in the egress packets")
+	}
 	comments := string(peers.Run(t, tshark, "-r", out, "-T", "fields", "-e", "frame.comment"))
 	for _, w := range []string{"comm=interop-client", "comm=interop-server"} {
 		if !strings.Contains(comments, w) {

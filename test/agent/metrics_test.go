@@ -94,6 +94,18 @@ func TestInteropSuiteMetrics(t *testing.T) {
 	if got := peers.Sum(ss, "hoptap_lost_events_total", nil); got != 0 {
 		t.Errorf("%v events lost", got)
 	}
+	// With nobody watching, the kernel left out the segments of PING and
+	// WINDOW_UPDATE frames alone (grpc-go sends them after each message
+	// received), and the decoder skipped every one without a hole.
+	if got := peers.Sum(ss, "hoptap_elided_segments_total", nil); got == 0 {
+		t.Error("no segment of PING and WINDOW_UPDATE frames alone was left out")
+	}
+	if got := peers.Sum(ss, "hoptap_elided_bytes_total", nil); got == 0 {
+		t.Error("the decoder skipped no elided bytes")
+	}
+	if got := peers.Sum(ss, "hoptap_tcp_gaps_total", nil); got != 0 {
+		t.Errorf("%v TCP gaps in the interop suite's streams", got)
+	}
 	if peers.Sum(ss, "hoptap_kernel_packets_total", nil) == 0 || peers.Sum(ss, "hoptap_tcp_connections_opened_total", nil) == 0 {
 		t.Error("no packets or connections counted")
 	}
