@@ -296,9 +296,27 @@ struct {
 #define CLASS_SLOTS 4096
 __u64 class_cache[CLASS_SLOTS] = {};
 
+static __always_inline __u32 cookie_slot(__u64 cookie)
+{
+	return (cookie * 0x9e3779b97f4a7c15ull) >> 52;
+}
+
 static __always_inline __u64 *class_slot(__u64 cookie)
 {
-	return &class_cache[(cookie * 0x9e3779b97f4a7c15ull) >> 52];
+	return &class_cache[cookie_slot(cookie) & (CLASS_SLOTS - 1)];
+}
+
+// elide_control, by direction: whether a socket has bytes left out not
+// yet told, as cookie << 1 | pending, so that a segment need not look at
+// its socket's storage to know it has nothing to tell. Each word is
+// written only by its direction's path (one at a time per socket, like
+// the storage it mirrors); a word of another socket (the slot is shared)
+// says nothing, and the storage is looked at.
+__u64 elide_cache[2][CLASS_SLOTS] = {};
+
+static __always_inline __u64 *elide_slot(__u64 cookie, __u8 dir)
+{
+	return &elide_cache[dir & 1][cookie_slot(cookie) & (CLASS_SLOTS - 1)];
 }
 
 // Per socket: the last process that used it, so each is reported once.
@@ -466,10 +484,10 @@ static __always_inline struct class_state *sk_state(struct __sk_buff *skb)
 // elide leaves out a segment of whole PING and WINDOW_UPDATE frames,
 // adding it to the range of its socket and direction not yet told; 0
 // when it must be copied after all.
-static __always_inline int elide(struct __sk_buff *skb, __u8 dir, __u32 seq, __u32 paylen)
+static __always_inline int elide(struct __sk_buff *skb, __u64 cookie, __u8 dir, __u32 seq, __u32 paylen)
 {
 	struct class_state *st = sk_state(skb);
-	if (!st)
+	if (!st || !cookie)
 		return 0;
 	__u32 d = dir & 1;
 	__u32 n = st->el_len[d];
@@ -486,6 +504,7 @@ static __always_inline int elide(struct __sk_buff *skb, __u8 dir, __u32 seq, __u
 	}
 	st->el_len[d] = n;
 	st->el_end[d] = seq + paylen;
+	*(volatile __u64 *)elide_slot(cookie, d) = cookie << 1 | 1;
 	count(CNT_ELIDED, 1);
 	count(CNT_ELIDED_BYTES, paylen);
 	return 1;
@@ -497,18 +516,24 @@ static __always_inline int elide(struct __sk_buff *skb, __u8 dir, __u32 seq, __u
 // sees and counts).
 static __always_inline void tell_elided(struct __sk_buff *skb, struct pkt_event *hdr, __u32 seq)
 {
+	__u32 d = hdr->dir & 1;
+	__u64 cookie = hdr->cookie;
+	__u64 *slot = elide_slot(cookie, d);
+	if (cookie && *(volatile __u64 *)slot == cookie << 1)
+		return; // nothing left out
 	struct class_state *st = sk_state(skb);
 	if (!st)
 		return;
-	__u32 d = hdr->dir & 1;
-	if (!st->el_len[d])
-		return;
-	if (st->el_end[d] == seq) {
-		hdr->elided = st->el_len[d];
-		st->el_len[d] = 0;
-	} else if ((__s32)(seq - st->el_end[d]) > 0) {
-		st->el_len[d] = 0;
-	} // else an older segment again: the range waits for the one after it
+	if (st->el_len[d]) {
+		if (st->el_end[d] == seq) {
+			hdr->elided = st->el_len[d];
+			st->el_len[d] = 0;
+		} else if ((__s32)(seq - st->el_end[d]) > 0) {
+			st->el_len[d] = 0;
+		} // else an older segment again: the range waits for the one after it
+	}
+	if (cookie)
+		*(volatile __u64 *)slot = cookie << 1 | (st->el_len[d] != 0);
 }
 
 // emit copies caplen bytes of the packet into a ring buffer record of
@@ -774,29 +799,25 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 			count(CNT_OMITTED, 1);
 		}
 	}
-	int kind = -1; // frames not walked
+	// The frames are walked once, for the receiver's stamp and for
+	// elide_control.
+	int elide_here = elide_control && !twin_ts && paylen > 0 && hdr.class == CLASS_H2;
+	int kind = SEG_NEEDED;
+	if ((dir && seen && !drop_twins) || elide_here)
+		kind = seg_kind(skb, hdrlen, paylen, tcpflags, hdr.class);
 	if (dir && seen) {
 		// Remembered for the receiver's ingress, if it is on this node.
 		seen->k = tk;
 		seen->ts = now;
-		if (drop_twins) {
-			seen->needed = 1;
-		} else {
-			kind = seg_kind(skb, hdrlen, paylen, tcpflags, hdr.class);
-			seen->needed = kind == SEG_NEEDED;
-		}
+		seen->needed = drop_twins || kind == SEG_NEEDED;
 	}
 	if (elide_control && !twin_ts) {
 		__u32 seq = bpf_ntohl(th.seq);
-		if (paylen > 0) {
-			if (hdr.class == CLASS_H2) {
-				if (kind < 0)
-					kind = seg_kind(skb, hdrlen, paylen, tcpflags, hdr.class);
-				if (kind == SEG_CONTROL && elide(skb, dir, seq, paylen))
-					return;
-				tell_elided(skb, &hdr, seq);
-			}
-		} else if (tcpflags & 0x05) { // FIN, RST: a range left out before them ends here
+		if (elide_here) {
+			if (kind == SEG_CONTROL && elide(skb, hdr.cookie, dir, seq, paylen))
+				return;
+			tell_elided(skb, &hdr, seq);
+		} else if (paylen == 0 && (tcpflags & 0x05)) { // FIN, RST: a range left out before them ends here
 			if (classify_cached(hdr.cookie) == CLASS_H2)
 				tell_elided(skb, &hdr, seq);
 		}

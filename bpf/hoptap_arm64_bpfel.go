@@ -150,6 +150,7 @@ const (
 	hoptapProgHoptapSockops      = "hoptap_sockops"
 	hoptapVarClassCache          = "class_cache"
 	hoptapVarDropTwins           = "drop_twins"
+	hoptapVarElideCache          = "elide_cache"
 	hoptapVarElideControl        = "elide_control"
 	hoptapVarFilterCgroups       = "filter_cgroups"
 	hoptapVarFilterHosts         = "filter_hosts"
@@ -242,6 +243,7 @@ type hoptapMapSpecs struct {
 type hoptapVariableSpecs struct {
 	ClassCache         *ebpf.VariableSpec `ebpf:"class_cache"`
 	DropTwins          *ebpf.VariableSpec `ebpf:"drop_twins"`
+	ElideCache         *ebpf.VariableSpec `ebpf:"elide_cache"`
 	ElideControl       *ebpf.VariableSpec `ebpf:"elide_control"`
 	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.VariableSpec `ebpf:"filter_hosts"`
@@ -308,6 +310,7 @@ func (m *hoptapMaps) Close() error {
 type hoptapVariables struct {
 	ClassCache         *ebpf.Variable `ebpf:"class_cache"`
 	DropTwins          *ebpf.Variable `ebpf:"drop_twins"`
+	ElideCache         *ebpf.Variable `ebpf:"elide_cache"`
 	ElideControl       *ebpf.Variable `ebpf:"elide_control"`
 	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterHosts        *ebpf.Variable `ebpf:"filter_hosts"`

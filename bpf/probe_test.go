@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -438,4 +440,35 @@ func TestProbeElidesControl(t *testing.T) {
 	send(ping)
 	collect(func() bool { return has(Egress, string(ping)) && has(Ingress, string(ping)) })
 	close(sizes)
+}
+
+// TestProbeLoadsWithEveryOption: the verifier walks a different program
+// for each set of load-time options (they are constants it prunes by),
+// so each is loaded once.
+func TestProbeLoadsWithEveryOption(t *testing.T) {
+	requireRoot(t)
+	root, err := Preflight("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cg uint64
+	if st, err := os.Stat(root); err == nil {
+		cg = st.Sys().(*syscall.Stat_t).Ino
+	}
+	for mask := range 1 << 4 {
+		for _, payload := range []PayloadMode{PayloadAuto, PayloadAll, PayloadHeaders} {
+			o := Options{DropTwins: mask&1 != 0, StampTwins: mask&2 != 0, ElideControl: mask&4 != 0, Payload: payload}
+			if mask&8 != 0 {
+				o.Ports = []uint16{443, 50051}
+				o.Prefixes = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("::1/128")}
+				o.Cgroups = []uint64{cg}
+			}
+			p, err := Open(o)
+			if err != nil {
+				t.Errorf("%+v: %v", o, err)
+				continue
+			}
+			p.Close()
+		}
+	}
 }

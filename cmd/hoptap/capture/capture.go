@@ -212,11 +212,12 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	}
 	dopts := decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil, ReuseCalls: true}
 	if !printer.WantsFrames() {
-		// The calls table: the decoder skips building frame events, and
-		// the kernel leaves out segments of PING and WINDOW_UPDATE frames
-		// alone (not with -w: the file gets every packet).
+		// The calls table: the decoder skips building frame events. (The
+		// kernel still copies segments of PING and WINDOW_UPDATE frames
+		// alone: leaving them out would need their frames walked in the
+		// kernel, which costs the sending application about what it
+		// saves here. The agent walks them anyway, for its stamps.)
 		dopts.Frames = func(http2.Type) bool { return false }
-		popts.ElideControl = true
 	}
 	started := 0 // warnings printed when the capture started
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -308,10 +309,6 @@ func printSummary(w io.Writer, s *capture.Summary) {
 		k.Packets, k.Lost, k.LostBytes, k.LostOther, k.Truncated, k.Omitted, k.Unparsed)
 	if k.Twins > 0 {
 		fmt.Fprintf(w, "kernel: %d second observations of packets between two local sockets counted, not copied (-w keeps both)\n", k.Twins)
-	}
-	if k.Elided > 0 {
-		fmt.Fprintf(w, "kernel: %d segments of PING and WINDOW_UPDATE frames alone (%d bytes) left out, as --calls needs none, and skipped by the decoder (%d bytes)\n",
-			k.Elided, k.ElidedBytes, s.Decoder.TCP.ElidedBytes)
 	}
 	tcp := fmt.Sprintf("tcp: %d sockets established, %d closed, %d retransmits", s.Established, s.Closed, s.Retransmits)
 	if s.HandshakeP50 > 0 {
