@@ -244,6 +244,7 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 		cgroups: NewCgroups(p.CgroupRoot()),
 		probe:   p,
 	}
+	s.locals.owners = s.owners
 	sink := cfg.Sink
 	if cfg.Views != nil {
 		s.views = newViews(s, cfg.Sink, cfg.Views, cfg.ViewFrames)

@@ -35,7 +35,14 @@ func (k *Sockets) Get(observer uint64) Socket {
 		return out
 	}
 	out.Local, out.HasLocal, out.Cgroup, out.Cookie = l.addr, true, l.cgroup, l.cookie
-	if o := k.s.owners.get(l.cookie); o != nil {
+	o := k.s.owners.get(l.cookie)
+	if o == nil && l.owned != 0 {
+		// The last socket seen here has no owner known (a listener's
+		// handshake, a socket not used by its process yet): the end's
+		// process is the one last seen on a socket here.
+		o = k.s.owners.get(l.owned)
+	}
+	if o != nil {
 		out.Known, out.PID, out.Comm = true, o.tgid, o.comm
 		if o.cgroup != 0 {
 			out.Cgroup = o.cgroup
@@ -90,6 +97,7 @@ type locals struct {
 	// learned counts connections learned: an end not found before may be
 	// found only after it changes.
 	learned uint64
+	owners  *owners // the capture's, to keep each end's last owned socket
 }
 
 // ambiguous marks an address that more than one end has.
@@ -99,6 +107,7 @@ type local struct {
 	addr   netip.AddrPort
 	cgroup uint64
 	cookie uint64
+	owned  uint64 // the last socket seen here whose owner was known then
 }
 
 // endKey is an address and port as map keys want them: 18 bytes with no
@@ -155,8 +164,11 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	if ok {
 		// A server's end is its listening address: the sockets it
 		// accepted take turns, and only the last one seen is kept.
-		if cur.cookie != e.Cookie {
+		if cur.cookie != e.Cookie || cur.owned != e.Cookie && l.owned(e.Cookie) {
 			cur.cookie = e.Cookie
+			if l.owned(e.Cookie) {
+				cur.owned = e.Cookie
+			}
 			l.m[obs] = cur
 		}
 		if _, known := l.byTuple[tupleOf(a, r)]; !known {
@@ -174,10 +186,17 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 		clear(l.recent[:])
 		l.reset++
 	}
-	l.m[obs] = local{addr: a, cgroup: e.Cgroup, cookie: e.Cookie}
+	cur = local{addr: a, cgroup: e.Cgroup, cookie: e.Cookie}
+	if l.owned(e.Cookie) {
+		cur.owned = e.Cookie
+	}
+	l.m[obs] = cur
 	l.learn(a, r, obs)
 	return obs
 }
+
+// owned says whether a socket's owner is known.
+func (l *locals) owned(cookie uint64) bool { return l.owners != nil && l.owners.get(cookie) != nil }
 
 // learn records a connection of end obs, from local a to remote r.
 func (l *locals) learn(a, r netip.AddrPort, obs uint64) {

@@ -77,3 +77,28 @@ func TestLocalsPeerThroughDNAT(t *testing.T) {
 		t.Errorf("an address two ends have answered: %x", obs)
 	}
 }
+
+// An end's process is the one last seen on a socket there: a later
+// packet of a socket with no owner known (the listener's handshake of the
+// next connection) does not make the end's process unknown.
+func TestLocalsEndKeepsItsOwner(t *testing.T) {
+	s := &session{owners: newOwners()} // cgroup 0 throughout: no names to look up
+	s.locals.owners = s.owners
+	srv := netip.MustParseAddrPort("198.18.0.2:50051")
+	c1 := netip.MustParseAddrPort("198.18.0.3:40001")
+	c2 := netip.MustParseAddrPort("198.18.0.4:40002")
+	s.owners.set(&bpf.Event{Kind: bpf.KindOwner, Cookie: 101, TGID: 42, Comm: "server"})
+	end := s.locals.observe(&bpf.Event{Cookie: 101, Dir: bpf.Egress}, &tcpInfo{ok: true, src: srv, dst: c1})
+	if got := (&Sockets{s: s}).Get(end); !got.Known || got.PID != 42 || got.Cookie != 101 {
+		t.Fatalf("end after its accepted socket's packet: %+v", got)
+	}
+	s.locals.observe(&bpf.Event{Cookie: 100, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: c2, dst: srv}) // the listener
+	if got := (&Sockets{s: s}).Get(end); !got.Known || got.PID != 42 || got.Comm != "server" || got.Cookie != 100 {
+		t.Errorf("end after the listener's packet: %+v, want pid 42 known, cookie 100", got)
+	}
+	// With no socket of the end's owned, it is unknown, not guessed.
+	other := s.locals.observe(&bpf.Event{Cookie: 300, Dir: bpf.Egress}, &tcpInfo{ok: true, src: c2, dst: srv})
+	if got := (&Sockets{s: s}).Get(other); got.Known {
+		t.Errorf("an end with no owned socket is known: %+v", got)
+	}
+}
