@@ -3,7 +3,6 @@ package decoder_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -11,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/http2"
 	"github.com/hoptap/hoptap/decoder/packet"
-	"github.com/hoptap/hoptap/decoder/pcapfile"
 	"github.com/hoptap/hoptap/decoder/render"
 	"github.com/hoptap/hoptap/decoder/tcp"
 )
@@ -106,34 +107,21 @@ func decodeElided(t *testing.T, path string, mode render.Mode, opts decoder.Opti
 	var out bytes.Buffer
 	p := render.NewPrinter(&out, mode)
 	d := decoder.New(p, opts)
-	r, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	el := &elider{pend: map[elideKey]*elideRange{}}
 	var pd packet.Decoder
 	var seg packet.Segment
-	for {
-		data, ci, lt, err := r.Next()
-		var resync *pcapfile.ResyncError
-		if errors.As(err, &resync) {
-			continue
-		}
-		if err != nil {
-			break
-		}
+	eachPacket(t, path, func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 		told := 0
 		seg = packet.Segment{TS: ci.Timestamp}
 		if pd.Decode(lt, data, &seg) == nil {
 			seg.Iface = ci.InterfaceIndex
 			var left bool
 			if left, told = el.feed(&seg); left {
-				continue
+				return
 			}
 		}
 		d.PacketElided(0, lt, data, ci.Timestamp, ci.Length, told)
-	}
+	})
 	d.Flush()
 	if err := p.Close(); err != nil {
 		t.Fatal(err)

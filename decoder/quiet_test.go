@@ -3,13 +3,14 @@ package decoder_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/hoptap/hoptap/decoder"
-	"github.com/hoptap/hoptap/decoder/pcapfile"
 	"github.com/hoptap/hoptap/decoder/render"
 )
 
@@ -20,22 +21,11 @@ func callsOf(t *testing.T, path string, at func(i int, ts time.Time) time.Time) 
 	var out bytes.Buffer
 	p := render.NewPrinter(&out, render.ModeJSON)
 	d := decoder.New(p, decoder.Options{})
-	r, err := pcapfile.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for i := 0; ; i++ {
-		data, ci, lt, err := r.Next()
-		var resync *pcapfile.ResyncError
-		if errors.As(err, &resync) {
-			continue
-		}
-		if err != nil {
-			break
-		}
+	i := 0
+	eachPacket(t, path, func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
 		d.Packet(lt, data, at(i, ci.Timestamp), ci.Length)
-	}
+		i++
+	})
 	d.Flush()
 	if err := p.Close(); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/pcapfile"
 	"github.com/hoptap/hoptap/decoder/render"
@@ -20,6 +23,20 @@ func decodeTo(t *testing.T, path string, mode render.Mode, opts decoder.Options)
 		p.Bodies = &render.Bodies{}
 	}
 	d := decoder.New(p, opts)
+	eachPacket(t, path, func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+		d.Packet(lt, data, ci.Timestamp, ci.Length)
+	})
+	d.Flush()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// eachPacket hands over a capture's packets in order, past the corrupt
+// file's resync points, up to its end or the truncated file's cut.
+func eachPacket(t *testing.T, path string, f func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType)) {
+	t.Helper()
 	r, err := pcapfile.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -32,15 +49,10 @@ func decodeTo(t *testing.T, path string, mode render.Mode, opts decoder.Options)
 			continue
 		}
 		if err != nil {
-			break // EOF, or the truncated file's cut
+			return
 		}
-		d.Packet(lt, data, ci.Timestamp, ci.Length)
+		f(data, ci, lt)
 	}
-	d.Flush()
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return out.Bytes()
 }
 
 // TestReuseCallsChangesNothing decodes every golden capture with and
