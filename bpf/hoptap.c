@@ -442,22 +442,6 @@ undecided:
 	return st->class;
 }
 
-// classify is classify_sk, through the cache of decided sockets.
-static __always_inline __u8 classify(struct __sk_buff *skb, __u64 cookie, __u32 off, __u32 paylen)
-{
-	__u64 *slot = 0;
-	if (cookie) {
-		slot = class_slot(cookie);
-		__u64 v = *(volatile __u64 *)slot;
-		if (v && v >> 8 == (cookie & 0x00ffffffffffffffull))
-			return v & 0xff;
-	}
-	__u8 class = classify_sk(skb, off, paylen);
-	if (slot && class != CLASS_UNDECIDED)
-		*(volatile __u64 *)slot = (cookie << 8) | class;
-	return class;
-}
-
 // classify_cached is a socket's class if the cache of decided sockets
 // has it, else CLASS_UNDECIDED.
 static __always_inline __u8 classify_cached(__u64 cookie)
@@ -468,6 +452,18 @@ static __always_inline __u8 classify_cached(__u64 cookie)
 	if (v && v >> 8 == (cookie & 0x00ffffffffffffffull))
 		return v & 0xff;
 	return CLASS_UNDECIDED;
+}
+
+// classify is classify_sk, through the cache of decided sockets.
+static __always_inline __u8 classify(struct __sk_buff *skb, __u64 cookie, __u32 off, __u32 paylen)
+{
+	__u8 class = classify_cached(cookie);
+	if (class != CLASS_UNDECIDED)
+		return class;
+	class = classify_sk(skb, off, paylen);
+	if (cookie && class != CLASS_UNDECIDED)
+		*(volatile __u64 *)class_slot(cookie) = (cookie << 8) | class;
+	return class;
 }
 
 static __always_inline struct class_state *sk_state(struct __sk_buff *skb)

@@ -164,11 +164,7 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	if ok {
 		// A server's end is its listening address: the sockets it
 		// accepted take turns, and only the last one seen is kept.
-		if cur.cookie != e.Cookie || cur.owned != e.Cookie && l.owned(e.Cookie) {
-			cur.cookie = e.Cookie
-			if l.owned(e.Cookie) {
-				cur.owned = e.Cookie
-			}
+		if l.seen(&cur, e.Cookie) {
 			l.m[obs] = cur
 		}
 		if _, known := l.byTuple[tupleOf(a, r)]; !known {
@@ -186,17 +182,23 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 		clear(l.recent[:])
 		l.reset++
 	}
-	cur = local{addr: a, cgroup: e.Cgroup, cookie: e.Cookie}
-	if l.owned(e.Cookie) {
-		cur.owned = e.Cookie
-	}
+	cur = local{addr: a, cgroup: e.Cgroup}
+	l.seen(&cur, e.Cookie)
 	l.m[obs] = cur
 	l.learn(a, r, obs)
 	return obs
 }
 
-// owned says whether a socket's owner is known.
-func (l *locals) owned(cookie uint64) bool { return l.owners != nil && l.owners.get(cookie) != nil }
+// seen notes that socket cookie was seen at end cur, and as the end's
+// last owned socket if its owner is known; it says whether cur changed.
+func (l *locals) seen(cur *local, cookie uint64) bool {
+	changed := cur.cookie != cookie
+	cur.cookie = cookie
+	if cur.owned != cookie && l.owners != nil && l.owners.get(cookie) != nil {
+		cur.owned, changed = cookie, true
+	}
+	return changed
+}
 
 // learn records a connection of end obs, from local a to remote r.
 func (l *locals) learn(a, r netip.AddrPort, obs uint64) {

@@ -466,9 +466,7 @@ func (a *Assembler) elided(c *Conn, d Dir, s *packet.Segment) {
 	}
 	h.next = s.Seq
 	a.stats.ElidedBytes += uint64(n)
-	if h.ackAge >= 0 && seqDiff(h.ackHint, h.next) <= 0 {
-		h.ackAge = -1
-	}
+	h.hintReached()
 }
 
 // deliver hands over a segment that starts at or before h.next.
@@ -498,6 +496,12 @@ func (a *Assembler) deliver(c *Conn, d Dir, sg seg, ts time.Time) {
 	if h.fin && !h.finDone && h.next == h.finSeq {
 		a.finDone(c, d, ts)
 	}
+	h.hintReached()
+}
+
+// hintReached forgets the peer's acknowledgement hint once the stream
+// has reached it: no hole waits behind it.
+func (h *half) hintReached() {
 	if h.ackAge >= 0 && seqDiff(h.ackHint, h.next) <= 0 {
 		h.ackAge = -1
 	}
