@@ -2,6 +2,8 @@ package bpf
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 )
 
@@ -85,4 +87,45 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("data of %d bytes from a %d-byte record", len(e.Data), len(r))
 		}
 	})
+}
+
+// TestParseIntoReusedSlot: a batch's slots are reused by records of any
+// kind in any order; what parseInto leaves in a slot is what a fresh
+// parse gives, whatever the slot held before.
+func TestParseIntoReusedSlot(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fill := func(kind byte, n int) []byte {
+		r := make([]byte, n)
+		for i := range r {
+			r[i] = byte(rng.Uint32())
+		}
+		r[0] = kind
+		return r
+	}
+	records := func() [][]byte {
+		pkt := fill(byte(KindPacket), pktHdrLen+40)
+		binary.LittleEndian.PutUint32(pkt[8:], 40)
+		twin := fill(byte(KindPacket), pktHdrLen+20)
+		binary.LittleEndian.PutUint32(twin[8:], 20)
+		twin[2] = 4
+		plain := fill(byte(KindPacket), pktHdrLen)
+		binary.LittleEndian.PutUint32(plain[8:], 0)
+		plain[2] = 0
+		return [][]byte{pkt, twin, plain, fill(kindStamp, stampLen), fill(byte(KindOwner), ownerLen),
+			fill(byte(KindSock), sockLen), fill(byte(KindRetransmit), retransLen)}
+	}
+	p := &Probe{}
+	for round := range 50 {
+		rs := records()
+		var slot Event
+		for _, i := range rng.Perm(len(rs)) {
+			want, ok := p.parse(rs[i])
+			if !ok {
+				t.Fatalf("record of kind %d refused", rs[i][0])
+			}
+			if !p.parseInto(rs[i], &slot) || !reflect.DeepEqual(slot, want) {
+				t.Fatalf("round %d, kind %d into a used slot:\n got %+v\nwant %+v", round, rs[i][0], slot, want)
+			}
+		}
+	}
 }

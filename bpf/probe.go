@@ -600,6 +600,14 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 	return e, ok
 }
 
+// packetSlot readies out for a KindPacket event: cleared whole if it
+// held another kind, whose fields packets and stamps do not set.
+func packetSlot(out *Event) {
+	if out.Kind != KindPacket {
+		*out = Event{Kind: KindPacket}
+	}
+}
+
 // parseInto decodes one record into out, all of it overwritten; the
 // layouts are hoptap.c's structs.
 func (p *Probe) parseInto(r []byte, out *Event) bool {
@@ -615,24 +623,30 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		if pktHdrLen+caplen > len(r) {
 			return false
 		}
-		*out = Event{
-			Kind:      KindPacket,
-			Dir:       Dir(r[1]),
-			Truncated: r[2]&1 != 0,
-			Omitted:   r[2]&2 != 0,
-			Twin:      r[2]&4 != 0,
-			Class:     Class(r[3]),
-			Len:       int(le.Uint32(r[4:])),
-			Ifindex:   le.Uint32(r[12:]),
-			TS:        p.wall(le.Uint64(r[16:])),
-			Cookie:    le.Uint64(r[24:]),
-			Cgroup:    le.Uint64(r[32:]),
-			Data:      r[pktHdrLen : pktHdrLen+caplen : pktHdrLen+caplen],
-		}
+		// Field by field: packets and stamps take turns in a batch's
+		// slots, and a whole-struct copy (pointers in it) was the dearest
+		// step per record. What a stamp sets and a packet does not is
+		// cleared; another kind's slot is cleared whole.
+		packetSlot(out)
+		out.Dir = Dir(r[1])
+		out.Truncated = r[2]&1 != 0
+		out.Omitted = r[2]&2 != 0
+		out.Twin = r[2]&4 != 0
+		out.Class = Class(r[3])
+		out.Len = int(le.Uint32(r[4:]))
+		out.Ifindex = le.Uint32(r[12:])
+		out.TS = p.wall(le.Uint64(r[16:]))
+		out.Cookie = le.Uint64(r[24:])
+		out.Cgroup = le.Uint64(r[32:])
+		out.Data = r[pktHdrLen : pktHdrLen+caplen : pktHdrLen+caplen]
+		out.TwinTS = time.Time{}
 		if out.Twin {
 			out.TwinTS = p.wall(le.Uint64(r[40:]))
 		}
 		out.Elided = int(le.Uint32(r[48:]))
+		if out.Local.IsValid() || out.Remote.IsValid() {
+			out.Local, out.Remote = netip.AddrPort{}, netip.AddrPort{}
+		}
 		return true
 	case KindOwner:
 		if len(r) < ownerLen {
@@ -674,18 +688,16 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		if len(r) < stampLen {
 			return false
 		}
-		*out = Event{
-			Kind:   KindPacket,
-			Dir:    Ingress,
-			Twin:   true,
-			Len:    int(le.Uint32(r[4:])),
-			TS:     p.wall(le.Uint64(r[8:])),
-			TwinTS: p.wall(le.Uint64(r[16:])),
-			Cookie: le.Uint64(r[24:]),
-			Cgroup: le.Uint64(r[32:]),
-			Local:  addr16(r[40:56], le.Uint16(r[72:])),
-			Remote: addr16(r[56:72], le.Uint16(r[74:])),
-		}
+		packetSlot(out)
+		out.Dir, out.Twin = Ingress, true
+		out.Truncated, out.Omitted, out.Class, out.Ifindex, out.Data, out.Elided = false, false, 0, 0, nil, 0
+		out.Len = int(le.Uint32(r[4:]))
+		out.TS = p.wall(le.Uint64(r[8:]))
+		out.TwinTS = p.wall(le.Uint64(r[16:]))
+		out.Cookie = le.Uint64(r[24:])
+		out.Cgroup = le.Uint64(r[32:])
+		out.Local = addr16(r[40:56], le.Uint16(r[72:]))
+		out.Remote = addr16(r[56:72], le.Uint16(r[74:]))
 		return true
 	case KindRetransmit:
 		if len(r) < retransLen {
