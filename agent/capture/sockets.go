@@ -189,16 +189,23 @@ func (l *locals) observe(e *bpf.Event, t *tcpInfo) uint64 {
 	return obs
 }
 
-// seen notes that socket cookie was seen at end cur, and as the end's
-// last owned socket if its owner is known; it says whether cur changed.
+// seen notes that socket cookie was seen at end cur, and keeps as the
+// end's owned socket the last one whose owner is known: this one, or the
+// one it follows (whose owner may have shown itself only after its
+// packets). It says whether cur changed.
 func (l *locals) seen(cur *local, cookie uint64) bool {
 	changed := cur.cookie != cookie
+	if changed && cur.cookie != 0 && cur.owned != cur.cookie && l.known(cur.cookie) {
+		cur.owned = cur.cookie
+	}
 	cur.cookie = cookie
-	if cur.owned != cookie && l.owners != nil && l.owners.get(cookie) != nil {
+	if cur.owned != cookie && l.known(cookie) {
 		cur.owned, changed = cookie, true
 	}
 	return changed
 }
+
+func (l *locals) known(cookie uint64) bool { return l.owners != nil && l.owners.get(cookie) != nil }
 
 // learn records a connection of end obs, from local a to remote r.
 func (l *locals) learn(a, r netip.AddrPort, obs uint64) {

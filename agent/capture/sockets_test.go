@@ -96,6 +96,15 @@ func TestLocalsEndKeepsItsOwner(t *testing.T) {
 	if got := (&Sockets{s: s}).Get(end); !got.Known || got.PID != 42 || got.Comm != "server" || got.Cookie != 100 {
 		t.Errorf("end after the listener's packet: %+v, want pid 42 known, cookie 100", got)
 	}
+	// A socket whose owner shows itself only after its packets, then the
+	// listener again: the end is that socket's process.
+	s.locals.observe(&bpf.Event{Cookie: 102, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: c1, dst: srv})
+	s.owners.set(&bpf.Event{Kind: bpf.KindOwner, Cookie: 102, TGID: 43, Comm: "server2"})
+	c3 := netip.MustParseAddrPort("198.18.0.5:40003") // the next connection's SYN
+	s.locals.observe(&bpf.Event{Cookie: 100, Dir: bpf.Ingress}, &tcpInfo{ok: true, src: c3, dst: srv})
+	if got := (&Sockets{s: s}).Get(end); !got.Known || got.PID != 43 {
+		t.Errorf("end after a socket owned late, then the listener: %+v, want pid 43", got)
+	}
 	// With no socket of the end's owned, it is unknown, not guessed.
 	other := s.locals.observe(&bpf.Event{Cookie: 300, Dir: bpf.Egress}, &tcpInfo{ok: true, src: c2, dst: srv})
 	if got := (&Sockets{s: s}).Get(other); got.Known {
