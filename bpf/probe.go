@@ -3,6 +3,7 @@ package bpf
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -738,6 +739,9 @@ func (p *Probe) SetElideControl(on bool) error {
 // Counters reads the kernel's counters.
 func (p *Probe) Counters() (Counters, error) {
 	var c Counters
+	if p.objs.Counters == nil {
+		return c, errors.New("reading counters: the probe was not opened")
+	}
 	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes}
 	for i, d := range dst {
 		var per []uint64

@@ -105,14 +105,7 @@ func (s *Summary) Lost() uint64 {
 // Run captures until ctx ends, Count packets or Duration. What was
 // captured before an error is kept and summarised.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
-	// Without a pcapng file or views nobody needs both copies of a
-	// packet; views need the second one's time and socket only.
-	cfg.Probe.DropTwins = cfg.PcapNG == nil && cfg.Views == nil
-	cfg.Probe.StampTwins = cfg.Views != nil
-	// Segments of whole PING and WINDOW_UPDATE frames may be left out
-	// only where no file records the packets; the decoder must know.
-	cfg.Probe.ElideControl = cfg.Probe.ElideControl && cfg.PcapNG == nil
-	cfg.Decoder.TCP.Elision = cfg.Probe.ElideControl
+	cfg.prepare()
 	p, err := bpf.Open(cfg.Probe)
 	if err != nil {
 		return nil, err
@@ -186,22 +179,70 @@ loop:
 	return sum, nil
 }
 
+// prepare sets the probe's and decoder's options the outputs imply.
+func (cfg *Config) prepare() {
+	// Without a pcapng file or views nobody needs both copies of a
+	// packet; views need the second one's time and socket only.
+	cfg.Probe.DropTwins = cfg.PcapNG == nil && cfg.Views == nil
+	cfg.Probe.StampTwins = cfg.Views != nil
+	// Segments of whole PING and WINDOW_UPDATE frames may be left out
+	// only where no file records the packets; the decoder must know.
+	cfg.Probe.ElideControl = cfg.Probe.ElideControl && cfg.PcapNG == nil
+	cfg.Decoder.TCP.Elision = cfg.Probe.ElideControl
+}
+
+// Replay decodes recorded batches of a probe's events as Run decodes
+// them live, with no kernel: it measures the pipeline behind the ring.
+// cfg.Probe must be the options the events were recorded with; cfg's
+// PcapNG, Ready and Duration are not used.
+func Replay(cfg Config, batches [][]bpf.Event) *Summary {
+	cfg.PcapNG = nil
+	cfg.prepare()
+	s := newSession(cfg, &bpf.Probe{})
+	if cfg.Sockets != nil {
+		cfg.Sockets(&Sockets{s: s})
+	}
+	for _, b := range batches {
+		s.events(b, func() {})
+		s.flushViews(time.Now(), false, true)
+		s.afterBatch()
+	}
+	s.dec.Flush()
+	s.flushViews(time.Now(), true, false)
+	if cfg.AfterBatch != nil {
+		cfg.AfterBatch()
+	}
+	return s.summary()
+}
+
 // batch handles one batch of events.
 func (s *session) batch(p *bpf.Probe, b *bpf.Batch) {
+	s.events(b.Events, p.Stop)
+	s.flushViews(time.Now(), false, true)
+	b.Release()
+	s.afterBatch()
+}
+
+// events decodes a batch's events; stop stops the probe once Count is
+// reached.
+func (s *session) events(evs []bpf.Event, stop func()) {
 	if s.views != nil {
 		s.views.now = time.Now() // when this batch's views were queued
 	}
-	if !s.full {
-		for i := range b.Events {
-			s.event(&b.Events[i])
-			if s.full {
-				p.Stop()
-				break
-			}
+	if s.full {
+		return
+	}
+	for i := range evs {
+		s.event(&evs[i])
+		if s.full {
+			stop()
+			return
 		}
 	}
-	s.flushViews(time.Now(), false, true)
-	b.Release()
+}
+
+// afterBatch is the work done once a batch's events are decoded.
+func (s *session) afterBatch() {
 	s.housekeep()
 	if s.pcap != nil {
 		s.pcap.Flush()

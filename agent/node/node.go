@@ -163,23 +163,36 @@ func (a *Agent) capture(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	dir := &directory{}
-	rec, err := metrics.New(a.reg, dir, namer, a.cfg.metrics())
-	if err != nil {
-		return fmt.Errorf("registering metrics: %w", err)
-	}
 	watchers := watch.New()
+	cfg, err := a.pipeline(popts, namer, watchers)
+	if err != nil {
+		return err
+	}
 	stopAPI, err := a.serveAPI(watchers)
 	if err != nil {
 		return err
 	}
 	defer stopAPI()
+	sum, err := capture.Run(ctx, cfg)
+	if sum != nil {
+		a.log.Info("capture ended", "packets", sum.Packets, "calls", sum.Decoder.Calls, "lost", sum.Lost(),
+			"gaps", sum.Decoder.TCP.Gaps, "cpu", sum.CPU.Round(time.Millisecond).String())
+	}
+	return err
+}
+
+// pipeline is what the capture feeds: the watchers get the connections
+// as decoded, the metrics each end's view of them.
+func (a *Agent) pipeline(popts bpf.Options, namer metrics.Namer, watchers *watch.Server) (capture.Config, error) {
+	dir := &directory{}
+	rec, err := metrics.New(a.reg, dir, namer, a.cfg.metrics())
+	if err != nil {
+		return capture.Config{}, fmt.Errorf("registering metrics: %w", err)
+	}
 	var lostLogged, parkedFreed uint64
 	var freeing atomic.Bool
-	cfg := capture.Config{
-		Probe: popts,
-		// Watchers get the connections as decoded, the recorder each
-		// end's view of them.
+	return capture.Config{
+		Probe:      popts,
 		Sink:       watchers,
 		Views:      rec,
 		ViewFrames: func(t http2.Type) bool { return t == http2.TypeRSTStream },
@@ -231,13 +244,7 @@ func (a *Agent) capture(ctx context.Context) error {
 			a.log.Info("capturing", "cgroup_root", p.CgroupRoot(), "ports", a.cfg.Ports, "hosts", a.cfg.Hosts)
 			a.ready.Store(true)
 		},
-	}
-	sum, err := capture.Run(ctx, cfg)
-	if sum != nil {
-		a.log.Info("capture ended", "packets", sum.Packets, "calls", sum.Decoder.Calls, "lost", sum.Lost(),
-			"gaps", sum.Decoder.TCP.Gaps, "cpu", sum.CPU.Round(time.Millisecond).String())
-	}
-	return err
+	}, nil
 }
 
 // serveAPI serves the live capture API on the configured socket and
