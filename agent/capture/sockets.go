@@ -54,6 +54,14 @@ func (k *Sockets) Get(observer uint64) Socket {
 	return out
 }
 
+// End finds the end here of a connection as it sees itself: local is
+// its address, remote its peer's. ok is false when no packet of that
+// connection was seen.
+func (k *Sockets) End(local, remote netip.AddrPort) (observer uint64, ok bool) {
+	observer, ok = k.s.locals.byTuple[tupleOf(local, remote)]
+	return observer, ok
+}
+
 // Peer finds the other end of a connection on this node: the observer
 // whose local address is remote and whose peer is local. When a
 // Service's cluster IP was translated (DNAT) between the two, the client

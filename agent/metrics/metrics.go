@@ -38,6 +38,9 @@ const (
 // one.
 type Directory interface {
 	Get(observer uint64) capture.Socket
+	// End is the end here of a connection as it sees itself; Peer, the
+	// other end, when it is here too.
+	End(local, remote netip.AddrPort) (observer uint64, ok bool)
 	Peer(local, remote netip.AddrPort) (observer uint64, ok bool)
 }
 
@@ -596,21 +599,21 @@ func (r *Recorder) Lifecycle(e *bpf.Event) {
 		if e.Op != bpf.SockClosed || e.SRTT <= 0 {
 			return
 		}
-		src, dst := r.edge(e.Cookie, e.Local, e.Remote)
+		src, dst := r.edge(e.Local, e.Remote)
 		r.srtt.WithLabelValues(src, dst).Observe(e.SRTT.Seconds())
 	case bpf.KindRetransmit:
-		src, dst := r.edge(0, e.Local, e.Remote)
+		src, dst := r.edge(e.Local, e.Remote)
 		r.retransmits.WithLabelValues(src, dst).Inc()
 	}
 }
 
 // edge names the local and remote ends of a kernel connection event:
 // the kernel says which end is ours, not which one connected.
-func (r *Recorder) edge(cookie uint64, local, remote netip.AddrPort) (string, string) {
+func (r *Recorder) edge(local, remote netip.AddrPort) (string, string) {
 	var ls, ps *capture.Socket
 	if r.dir != nil {
-		if cookie != 0 {
-			s := r.dir.Get(cookie)
+		if lc, ok := r.dir.End(local, remote); ok {
+			s := r.dir.Get(lc)
 			ls = &s
 		}
 		if pc, ok := r.dir.Peer(local, remote); ok {

@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/grpc"
 )
@@ -82,6 +83,14 @@ type fakeDir struct {
 }
 
 func (d *fakeDir) Get(c uint64) capture.Socket { return d.socks[c] }
+func (d *fakeDir) End(local, remote netip.AddrPort) (uint64, bool) {
+	for c, s := range d.socks {
+		if s.Local == local {
+			return c, true
+		}
+	}
+	return 0, false
+}
 func (d *fakeDir) Peer(local, remote netip.AddrPort) (uint64, bool) {
 	if c, ok := d.nat[remote]; ok {
 		return c, true
@@ -383,6 +392,34 @@ func TestResetsAndRefusals(t *testing.T) {
 	}
 	if got, _ := value(t, reg, "hoptap_tcp_resets_total", nil); got != 1 {
 		t.Errorf("resets %v, want 1", got)
+	}
+}
+
+// The kernel's connection events name both ends by their processes:
+// the local one by the connection's end here (it was once looked up as
+// if the socket's cookie were an end and named by address).
+func TestLifecycleNamesBothEnds(t *testing.T) {
+	r, reg := newTestRecorder(t, true)
+	r.Lifecycle(&bpf.Event{Kind: bpf.KindSock, Op: bpf.SockClosed, Cookie: 77, Local: cli, Remote: srv, SRTT: 150 * time.Microsecond})
+	r.Lifecycle(&bpf.Event{Kind: bpf.KindSock, Op: bpf.SockClosed, Cookie: 78, Local: srv, Remote: cli, SRTT: 250 * time.Microsecond})
+	r.Lifecycle(&bpf.Event{Kind: bpf.KindRetransmit, Local: srv, Remote: cli})
+	for _, c := range []struct {
+		local, remote string
+		sum           float64
+	}{{"client-app", "server-app", 150e-6}, {"server-app", "client-app", 250e-6}} {
+		sum, n := value(t, reg, "hoptap_tcp_smoothed_rtt_seconds", map[string]string{"local_workload": c.local, "remote_workload": c.remote})
+		if n != 1 || sum < c.sum*0.99 || sum > c.sum*1.01 {
+			t.Errorf("smoothed RTT at %s to %s: %d samples summing %gs, want one of %gs", c.local, c.remote, n, sum, c.sum)
+		}
+	}
+	if got, _ := value(t, reg, "hoptap_tcp_retransmits_total", map[string]string{"local_workload": "server-app", "remote_workload": "client-app"}); got != 1 {
+		t.Errorf("retransmits from server-app to client-app %v, want 1", got)
+	}
+	// An end with no packet seen is named by its address, as unknown.
+	far := netip.MustParseAddrPort("198.18.9.9:443")
+	r.Lifecycle(&bpf.Event{Kind: bpf.KindRetransmit, Local: netip.MustParseAddrPort("198.18.9.8:5000"), Remote: far})
+	if got, _ := value(t, reg, "hoptap_tcp_retransmits_total", map[string]string{"local_workload": "198.18.9.8", "remote_workload": "198.18.9.9"}); got != 1 {
+		t.Errorf("retransmits between unknown ends %v, want 1 named by address", got)
 	}
 }
 

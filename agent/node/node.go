@@ -424,6 +424,13 @@ func (d *directory) Get(observer uint64) capture.Socket {
 	return d.s.Get(observer)
 }
 
+func (d *directory) End(local, remote netip.AddrPort) (uint64, bool) {
+	if d.s == nil {
+		return 0, false
+	}
+	return d.s.End(local, remote)
+}
+
 func (d *directory) Peer(local, remote netip.AddrPort) (uint64, bool) {
 	if d.s == nil {
 		return 0, false

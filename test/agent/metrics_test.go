@@ -141,6 +141,16 @@ func TestInteropSuiteMetrics(t *testing.T) {
 			t.Errorf("HTTP/2 handshakes timed at the %s's socket: %v of %v connections", sd, got, cases)
 		}
 	}
+	// Each socket's smoothed RTT at its close, named by the processes at
+	// both ends (most: as above, an end may close before its process
+	// shows itself).
+	rtt := func(local, remote string) map[string]string {
+		return l("local_workload", local, "remote_workload", remote)
+	}
+	a.waitFor(t, "smoothed RTTs named at both ends", func(ss []peers.Sample) bool {
+		return peers.Sum(ss, "hoptap_tcp_smoothed_rtt_seconds_count", rtt("interop-client", "interop-server")) >= cases/2 &&
+			peers.Sum(ss, "hoptap_tcp_smoothed_rtt_seconds_count", rtt("interop-server", "interop-client")) >= cases/2
+	})
 }
 
 func peersCases() []string {
