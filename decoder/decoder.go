@@ -682,26 +682,34 @@ func (h *h2Handler) DataChunk(fh *http2.FrameHeader, b []byte, ts time.Time) {
 func (h *h2Handler) HeaderBlock(first *http2.FrameHeader, block []byte, ts time.Time) {
 	cs := h.cs
 	ds := &cs.dirs[h.dir]
-	scratch := cs.d.scratch[:0]
-	err := ds.hpack().Decode(block, func(f hpack.Field) {
-		if f.Rep != hpack.RepSizeUpdate {
-			scratch = append(scratch, f)
-			if !f.Known() {
-				cs.d.stats.HPACKUnknown++
+	hp := ds.hpack()
+	// gRPC sends the same few header blocks again and again: one of
+	// known indexed fields alone decodes as it did while the table stays.
+	fields, recalled := hp.Recall(block)
+	var err error
+	if !recalled {
+		scratch := cs.d.scratch[:0]
+		err = hp.Decode(block, func(f hpack.Field) {
+			if f.Rep != hpack.RepSizeUpdate {
+				scratch = append(scratch, f)
+				if !f.Known() {
+					cs.d.stats.HPACKUnknown++
+				}
 			}
+		})
+		if err != nil {
+			// Fields after the error are missing: an unknown entry at the
+			// end keeps anything from being read as absent.
+			scratch = append(scratch, hpack.Field{})
 		}
-	})
-	if err != nil {
-		// Fields after the error are missing: an unknown entry at the end
-		// keeps anything from being read as absent.
-		scratch = append(scratch, hpack.Field{})
+		hp.Remember(scratch)
+		cs.d.scratch = scratch
+		fields = scratch
 	}
-	cs.d.scratch = scratch
 	// The list lives on in the call; with ReuseCalls the call copies it
-	// and the frame event may use the scratch list.
-	fields := scratch
+	// and the frame event may use the scratch (or recalled) list.
 	if cs.d.pool == nil {
-		fields = cs.d.fieldsCopy(scratch)
+		fields = cs.d.fieldsCopy(fields)
 	}
 	if err != nil {
 		cs.d.stats.HPACKErrors++

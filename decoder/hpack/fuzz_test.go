@@ -2,6 +2,8 @@ package hpack
 
 import (
 	"encoding/binary"
+	"fmt"
+	"slices"
 	"testing"
 
 	xhpack "golang.org/x/net/http2/hpack"
@@ -94,6 +96,8 @@ func FuzzDecode(f *testing.F) {
 		lateBound := NewDecoder()
 		lateBound.Reset(false)
 		lateBound.SetMaxTableSizeBound(4096)
+		// recalling recalls what it may, plain decodes every block.
+		recalling, plain := NewDecoder(), NewDecoder()
 
 		for i, b := range blocks {
 			var want []xhpack.HeaderField
@@ -124,6 +128,25 @@ func FuzzDecode(f *testing.F) {
 						t.Fatalf("block %d %s field %d: unknown %v, x/net %v", i, name, j, g, w)
 					}
 				}
+			}
+			rgot, recalled := recalling.Recall(b)
+			var rerr error
+			if !recalled {
+				rgot, rerr = decodeAll(t, recalling, b)
+				recalling.Remember(rgot)
+			}
+			rgot = slices.Clone(rgot)
+			fgot, ferr := decodeAll(t, plain, b)
+			if (rerr == nil) != (ferr == nil) || len(rgot) != len(fgot) {
+				t.Fatalf("block %d: recalling decoder %d fields (err %v, recalled %v), plain %d (err %v)", i, len(rgot), rerr, recalled, len(fgot), ferr)
+			}
+			for j := range fgot {
+				if rgot[j] != fgot[j] {
+					t.Fatalf("block %d field %d: recalling decoder %+v (recalled %v), plain %+v", i, j, rgot[j], recalled, fgot[j])
+				}
+			}
+			if recalling.Stats() != plain.Stats() || fmt.Sprint(tableOf(recalling)) != fmt.Sprint(tableOf(plain)) {
+				t.Fatalf("block %d: the recalling decoder's table or stats differ from the plain one's", i)
 			}
 			check("full", full, fullClean)
 			if full.Stats().Errors > 0 {

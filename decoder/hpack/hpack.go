@@ -221,7 +221,28 @@ type Decoder struct {
 	bound    uint32
 	scratch  sink // Huffman output, reused across strings
 	stats    Stats
+	// recall holds the last blocks of known indexed fields alone, for
+	// Recall; fit is the one the last Decode filled, for Remember.
+	recall     [recallSlots]recalled
+	recallLast int // the slot last used
+	fit        *recalled
 }
+
+type recalled struct {
+	ready  bool // fields are the block's
+	gen    uint64
+	n      int
+	block  [recallBlock]byte
+	fields []Field
+}
+
+// recallBlock bounds the blocks Recall knows: a block of indexed fields
+// alone is a byte or two per field. recallSlots is how many it knows: a
+// gRPC server sends a response's headers and trailers in turn.
+const (
+	recallBlock = 32
+	recallSlots = 2
+)
 
 // NewDecoder returns a decoder for a connection seen from its start: empty
 // dynamic table of maximum size 4096.
@@ -434,6 +455,8 @@ func (d *Decoder) fail(off int, err error) error {
 func (d *Decoder) Decode(block []byte, emit func(Field)) error {
 	d.stats.Blocks++
 	defer d.scratch.release()
+	d.fit = nil
+	fit := len(block) <= recallBlock // so far: indexed fields, all known
 	var (
 		p        = block
 		sawField bool  // a size update after a field is an error (RFC 7541 4.2)
@@ -493,6 +516,9 @@ func (d *Decoder) Decode(block []byte, emit func(Field)) error {
 		if mute {
 			continue
 		}
+		if f.Rep != RepIndexed || !f.NameKnown || !f.ValueKnown {
+			fit = false
+		}
 		if f.Rep != RepSizeUpdate {
 			d.stats.Fields++
 			if !f.NameKnown || !f.ValueKnown {
@@ -513,7 +539,45 @@ func (d *Decoder) Decode(block []byte, emit func(Field)) error {
 		d.stats.Errors++
 		return &DecodeError{Offset: limitOff, Err: limitErr}
 	}
+	if fit && len(block) > 0 {
+		// Into the slot not used last, whose fields Remember will give.
+		d.recallLast = (d.recallLast + 1) % recallSlots
+		r := &d.recall[d.recallLast]
+		r.ready, r.gen, r.n = false, d.tab.gen, len(block)
+		copy(r.block[:], block)
+		d.fit = r
+	}
 	return nil
+}
+
+// Remember keeps fields, all that the last Decode emitted, for Recall
+// when that block was of known indexed fields alone (and short): such a
+// block decodes to the same fields for as long as the table does not
+// change. Otherwise it does nothing.
+func (d *Decoder) Remember(fields []Field) {
+	if r := d.fit; r != nil {
+		d.fit = nil
+		r.fields = append(r.fields[:0], fields...)
+		r.ready = true
+	}
+}
+
+// Recall returns the fields of a block Remembered lately when block is the
+// same bytes and the table has not changed since, as Decode would emit
+// them (and counts them as decoded). The list is the decoder's: it must
+// not be changed, and it lasts until the next Decode.
+func (d *Decoder) Recall(block []byte) ([]Field, bool) {
+	for i := range d.recall {
+		r := &d.recall[i]
+		if !r.ready || r.n != len(block) || r.gen != d.tab.gen || string(r.block[:r.n]) != string(block) {
+			continue
+		}
+		d.recallLast = i
+		d.stats.Blocks++
+		d.stats.Fields += uint64(len(r.fields))
+		return r.fields, true
+	}
+	return nil, false
 }
 
 // lookup resolves a wire index. It returns &unknownEntry for a dynamic

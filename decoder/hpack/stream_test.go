@@ -487,3 +487,143 @@ func TestHugeTable(t *testing.T) {
 	}
 	t.Logf("%+v %+v", tl, d.Stats())
 }
+
+// TestRecall decodes gRPC-like streams, where the same few lists come
+// again and again, once plainly and once recalling what it can: the
+// fields, the table and the stats must be the same block by block. The
+// streams hold the case Recall must refuse: the same bytes after the
+// table changed, which then mean other fields (a trailer of index 62 is
+// "grpc-status: 0" before a new status went in, "grpc-status: 14" after).
+func TestRecall(t *testing.T) {
+	var hits, refused int
+	for seed := range uint64(8) {
+		r := rand.New(rand.NewPCG(seed, 7))
+		g := newGen(seed)
+		request := func(path string) []xhpack.HeaderField {
+			return []xhpack.HeaderField{{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"}, {Name: ":path", Value: path},
+				{Name: ":authority", Value: "backend:50051"}, {Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"}}
+		}
+		lists := func() []xhpack.HeaderField {
+			switch n := r.IntN(10); {
+			case n < 3:
+				return request(g.pick("/pkg.Svc/A", "/pkg.Svc/B"))
+			case n < 5:
+				return []xhpack.HeaderField{{Name: ":status", Value: "200"}, {Name: "content-type", Value: "application/grpc"}}
+			case n < 8:
+				return []xhpack.HeaderField{{Name: "grpc-status", Value: g.pick("0", "0", "0", "14", "4")}, {Name: "grpc-message", Value: ""}}
+			case n < 9:
+				l := request("/pkg.Svc/A")
+				return append(l, xhpack.HeaderField{Name: "grpc-timeout", Value: fmt.Sprintf("%dm", r.IntN(50))})
+			default:
+				return g.list()
+			}
+		}
+		var buf bytes.Buffer
+		enc := xhpack.NewEncoder(&buf)
+		if seed%2 == 1 {
+			enc.SetMaxDynamicTableSize(256) // evictions too
+		}
+		plain, rec := NewDecoder(), NewDecoder()
+		for i := range 2000 {
+			buf.Reset()
+			for _, f := range lists() {
+				if err := enc.WriteField(f); err != nil {
+					t.Fatal(err)
+				}
+			}
+			block := buf.Bytes()
+			var want []Field
+			if err := plain.Decode(block, func(f Field) { want = append(want, f) }); err != nil {
+				t.Fatalf("seed %d block %d: %v", seed, i, err)
+			}
+			for _, r := range rec.recall {
+				if r.ready && r.gen != rec.tab.gen && bytes.Equal(r.block[:r.n], block) {
+					refused++ // the same bytes, meaning other fields now
+				}
+			}
+			got, ok := rec.Recall(block)
+			switch {
+			case ok:
+				hits++
+			default:
+				got = nil
+				if err := rec.Decode(block, func(f Field) { got = append(got, f) }); err != nil {
+					t.Fatalf("seed %d block %d: %v", seed, i, err)
+				}
+				rec.Remember(got)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("seed %d block %d (recalled %v): %d fields, want %d", seed, i, ok, len(got), len(want))
+			}
+			for j := range want {
+				if got[j] != want[j] {
+					t.Fatalf("seed %d block %d (recalled %v) field %d: %+v, want %+v", seed, i, ok, j, got[j], want[j])
+				}
+			}
+		}
+		if plain.Stats() != rec.Stats() {
+			t.Errorf("seed %d: stats %+v, want %+v", seed, rec.Stats(), plain.Stats())
+		}
+		if fmt.Sprint(tableOf(plain)) != fmt.Sprint(tableOf(rec)) {
+			t.Errorf("seed %d: tables differ", seed)
+		}
+	}
+	if hits < 2000 || refused < 20 {
+		t.Errorf("%d blocks recalled and %d same bytes refused after a table change: the streams do not test Recall", hits, refused)
+	}
+	t.Logf("%d of 16000 blocks recalled; %d with the same bytes refused after the table changed", hits, refused)
+}
+
+// Blocks that change the table, or hold what the decoder does not know,
+// are decoded every time: recalling them would skip their insertions and
+// size updates, or fix an unknown field for good.
+func TestRecallRefuses(t *testing.T) {
+	literal := appendStr(appendStr([]byte{0x40}, "x-id"), "7") // incremental indexing, new name
+	for _, c := range []struct {
+		name    string
+		partial bool
+		block   []byte
+	}{
+		{"literal with incremental indexing", false, literal},
+		{"size update", false, []byte{0x3f, 0xe1, 0x1f, 0x82}}, // 4096, then :method GET
+		{"unknown entry", true, []byte{0xbe}},                  // index 62 of a table never seen
+		{"longer than remembered", false, bytes.Repeat([]byte{0x82}, recallBlock+1)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, plain := NewDecoder(), NewDecoder()
+			if c.partial {
+				d.Reset(false)
+				plain.Reset(false)
+			}
+			for i := range 3 {
+				if _, ok := d.Recall(c.block); ok {
+					t.Fatalf("round %d: recalled", i)
+				}
+				var got []Field
+				if err := d.Decode(c.block, func(f Field) { got = append(got, f) }); err != nil {
+					t.Fatal(err)
+				}
+				d.Remember(got)
+				plain.Decode(c.block, nil)
+			}
+			if d.TableLen() != plain.TableLen() || d.Stats() != plain.Stats() {
+				t.Errorf("table of %d and stats %+v, want %d and %+v", d.TableLen(), d.Stats(), plain.TableLen(), plain.Stats())
+			}
+		})
+	}
+	// The same bytes of indexed fields alone are recalled while the table
+	// stays, and not once an entry went in.
+	d := NewDecoder()
+	d.Decode(literal, nil) // x-id: 7 is index 62
+	block := []byte{0x82, 0xbe}
+	var got []Field
+	d.Decode(block, func(f Field) { got = append(got, f) })
+	d.Remember(got)
+	if f, ok := d.Recall(block); !ok || len(f) != 2 || f[1].Name != "x-id" || f[1].Value != "7" {
+		t.Fatalf("not recalled as decoded: %v %v", f, ok)
+	}
+	d.Decode(appendStr(appendStr([]byte{0x40}, "x-id"), "8"), nil) // now index 62
+	if _, ok := d.Recall(block); ok {
+		t.Fatal("recalled after the table changed")
+	}
+}

@@ -24,6 +24,9 @@ type table struct {
 	size uint64 // sum of the entries' size lower bounds
 	// unknown counts entries with an unknown name or value.
 	unknown int
+	// gen changes with every entry added or removed: while it stays, every
+	// index refers to the same entry.
+	gen uint64
 }
 
 // at returns entry k, counting from the newest (k < t.n).
@@ -37,6 +40,7 @@ func (t *table) push(e entry) {
 	}
 	t.ents[(t.head+t.n)&(len(t.ents)-1)] = e
 	t.n++
+	t.gen++
 	t.size += e.size
 	if !e.nameKnown || !e.valueKnown {
 		t.unknown++
@@ -62,6 +66,7 @@ func (t *table) popOldest() {
 	*e = entry{}
 	t.head = (t.head + 1) & (len(t.ents) - 1)
 	t.n--
+	t.gen++
 }
 
 func (t *table) clear() {
