@@ -199,16 +199,23 @@ func Replay(cfg Config, batches [][]bpf.Event) *Summary {
 	cfg.PcapNG = nil
 	cfg.prepare()
 	s := newSession(cfg, &bpf.Probe{})
+	// The recording's time passes as its events say, not as fast as they
+	// are read again: connections go quiet as they did.
+	var last time.Time
+	s.clock = func() time.Time { return last }
 	if cfg.Sockets != nil {
 		cfg.Sockets(&Sockets{s: s})
 	}
 	for _, b := range batches {
+		if len(b) > 0 {
+			last = b[len(b)-1].TS
+		}
 		s.events(b, func() {})
-		s.flushViews(time.Now(), false, true)
+		s.flushViews(s.clock(), false, true)
 		s.afterBatch()
 	}
 	s.dec.Flush()
-	s.flushViews(time.Now(), true, false)
+	s.flushViews(s.clock(), true, false)
 	if cfg.AfterBatch != nil {
 		cfg.AfterBatch()
 	}
@@ -218,7 +225,7 @@ func Replay(cfg Config, batches [][]bpf.Event) *Summary {
 // batch handles one batch of events.
 func (s *session) batch(p *bpf.Probe, b *bpf.Batch) {
 	s.events(b.Events, p.Stop)
-	s.flushViews(time.Now(), false, true)
+	s.flushViews(s.clock(), false, true)
 	b.Release()
 	s.afterBatch()
 }
@@ -227,7 +234,7 @@ func (s *session) batch(p *bpf.Probe, b *bpf.Batch) {
 // reached.
 func (s *session) events(evs []bpf.Event, stop func()) {
 	if s.views != nil {
-		s.views.now = time.Now() // when this batch's views were queued
+		s.views.now = s.clock() // when this batch's views were queued
 	}
 	if s.full {
 		return
@@ -256,6 +263,7 @@ func (s *session) afterBatch() {
 type session struct {
 	cfg     Config
 	start   time.Time
+	clock   func() time.Time // time.Now, but for Replay
 	dec     *decoder.Decoder
 	owners  *owners
 	cgroups *Cgroups
@@ -281,6 +289,7 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 	s := &session{
 		cfg:     cfg,
 		start:   time.Now(),
+		clock:   time.Now,
 		owners:  newOwners(),
 		cgroups: NewCgroups(p.CgroupRoot()),
 		probe:   p,
@@ -497,7 +506,7 @@ func (s *session) comment(e *bpf.Event, twin *observation) string {
 }
 
 func (s *session) housekeep() {
-	now := time.Now()
+	now := s.clock()
 	if now.Sub(s.lastHK) < time.Second {
 		return
 	}

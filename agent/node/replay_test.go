@@ -27,7 +27,7 @@ func BenchmarkReplay(b *testing.B) {
 		b.Skip("HOPTAP_BENCH_EVENTS names no recording")
 	}
 	batches := loadEvents(b, path)
-	var calls uint64
+	var sum *capture.Summary
 	b.ResetTimer()
 	for range b.N {
 		a, err := New(Config{MetricsAddr: "127.0.0.1:0", Kubernetes: "off"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -42,14 +42,18 @@ func BenchmarkReplay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sum := capture.Replay(cfg, batches)
-		calls = sum.Decoder.Calls
+		sum = capture.Replay(cfg, batches)
 		a.ln.Close()
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(calls)*1000/1e6, "ms/1kcalls")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(sum.Decoder.Calls)*1000/1e6, "ms/1kcalls")
+	// What a recording decodes to, to see it whole: every call, no
+	// connection joined midway nor header unknown.
+	b.ReportMetric(float64(sum.Decoder.Calls), "calls")
+	b.ReportMetric(float64(sum.Decoder.TCP.Midstream), "midstream-conns")
+	b.ReportMetric(float64(sum.Decoder.HPACKUnknown), "unknown-headers")
 }
 
-func loadEvents(b *testing.B, path string) [][]bpf.Event {
+func loadEvents(b testing.TB, path string) [][]bpf.Event {
 	f, err := os.Open(path)
 	if err != nil {
 		b.Fatal(err)
