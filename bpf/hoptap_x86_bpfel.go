@@ -106,6 +106,16 @@ type hoptapStampEvent struct {
 	Pad2   uint32
 }
 
+type hoptapTagStampEvent struct {
+	_      structs.HostLayout
+	Kind   uint8
+	Pad    [3]uint8
+	Len    uint32
+	Ts     uint64
+	TwinTs uint64
+	Tag    uint64
+}
+
 type hoptapTwinSlot struct {
 	_ structs.HostLayout
 	K struct {
@@ -165,6 +175,7 @@ const (
 	hoptapVarUnusedRetransEvent  = "unused_retrans_event"
 	hoptapVarUnusedSockEvent     = "unused_sock_event"
 	hoptapVarUnusedStampEvent    = "unused_stamp_event"
+	hoptapVarUnusedTagStampEvent = "unused_tag_stamp_event"
 	hoptapVarWakeupBytes         = "wakeup_bytes"
 )
 
@@ -241,24 +252,25 @@ type hoptapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hoptapVariableSpecs struct {
-	ClassCache         *ebpf.VariableSpec `ebpf:"class_cache"`
-	DropTwins          *ebpf.VariableSpec `ebpf:"drop_twins"`
-	ElideCache         *ebpf.VariableSpec `ebpf:"elide_cache"`
-	ElideControl       *ebpf.VariableSpec `ebpf:"elide_control"`
-	FilterCgroups      *ebpf.VariableSpec `ebpf:"filter_cgroups"`
-	FilterHosts        *ebpf.VariableSpec `ebpf:"filter_hosts"`
-	FilterPorts        *ebpf.VariableSpec `ebpf:"filter_ports"`
-	PayloadMode        *ebpf.VariableSpec `ebpf:"payload_mode"`
-	PortBits           *ebpf.VariableSpec `ebpf:"port_bits"`
-	Snaplen            *ebpf.VariableSpec `ebpf:"snaplen"`
-	StampTwins         *ebpf.VariableSpec `ebpf:"stamp_twins"`
-	TwinPayload        *ebpf.VariableSpec `ebpf:"twin_payload"`
-	UnusedOwnerEvent   *ebpf.VariableSpec `ebpf:"unused_owner_event"`
-	UnusedPktEvent     *ebpf.VariableSpec `ebpf:"unused_pkt_event"`
-	UnusedRetransEvent *ebpf.VariableSpec `ebpf:"unused_retrans_event"`
-	UnusedSockEvent    *ebpf.VariableSpec `ebpf:"unused_sock_event"`
-	UnusedStampEvent   *ebpf.VariableSpec `ebpf:"unused_stamp_event"`
-	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ClassCache          *ebpf.VariableSpec `ebpf:"class_cache"`
+	DropTwins           *ebpf.VariableSpec `ebpf:"drop_twins"`
+	ElideCache          *ebpf.VariableSpec `ebpf:"elide_cache"`
+	ElideControl        *ebpf.VariableSpec `ebpf:"elide_control"`
+	FilterCgroups       *ebpf.VariableSpec `ebpf:"filter_cgroups"`
+	FilterHosts         *ebpf.VariableSpec `ebpf:"filter_hosts"`
+	FilterPorts         *ebpf.VariableSpec `ebpf:"filter_ports"`
+	PayloadMode         *ebpf.VariableSpec `ebpf:"payload_mode"`
+	PortBits            *ebpf.VariableSpec `ebpf:"port_bits"`
+	Snaplen             *ebpf.VariableSpec `ebpf:"snaplen"`
+	StampTwins          *ebpf.VariableSpec `ebpf:"stamp_twins"`
+	TwinPayload         *ebpf.VariableSpec `ebpf:"twin_payload"`
+	UnusedOwnerEvent    *ebpf.VariableSpec `ebpf:"unused_owner_event"`
+	UnusedPktEvent      *ebpf.VariableSpec `ebpf:"unused_pkt_event"`
+	UnusedRetransEvent  *ebpf.VariableSpec `ebpf:"unused_retrans_event"`
+	UnusedSockEvent     *ebpf.VariableSpec `ebpf:"unused_sock_event"`
+	UnusedStampEvent    *ebpf.VariableSpec `ebpf:"unused_stamp_event"`
+	UnusedTagStampEvent *ebpf.VariableSpec `ebpf:"unused_tag_stamp_event"`
+	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // hoptapObjects contains all objects after they have been loaded into the kernel.
@@ -308,24 +320,25 @@ func (m *hoptapMaps) Close() error {
 //
 // It can be passed to loadHoptapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hoptapVariables struct {
-	ClassCache         *ebpf.Variable `ebpf:"class_cache"`
-	DropTwins          *ebpf.Variable `ebpf:"drop_twins"`
-	ElideCache         *ebpf.Variable `ebpf:"elide_cache"`
-	ElideControl       *ebpf.Variable `ebpf:"elide_control"`
-	FilterCgroups      *ebpf.Variable `ebpf:"filter_cgroups"`
-	FilterHosts        *ebpf.Variable `ebpf:"filter_hosts"`
-	FilterPorts        *ebpf.Variable `ebpf:"filter_ports"`
-	PayloadMode        *ebpf.Variable `ebpf:"payload_mode"`
-	PortBits           *ebpf.Variable `ebpf:"port_bits"`
-	Snaplen            *ebpf.Variable `ebpf:"snaplen"`
-	StampTwins         *ebpf.Variable `ebpf:"stamp_twins"`
-	TwinPayload        *ebpf.Variable `ebpf:"twin_payload"`
-	UnusedOwnerEvent   *ebpf.Variable `ebpf:"unused_owner_event"`
-	UnusedPktEvent     *ebpf.Variable `ebpf:"unused_pkt_event"`
-	UnusedRetransEvent *ebpf.Variable `ebpf:"unused_retrans_event"`
-	UnusedSockEvent    *ebpf.Variable `ebpf:"unused_sock_event"`
-	UnusedStampEvent   *ebpf.Variable `ebpf:"unused_stamp_event"`
-	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ClassCache          *ebpf.Variable `ebpf:"class_cache"`
+	DropTwins           *ebpf.Variable `ebpf:"drop_twins"`
+	ElideCache          *ebpf.Variable `ebpf:"elide_cache"`
+	ElideControl        *ebpf.Variable `ebpf:"elide_control"`
+	FilterCgroups       *ebpf.Variable `ebpf:"filter_cgroups"`
+	FilterHosts         *ebpf.Variable `ebpf:"filter_hosts"`
+	FilterPorts         *ebpf.Variable `ebpf:"filter_ports"`
+	PayloadMode         *ebpf.Variable `ebpf:"payload_mode"`
+	PortBits            *ebpf.Variable `ebpf:"port_bits"`
+	Snaplen             *ebpf.Variable `ebpf:"snaplen"`
+	StampTwins          *ebpf.Variable `ebpf:"stamp_twins"`
+	TwinPayload         *ebpf.Variable `ebpf:"twin_payload"`
+	UnusedOwnerEvent    *ebpf.Variable `ebpf:"unused_owner_event"`
+	UnusedPktEvent      *ebpf.Variable `ebpf:"unused_pkt_event"`
+	UnusedRetransEvent  *ebpf.Variable `ebpf:"unused_retrans_event"`
+	UnusedSockEvent     *ebpf.Variable `ebpf:"unused_sock_event"`
+	UnusedStampEvent    *ebpf.Variable `ebpf:"unused_stamp_event"`
+	UnusedTagStampEvent *ebpf.Variable `ebpf:"unused_tag_stamp_event"`
+	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // hoptapPrograms contains all programs after they have been loaded into the kernel.

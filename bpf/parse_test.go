@@ -50,6 +50,16 @@ func TestParseRecords(t *testing.T) {
 		e.Local.String() != "198.0.0.3:40000" || e.Remote.String() != "198.0.0.2:10000" {
 		t.Errorf("stamp = %+v, %v", e, ok)
 	}
+	// A light stamp: the ends hashed, the receiving socket left out.
+	ts := hoptapTagStampEvent{Kind: kindTagStamp, Len: 600, Ts: 17, TwinTs: 15, Tag: 0xfeedface12345678}
+	raw, err = binary.Append(nil, binary.LittleEndian, &ts)
+	if err != nil || len(raw) != tagStampLen {
+		t.Fatalf("light stamp record of %d bytes (%v), want %d", len(raw), err, tagStampLen)
+	}
+	if e, ok := p.parse(raw); !ok || e.Kind != KindPacket || !e.Twin || e.Dir != Ingress || e.Data != nil || e.Len != 600 ||
+		e.TS.UnixNano() != 17 || e.TwinTS.UnixNano() != 15 || e.EndsTag != 0xfeedface12345678 || e.Local.IsValid() || e.Cookie != 0 {
+		t.Errorf("light stamp = %+v, %v", e, ok)
+	}
 	// A packet record's header is the generated type's: its twin time
 	// and the bytes left out before it (ElideControl) land where C puts
 	// them.
@@ -64,7 +74,7 @@ func TestParseRecords(t *testing.T) {
 		e.Cookie != 21 || e.Cgroup != 22 {
 		t.Errorf("packet = %+v, %v", e, ok)
 	}
-	for _, short := range [][]byte{nil, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {kindStamp, 0}, {99}} {
+	for _, short := range [][]byte{nil, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {kindStamp, 0}, {kindTagStamp, 0}, {99}} {
 		if _, ok := p.parse(short); ok {
 			t.Errorf("parse(%x) accepted", short)
 		}
@@ -80,10 +90,11 @@ func FuzzParse(f *testing.F) {
 	f.Add(append([]byte{byte(KindSock)}, make([]byte, sockLen)...))
 	f.Add(append([]byte{byte(KindRetransmit)}, make([]byte, retransLen)...))
 	f.Add(append([]byte{kindStamp}, make([]byte, stampLen)...))
+	f.Add(append([]byte{kindTagStamp}, make([]byte, tagStampLen)...))
 	p := &Probe{}
 	f.Fuzz(func(t *testing.T, r []byte) {
 		e, ok := p.parse(r)
-		if ok && e.Kind == KindPacket && pktHdrLen+len(e.Data) > len(r) {
+		if ok && e.Kind == KindPacket && e.Data != nil && pktHdrLen+len(e.Data) > len(r) {
 			t.Fatalf("data of %d bytes from a %d-byte record", len(e.Data), len(r))
 		}
 	})
@@ -111,7 +122,7 @@ func TestParseIntoReusedSlot(t *testing.T) {
 		plain := fill(byte(KindPacket), pktHdrLen)
 		binary.LittleEndian.PutUint32(plain[8:], 0)
 		plain[2] = 0
-		return [][]byte{pkt, twin, plain, fill(kindStamp, stampLen), fill(byte(KindOwner), ownerLen),
+		return [][]byte{pkt, twin, plain, fill(kindStamp, stampLen), fill(kindTagStamp, tagStampLen), fill(byte(KindOwner), ownerLen),
 			fill(byte(KindSock), sockLen), fill(byte(KindRetransmit), retransLen)}
 	}
 	p := &Probe{}

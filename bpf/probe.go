@@ -160,10 +160,13 @@ type Event struct {
 	// whose first, at the local sender's egress, was copied at TwinTS.
 	// Unless SetTwinPayload asked for the payload it is a stamp alone:
 	// no Data, and Local and Remote are the segment's source and
-	// destination.
-	Twin   bool
-	TwinTS time.Time
-	Len    int // bytes on the wire from the IP header on
+	// destination. A segment with payload that opens and closes nothing
+	// (most) is stamped lighter: Local and Remote are invalid, Cookie and
+	// Cgroup 0, and EndsTag is EndsTag(source, destination).
+	Twin    bool
+	TwinTS  time.Time
+	EndsTag uint64
+	Len     int // bytes on the wire from the IP header on
 	// Elided (Options.ElideControl): the bytes of the stream right before
 	// this segment that the kernel left out, all whole PING and
 	// WINDOW_UPDATE frames (the first of them at a frame boundary if this
@@ -281,15 +284,31 @@ const (
 const (
 	// Batches are small and few: the ring buffer is the buffer, and a
 	// consumer that falls behind makes the kernel count losses.
-	batchBytes  = 128 << 10
-	batchEvents = 512
-	pktHdrLen   = 56
-	ownerLen    = 56
-	sockLen     = 72
-	retransLen  = 56
-	stampLen    = 80
-	kindStamp   = 5 // a second observation's stamp alone, given as a KindPacket Event
+	batchBytes   = 128 << 10
+	batchEvents  = 512
+	pktHdrLen    = 56
+	ownerLen     = 56
+	sockLen      = 72
+	retransLen   = 56
+	stampLen     = 80
+	tagStampLen  = 32
+	kindStamp    = 5 // a second observation's stamp alone, given as a KindPacket Event
+	kindTagStamp = 6 // the same with its ends hashed (EndsTag)
 )
+
+// EndsTag hashes a segment's source and destination as the kernel does
+// for a light stamp (Event.EndsTag): the same ends, the same tag.
+func EndsTag(src, dst netip.AddrPort) uint64 {
+	a, b := src.Addr().As16(), dst.Addr().As16()
+	h := uint64(src.Port())<<16 | uint64(dst.Port())
+	for _, x := range [...][16]byte{a, b} {
+		for i := 0; i < 16; i += 8 {
+			h = (h ^ le.Uint64(x[i:])) * 0x9e3779b97f4a7c15
+			h ^= h >> 29
+		}
+	}
+	return h
+}
 
 // Open checks the system, loads the programs, attaches them and starts
 // reading. Errors say what is missing and how to fix it.
@@ -648,6 +667,7 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		if out.Local.IsValid() || out.Remote.IsValid() {
 			out.Local, out.Remote = netip.AddrPort{}, netip.AddrPort{}
 		}
+		out.EndsTag = 0
 		return true
 	case KindOwner:
 		if len(r) < ownerLen {
@@ -699,6 +719,23 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		out.Cgroup = le.Uint64(r[32:])
 		out.Local = addr16(r[40:56], le.Uint16(r[72:]))
 		out.Remote = addr16(r[56:72], le.Uint16(r[74:]))
+		out.EndsTag = 0
+		return true
+	case kindTagStamp:
+		if len(r) < tagStampLen {
+			return false
+		}
+		packetSlot(out)
+		out.Dir, out.Twin = Ingress, true
+		out.Truncated, out.Omitted, out.Class, out.Ifindex, out.Data, out.Elided = false, false, 0, 0, nil, 0
+		out.Len = int(le.Uint32(r[4:]))
+		out.TS = p.wall(le.Uint64(r[8:]))
+		out.TwinTS = p.wall(le.Uint64(r[16:]))
+		out.EndsTag = le.Uint64(r[24:])
+		out.Cookie, out.Cgroup = 0, 0
+		if out.Local.IsValid() || out.Remote.IsValid() {
+			out.Local, out.Remote = netip.AddrPort{}, netip.AddrPort{}
+		}
 		return true
 	case KindRetransmit:
 		if len(r) < retransLen {

@@ -442,6 +442,142 @@ func TestProbeElidesControl(t *testing.T) {
 	close(sizes)
 }
 
+// TestProbeStampsTwins: with both sockets here, a segment is copied at
+// its sender's egress and only stamped at the receiver's ingress: in
+// full (ends, socket) for a connection's setup, light (its ends hashed as
+// EndsTag hashes them) for one with payload, and not at all for DATA
+// alone, which no view needs the arrival of.
+func TestProbeStampsTwins(t *testing.T) {
+	requireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	sizes := make(chan int, 8)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for n := range sizes {
+			if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
+				return
+			}
+			c.Write([]byte{1})
+		}
+	}()
+	p, err := Open(Options{Ports: []uint16{port}, StampTwins: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame := func(typ, flags byte, stream uint32, payload ...byte) []byte {
+		n := len(payload)
+		return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}, payload...)
+	}
+	headers := frame(1, 4, 1, 0x82, 0x86, 0x84)
+	data := frame(0, 0, 1, 0, 0, 0, 0, 2, 8, 1) // not ending the stream
+	send := func(b []byte) {
+		sizes <- len(b)
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(4, 0, 0)...))
+	send(headers)
+	send(data)
+	send(headers)
+	close(sizes)
+
+	client := netip.MustParseAddrPort(c.LocalAddr().String())
+	server := netip.MustParseAddrPort(ln.Addr().String())
+	type copied struct {
+		ts   time.Time
+		tag  uint64
+		data string
+	}
+	var sent []copied // the client's segments at egress
+	var light, full []Event
+	wantTag := EndsTag(client, server)
+	deadline := time.After(10 * time.Second)
+	for len(light) < 3 {
+		select {
+		case b := <-p.Events():
+			for _, e := range b.Events {
+				switch {
+				case e.Kind != KindPacket:
+				case e.Twin && e.Data == nil && e.Local.IsValid():
+					full = append(full, e)
+				case e.Twin && e.Data == nil:
+					if e.EndsTag == wantTag { // not the server's answers
+						light = append(light, e)
+					}
+				case e.Dir == Egress:
+					off := int(e.Data[0]&0xf) * 4
+					src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.Data[12:16])), uint16(e.Data[off])<<8|uint16(e.Data[off+1]))
+					dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(e.Data[16:20])), uint16(e.Data[off+2])<<8|uint16(e.Data[off+3]))
+					if src == client {
+						sent = append(sent, copied{e.TS, EndsTag(src, dst), string(tcpPayload(e.Data))})
+					}
+				}
+			}
+			b.Release()
+		case <-deadline:
+			t.Fatalf("after 10 s: %d light stamps, %d full, %d segments sent", len(light), len(full), len(sent))
+		}
+	}
+	// The preface with SETTINGS, then each HEADERS: one light stamp each,
+	// at the segment's departure, with its ends' tag.
+	for i, s := range light {
+		if s.Cookie != 0 || s.Dir != Ingress {
+			t.Errorf("light stamp %d: %+v, want tag %x", i, s, wantTag)
+		}
+		found := false
+		for _, c := range sent {
+			if c.ts.Equal(s.TwinTS) {
+				found = true
+				if c.tag != s.EndsTag || c.data == string(data) {
+					t.Errorf("light stamp %d is of segment %q (tag %x)", i, c.data, c.tag)
+				}
+				if !s.TS.After(c.ts) {
+					t.Errorf("light stamp %d arrived at %v, before it left at %v", i, s.TS, c.ts)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("light stamp %d left at %v: no segment copied then", i, s.TwinTS)
+		}
+	}
+	// The SYN, stamped in full at the listener: its ends and socket.
+	syn := false
+	for _, s := range full {
+		if s.Local == client && s.Remote == server && s.Cookie != 0 {
+			syn = true
+		}
+	}
+	if !syn {
+		t.Errorf("no full stamp of the client's handshake among %+v", full)
+	}
+	cn, err := p.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cn.Twins == 0 {
+		t.Errorf("the DATA segment's arrival was not left unstamped (no twin counted): %+v", cn)
+	}
+}
+
 // TestProbeLoadsWithEveryOption: the verifier walks a different program
 // for each set of load-time options (they are constants it prunes by),
 // so each is loaded once.

@@ -320,6 +320,9 @@ func (s *session) event(e *bpf.Event) {
 		// filter by process; the decoder parses them itself.
 		var t tcpInfo
 		switch {
+		case e.Twin && e.Data == nil && !e.Local.IsValid(): // a light stamp: its time is all
+			s.tagStamp(e)
+			return
 		case e.Twin && e.Data == nil: // a stamp: the kernel read the ends
 			t = tcpInfo{ok: true, src: e.Local, dst: e.Remote}
 		case s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil:
@@ -434,6 +437,21 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 			s.sum.OmittedDecoded++
 		}
 		s.dec.PacketElided(0, layers.LinkTypeRaw, e.Data, e.TS, e.Len, e.Elided)
+	}
+	if s.cfg.Count > 0 && s.sum.Packets >= uint64(s.cfg.Count) {
+		s.full = true
+	}
+}
+
+// tagStamp keeps a light stamp's time for the views: a second
+// observation, of a segment decoded at its sender's egress, whose
+// receiving socket showed itself with its own segments.
+func (s *session) tagStamp(e *bpf.Event) {
+	s.sum.Packets++
+	s.sum.Ingress++
+	s.sum.BothEnds++
+	if s.views != nil {
+		s.views.book.addTag(e.EndsTag, e.TwinTS.UnixNano(), e.TS.UnixNano())
 	}
 	if s.cfg.Count > 0 && s.sum.Packets >= uint64(s.cfg.Count) {
 		s.full = true

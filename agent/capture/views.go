@@ -1,11 +1,11 @@
 package capture
 
 import (
-	"encoding/binary"
 	"math"
 	"net/netip"
 	"time"
 
+	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/grpc"
 	"github.com/hoptap/hoptap/decoder/http2"
@@ -579,17 +579,8 @@ const (
 	stampGenFull  = stampGenSlots * 3 / 4
 )
 
-func endsTag(src, dst netip.AddrPort) uint64 {
-	a, b := src.Addr().As16(), dst.Addr().As16()
-	h := uint64(src.Port())<<16 | uint64(dst.Port())
-	for _, x := range [...][16]byte{a, b} {
-		for i := 0; i < 16; i += 8 {
-			h = (h ^ binary.LittleEndian.Uint64(x[i:])) * 0x9e3779b97f4a7c15
-			h ^= h >> 29
-		}
-	}
-	return h
-}
+// endsTag is the kernel's hash of a segment's ends (light stamps).
+func endsTag(src, dst netip.AddrPort) uint64 { return bpf.EndsTag(src, dst) }
 
 // stampAt is where a stamp's probe starts, and its short tag.
 func stampAt(ends uint64, egress int64) (int, uint32) {
@@ -611,6 +602,11 @@ func (b *stampBook) rotate() {
 // add stamps a segment from src to dst that left at egress and arrived
 // at ingress.
 func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
+	b.addTag(endsTag(src, dst), egress, ingress)
+}
+
+// addTag is add for ends already hashed.
+func (b *stampBook) addTag(ends uint64, egress, ingress int64) {
 	d := ingress - egress
 	if d < 0 || d > math.MaxInt32 {
 		return // not a delay a twin has: left unknown
@@ -624,7 +620,7 @@ func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
 		b.rotate()
 	}
 	t := b.gens[b.cur]
-	i, tag := stampAt(endsTag(src, dst), egress)
+	i, tag := stampAt(ends, egress)
 	for t[i].tag != 0 {
 		i = (i + 1) & (stampGenSlots - 1)
 	}
