@@ -125,25 +125,36 @@ func (d *Decoder) PacketAt(observer uint64, lt layers.LinkType, data []byte, ts 
 // (tcp.Config.Elision): they are skipped where the stream stands at
 // their start, and a gap otherwise.
 func (d *Decoder) PacketElided(observer uint64, lt layers.LinkType, data []byte, ts time.Time, wireLen, elided int) error {
+	seg, err := d.Parse(observer, lt, data, ts, wireLen, elided)
+	if seg != nil {
+		d.Segment(seg)
+	}
+	return err
+}
+
+// Parse reads a packet's headers as PacketElided does, for a caller that
+// looks at the segment before it is decoded: give it to Segment next (it
+// is the decoder's until then). nil when the packet is not decoded at all
+// (it is counted as such; err says why when it is malformed).
+func (d *Decoder) Parse(observer uint64, lt layers.LinkType, data []byte, ts time.Time, wireLen, elided int) (*packet.Segment, error) {
 	d.stats.Packets++
 	d.seg = packet.Segment{TS: ts, Observer: observer}
 	if err := d.pkt.Decode(lt, data, &d.seg); err != nil {
 		switch {
 		case errors.Is(err, packet.ErrNotTCP), errors.Is(err, packet.ErrNotIP):
 			d.stats.NotTCP++
-			return nil
+			return nil, nil
 		case errors.Is(err, packet.ErrFragment):
 			d.stats.Fragments++
-			return nil
+			return nil, nil
 		}
 		d.stats.LinkErrors++
-		return err
+		return nil, err
 	}
 	// A frame cut by the snap length may have lost TCP payload that the IP
 	// header still counts; the segment's WireLen already says so.
 	d.seg.Elided = elided
-	d.Segment(&d.seg)
-	return nil
+	return &d.seg, nil
 }
 
 // Segment feeds one TCP segment, for sources that parse packets

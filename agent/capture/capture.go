@@ -22,6 +22,7 @@ import (
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/http2"
+	"github.com/hoptap/hoptap/decoder/packet"
 )
 
 // Config is one capture.
@@ -272,14 +273,18 @@ type session struct {
 	note    Comment
 	probe   *bpf.Probe
 	views   *views
-	closing [][2]netip.AddrPort // with views: closed connections the directory forgets after the views are given
-	pids    *pidFilter
-	pcap    *PcapNG
-	full    bool
-	sum     Summary
-	hs      []time.Duration
-	srtt    []time.Duration
-	lastHK  time.Time
+	// parsed is the packet event's segment, when the decoder read its
+	// headers for the views already (preparsed; nil if it refused it).
+	parsed    *packet.Segment
+	preparsed bool
+	closing   [][2]netip.AddrPort // with views: closed connections the directory forgets after the views are given
+	pids      *pidFilter
+	pcap      *PcapNG
+	full      bool
+	sum       Summary
+	hs        []time.Duration
+	srtt      []time.Duration
+	lastHK    time.Time
 }
 
 // Samples kept for the summary's percentiles.
@@ -325,6 +330,15 @@ func (s *session) event(e *bpf.Event) {
 			return
 		case e.Twin && e.Data == nil: // a stamp: the kernel read the ends
 			t = tcpInfo{ok: true, src: e.Local, dst: e.Remote}
+		case !e.Twin && s.views != nil && s.pids == nil && s.obs == nil:
+			// Parsed once, by the decoder, which decodes it next.
+			seg, _ := s.dec.Parse(0, layers.LinkTypeRaw, e.Data, e.TS, e.Len, e.Elided)
+			if seg != nil {
+				t = tcpInfo{ok: true, src: seg.Src, dst: seg.Dst}
+			}
+			s.parsed, s.preparsed = seg, true
+			s.packet(e, &t)
+			return
 		case s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil:
 			t, _ = parseTCP(e.Data, e.Len)
 		}
@@ -430,6 +444,13 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 		}
 		if e.Omitted {
 			s.sum.OmittedDecoded++
+		}
+		if s.preparsed { // nil: not one to decode, and counted
+			if s.parsed != nil {
+				s.dec.Segment(s.parsed)
+			}
+			s.parsed, s.preparsed = nil, false
+			break
 		}
 		s.dec.PacketElided(0, layers.LinkTypeRaw, e.Data, e.TS, e.Len, e.Elided)
 	case twin == nil:
