@@ -51,6 +51,9 @@ volatile __u32 twin_payload = 0;
 // out, so user space skips them at a frame boundary instead of losing
 // its place in the stream.
 volatile __u32 elide_control = 0;
+// elide_control may be turned on: a segment then tells what was left out
+// before it even while elide_control is off again.
+volatile const __u32 elide_allowed = 0;
 // Wake the reader only once this much is waiting; it also polls on a
 // short timer. Waking per event would cost a context switch per packet.
 volatile const __u64 wakeup_bytes = 1 << 20;
@@ -853,7 +856,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	}
 	// The frames are walked once, for the receiver's stamp and for
 	// elide_control.
-	int elide_here = elide_control && !twin_ts && paylen > 0 && hdr.class == CLASS_H2;
+	int elide_here = elide_allowed && elide_control && !twin_ts && paylen > 0 && hdr.class == CLASS_H2;
 	int kind = SEG_NEEDED;
 	if ((dir && seen && !drop_twins) || elide_here)
 		kind = seg_kind(skb, hdrlen, paylen, tcpflags, hdr.class);
@@ -863,12 +866,14 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		seen->ts = now;
 		seen->needed = drop_twins || kind == SEG_NEEDED;
 	}
-	if (elide_control && !twin_ts) {
+	if (elide_allowed && !twin_ts) {
 		__u32 seq = bpf_ntohl(th.seq);
 		if (elide_here) {
 			if (kind == SEG_CONTROL && elide(skb, hdr.cookie, dir, seq, paylen))
 				return;
 			tell_elided(skb, &hdr, seq);
+		} else if (paylen > 0 && hdr.class == CLASS_H2) {
+			tell_elided(skb, &hdr, seq); // elision off: a range left out while it was on ends here
 		} else if (paylen == 0 && (tcpflags & 0x05)) { // FIN, RST: a range left out before them ends here
 			if (classify_cached(hdr.cookie) == CLASS_H2)
 				tell_elided(skb, &hdr, seq);

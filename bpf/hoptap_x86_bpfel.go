@@ -160,6 +160,7 @@ const (
 	hoptapProgHoptapSockops      = "hoptap_sockops"
 	hoptapVarClassCache          = "class_cache"
 	hoptapVarDropTwins           = "drop_twins"
+	hoptapVarElideAllowed        = "elide_allowed"
 	hoptapVarElideCache          = "elide_cache"
 	hoptapVarElideControl        = "elide_control"
 	hoptapVarFilterCgroups       = "filter_cgroups"
@@ -254,6 +255,7 @@ type hoptapMapSpecs struct {
 type hoptapVariableSpecs struct {
 	ClassCache          *ebpf.VariableSpec `ebpf:"class_cache"`
 	DropTwins           *ebpf.VariableSpec `ebpf:"drop_twins"`
+	ElideAllowed        *ebpf.VariableSpec `ebpf:"elide_allowed"`
 	ElideCache          *ebpf.VariableSpec `ebpf:"elide_cache"`
 	ElideControl        *ebpf.VariableSpec `ebpf:"elide_control"`
 	FilterCgroups       *ebpf.VariableSpec `ebpf:"filter_cgroups"`
@@ -322,6 +324,7 @@ func (m *hoptapMaps) Close() error {
 type hoptapVariables struct {
 	ClassCache          *ebpf.Variable `ebpf:"class_cache"`
 	DropTwins           *ebpf.Variable `ebpf:"drop_twins"`
+	ElideAllowed        *ebpf.Variable `ebpf:"elide_allowed"`
 	ElideCache          *ebpf.Variable `ebpf:"elide_cache"`
 	ElideControl        *ebpf.Variable `ebpf:"elide_control"`
 	FilterCgroups       *ebpf.Variable `ebpf:"filter_cgroups"`

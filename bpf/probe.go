@@ -272,6 +272,7 @@ type Probe struct {
 	// batchBytes bounds the ring space one batch holds.
 	batchBytes uint64
 	poll       time.Duration // the longest the reader sleeps
+	elidable   bool          // opened with ElideControl
 }
 
 // PollInterval is the longest an event waits in the ring buffer when
@@ -345,6 +346,7 @@ func Open(opts Options) (*Probe, error) {
 		"drop_twins":     b2u(opts.DropTwins),
 		"stamp_twins":    b2u(opts.StampTwins && !opts.DropTwins),
 		"elide_control":  b2u(opts.ElideControl),
+		"elide_allowed":  b2u(opts.ElideControl),
 	}
 	var ports [1024]uint64
 	for _, port := range opts.Ports {
@@ -364,7 +366,7 @@ func Open(opts Options) (*Probe, error) {
 		}
 		spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
 	}
-	p := &Probe{cgroupRoot: root, done: make(chan struct{}), poll: PollInterval}
+	p := &Probe{cgroupRoot: root, done: make(chan struct{}), poll: PollInterval, elidable: opts.ElideControl}
 	if opts.Lazy {
 		p.poll = LazyPollInterval
 	}
@@ -608,6 +610,14 @@ func (p *Probe) wall(ktime uint64) time.Time {
 	return time.Unix(0, int64(ktime)+p.monoToWall)
 }
 
+// Now is the time now as events tell it: an event stamped before a call
+// to Now has a TS before what it returns.
+func (p *Probe) Now() time.Time {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return p.wall(uint64(ts.Nano()))
+}
+
 func addr16(b []byte, port uint16) netip.AddrPort {
 	a := netip.AddrFrom16([16]byte(b)).Unmap()
 	return netip.AddrPortFrom(a, port)
@@ -767,6 +777,9 @@ func (p *Probe) SetTwinPayload(on bool) error {
 // at once. Off, every segment is copied again: for a watcher of frames
 // or packets.
 func (p *Probe) SetElideControl(on bool) error {
+	if on && !p.elidable {
+		return errors.New("setting elide_control: the probe was opened without ElideControl")
+	}
 	if err := p.objs.ElideControl.Set(b2u(on)); err != nil {
 		return fmt.Errorf("setting elide_control: %w", err)
 	}

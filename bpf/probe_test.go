@@ -433,12 +433,21 @@ func TestProbeElidesControl(t *testing.T) {
 	if cn.Elided != 4 || cn.ElidedBytes != uint64(2*left) {
 		t.Errorf("counted %d segments, %d bytes left out; want 4, %d", cn.Elided, cn.ElidedBytes, 2*left)
 	}
-	// Off, a PING segment is copied like any other.
+	// Off, a PING segment is copied like any other, and the first one
+	// copied tells of the one left out just before the switch.
+	send(ping)
 	if err := p.SetElideControl(false); err != nil {
 		t.Fatal(err)
 	}
 	send(ping)
 	collect(func() bool { return has(Egress, string(ping)) && has(Ingress, string(ping)) })
+	for _, d := range []Dir{Egress, Ingress} {
+		for _, s := range got[d] {
+			if s.payload == string(ping) && s.elided != len(ping) {
+				t.Errorf("%v: the first PING copied with elision off tells of %d bytes left out, want %d", d, s.elided, len(ping))
+			}
+		}
+	}
 	close(sizes)
 }
 

@@ -502,7 +502,12 @@ type Comment struct {
 }
 
 // String writes the comment.
-func (c *Comment) String() string { return c.s.comment(c.e, c.twin) }
+func (c *Comment) String() string {
+	if c.s == nil {
+		return "" // nothing known of the packet
+	}
+	return c.s.comment(c.e, c.twin)
+}
 
 // comment says where a packet was seen and which process's socket it
 // belongs to; unknown parts say so.

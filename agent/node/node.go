@@ -230,6 +230,9 @@ func (a *Agent) pipeline(popts bpf.Options, namer metrics.Namer, watchers *watch
 			// Segments of PING and WINDOW_UPDATE frames alone, which the
 			// metrics need not, are copied only while someone watches
 			// frames or packets.
+			// A watcher gets the packets stamped after it came, when
+			// every segment is copied again.
+			watchers.Clock(p.Now)
 			watchers.FramesWanted(func(on bool) {
 				if err := p.SetElideControl(!on); err != nil {
 					a.log.Warn("frames watched: PING and WINDOW_UPDATE segments may still be left out", "err", err)

@@ -37,10 +37,15 @@ type Server struct {
 	wanted   func(bool)                 // told when packets become watched or not
 	frames   int                        // watchers of frames or packets (under mu)
 	wantedF  func(bool)                 // told when those come and go
+	now      func() time.Time           // as packets tell time (Clock)
 }
 
 type watcher struct {
-	req     *api.WatchRequest
+	req *api.WatchRequest
+	// since is when the watcher came, as packets tell time (Clock): it
+	// gets no packet from before, when the kernel may still have left
+	// segments out that it would see as holes.
+	since   time.Time
 	sink    decoder.Sink   // filter → printer → lines
 	filter  *filter.Filter // nil: everything
 	printer *render.Printer
@@ -67,6 +72,14 @@ func (s *Server) PacketsWanted(f func(bool)) {
 	defer s.mu.Unlock()
 	s.wanted = f
 	f(s.packets > 0)
+}
+
+// Clock sets how the server tells the time packets are stamped with
+// (bpf.Probe.Now); without one, watchers get every packet handed on.
+func (s *Server) Clock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
 }
 
 // FramesWanted has f told, under the server's lock, whenever frames or
@@ -140,7 +153,7 @@ func (s *Server) Packet(e *bpf.Event, src, dst netip.AddrPort, c *capture.Commen
 	// One copy for every watcher that wants it: sending only reads it.
 	var ev *api.WatchEvent
 	for _, w := range ws {
-		if !w.req.Packets || !w.wants(src, dst) {
+		if !w.req.Packets || e.TS.Before(w.since) || !w.wants(src, dst) {
 			continue
 		}
 		if ev == nil {
@@ -241,9 +254,12 @@ func (s *Server) add(w *watcher) error {
 	if len(cur) >= MaxWatchers {
 		return errBusy
 	}
+	s.count(w, 1) // every segment copied from now on
+	if s.now != nil {
+		w.since = s.now()
+	}
 	next := append(slices.Clone(cur), w)
 	s.watchers.Store(&next)
-	s.count(w, 1)
 	return nil
 }
 

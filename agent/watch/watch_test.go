@@ -1,10 +1,14 @@
 package watch
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/hoptap/hoptap/agent/api"
+	"github.com/hoptap/hoptap/agent/capture"
+	"github.com/hoptap/hoptap/bpf"
 )
 
 func TestLinesSplitIntoEvents(t *testing.T) {
@@ -80,5 +84,36 @@ func TestMaxWatchers(t *testing.T) {
 	s.remove(s.list()[0])
 	if err := s.add(w); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A watcher of packets gets none stamped before it came: the kernel may
+// have left segments out until then (elision), and the file would show
+// holes between those packets and the next.
+func TestPacketsFromTheWatchersStart(t *testing.T) {
+	s := New()
+	t0 := time.Unix(1000, 0)
+	now := t0
+	s.Clock(func() time.Time { return now })
+	var told []bool
+	s.FramesWanted(func(on bool) { told = append(told, on) })
+	w, _ := newWatcher(&api.WatchRequest{Packets: true})
+	now = t0.Add(time.Second)
+	if err := s.add(w); err != nil {
+		t.Fatal(err)
+	}
+	if len(told) != 2 || !told[1] {
+		t.Fatalf("frames wanted told %v, want [false true]", told)
+	}
+	src, dst := netip.MustParseAddrPort("198.18.0.3:40000"), netip.MustParseAddrPort("198.18.0.2:50051")
+	for _, ts := range []time.Time{t0.Add(500 * time.Millisecond), t0.Add(time.Second), t0.Add(2 * time.Second)} {
+		s.Packet(&bpf.Event{Kind: bpf.KindPacket, TS: ts, Data: []byte{0x45}}, src, dst, &capture.Comment{})
+	}
+	var got []int64
+	for len(w.ch) > 0 {
+		got = append(got, (<-w.ch).GetPacket().GetTsUnixNano())
+	}
+	if want := []int64{t0.Add(time.Second).UnixNano(), t0.Add(2 * time.Second).UnixNano()}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("packets at %v, want %v", got, want)
 	}
 }
