@@ -638,6 +638,17 @@ func packetSlot(out *Event) {
 	}
 }
 
+// stampInto sets what both kinds of stamp say alike: a second, ingress
+// observation with no data, its length and both times.
+func (p *Probe) stampInto(r []byte, out *Event) {
+	packetSlot(out)
+	out.Dir, out.Twin = Ingress, true
+	out.Truncated, out.Omitted, out.Class, out.Ifindex, out.Data, out.Elided = false, false, 0, 0, nil, 0
+	out.Len = int(le.Uint32(r[4:]))
+	out.TS = p.wall(le.Uint64(r[8:]))
+	out.TwinTS = p.wall(le.Uint64(r[16:]))
+}
+
 // parseInto decodes one record into out, all of it overwritten; the
 // layouts are hoptap.c's structs.
 func (p *Probe) parseInto(r []byte, out *Event) bool {
@@ -719,12 +730,7 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		if len(r) < stampLen {
 			return false
 		}
-		packetSlot(out)
-		out.Dir, out.Twin = Ingress, true
-		out.Truncated, out.Omitted, out.Class, out.Ifindex, out.Data, out.Elided = false, false, 0, 0, nil, 0
-		out.Len = int(le.Uint32(r[4:]))
-		out.TS = p.wall(le.Uint64(r[8:]))
-		out.TwinTS = p.wall(le.Uint64(r[16:]))
+		p.stampInto(r, out)
 		out.Cookie = le.Uint64(r[24:])
 		out.Cgroup = le.Uint64(r[32:])
 		out.Local = addr16(r[40:56], le.Uint16(r[72:]))
@@ -735,12 +741,7 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		if len(r) < tagStampLen {
 			return false
 		}
-		packetSlot(out)
-		out.Dir, out.Twin = Ingress, true
-		out.Truncated, out.Omitted, out.Class, out.Ifindex, out.Data, out.Elided = false, false, 0, 0, nil, 0
-		out.Len = int(le.Uint32(r[4:]))
-		out.TS = p.wall(le.Uint64(r[8:]))
-		out.TwinTS = p.wall(le.Uint64(r[16:]))
+		p.stampInto(r, out)
 		out.EndsTag = le.Uint64(r[24:])
 		out.Cookie, out.Cgroup = 0, 0
 		if out.Local.IsValid() || out.Remote.IsValid() {

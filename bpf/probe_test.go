@@ -311,21 +311,24 @@ func TestProbeLazyDelivers(t *testing.T) {
 	}
 }
 
-// TestProbeElidesControl: with ElideControl, segments of an HTTP/2
-// connection that are whole PING and WINDOW_UPDATE frames are not
-// copied, at the sender's egress nor at the receiver's ingress, and the
-// next segment copied tells how many bytes were left out right before it;
-// SetElideControl(false) copies them again.
-func TestProbeElidesControl(t *testing.T) {
-	requireRoot(t)
+// h2Peers is a loopback connection under a probe opened with opts: send
+// writes bytes from the client as a segment of their own (the server
+// answers each write with a byte once it has it all, so the next is sent
+// after it). frame builds an HTTP/2 frame.
+type h2Peers struct {
+	p              *Probe
+	client, server netip.AddrPort
+	send           func([]byte)
+}
+
+func newH2Peers(t *testing.T, opts Options) *h2Peers {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	// The server answers each write with a byte once it has it all, so
-	// each write is a segment of its own, sent after the one before.
 	sizes := make(chan int, 8)
 	go func() {
 		c, err := ln.Accept()
@@ -340,33 +343,53 @@ func TestProbeElidesControl(t *testing.T) {
 			c.Write([]byte{1})
 		}
 	}()
-	p, err := Open(Options{Ports: []uint16{port}, ElideControl: true})
+	opts.Ports = []uint16{port}
+	p, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	frame := func(typ, flags byte, stream uint32, payload ...byte) []byte {
-		n := len(payload)
-		return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}, payload...)
+	t.Cleanup(func() { close(sizes); c.Close() })
+	return &h2Peers{
+		p:      p,
+		client: netip.MustParseAddrPort(c.LocalAddr().String()),
+		server: netip.MustParseAddrPort(ln.Addr().String()),
+		send: func(b []byte) {
+			sizes <- len(b)
+			if _, err := c.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+		},
 	}
+}
+
+func frame(typ, flags byte, stream uint32, payload ...byte) []byte {
+	n := len(payload)
+	return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}, payload...)
+}
+
+const preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// TestProbeElidesControl: with ElideControl, segments of an HTTP/2
+// connection that are whole PING and WINDOW_UPDATE frames are not
+// copied, at the sender's egress nor at the receiver's ingress, and the
+// next segment copied tells how many bytes were left out right before it;
+// SetElideControl(false) copies them again.
+func TestProbeElidesControl(t *testing.T) {
+	requireRoot(t)
+	h := newH2Peers(t, Options{ElideControl: true})
+	p, send, port := h.p, h.send, h.server.Port()
 	ping := frame(6, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
 	wu := frame(8, 0, 0, 0, 0, 0x10, 0)
 	headers := frame(1, 5, 1, 0x82, 0x86, 0x84) // :method GET, :scheme http, :path /
-	send := func(b []byte) {
-		sizes <- len(b)
-		if _, err := c.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(4, 0, 0)...))
+	send(append([]byte(preface), frame(4, 0, 0)...))
 	send(ping)
 	send(append(wu, ping...))
 	send(headers)
@@ -448,7 +471,6 @@ func TestProbeElidesControl(t *testing.T) {
 			}
 		}
 	}
-	close(sizes)
 }
 
 // TestProbeStampsTwins: with both sockets here, a segment is copied at
@@ -458,59 +480,15 @@ func TestProbeElidesControl(t *testing.T) {
 // alone, which no view needs the arrival of.
 func TestProbeStampsTwins(t *testing.T) {
 	requireRoot(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	sizes := make(chan int, 8)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for n := range sizes {
-			if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
-				return
-			}
-			c.Write([]byte{1})
-		}
-	}()
-	p, err := Open(Options{Ports: []uint16{port}, StampTwins: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	frame := func(typ, flags byte, stream uint32, payload ...byte) []byte {
-		n := len(payload)
-		return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}, payload...)
-	}
+	h := newH2Peers(t, Options{StampTwins: true})
+	p, send, client, server := h.p, h.send, h.client, h.server
 	headers := frame(1, 4, 1, 0x82, 0x86, 0x84)
 	data := frame(0, 0, 1, 0, 0, 0, 0, 2, 8, 1) // not ending the stream
-	send := func(b []byte) {
-		sizes <- len(b)
-		if _, err := c.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(4, 0, 0)...))
+	send(append([]byte(preface), frame(4, 0, 0)...))
 	send(headers)
 	send(data)
 	send(headers)
-	close(sizes)
 
-	client := netip.MustParseAddrPort(c.LocalAddr().String())
-	server := netip.MustParseAddrPort(ln.Addr().String())
 	type copied struct {
 		ts   time.Time
 		tag  uint64
