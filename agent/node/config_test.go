@@ -25,6 +25,7 @@ hosts: [198.18.0.0/15]
 payload: all
 logFormat: json
 nice: 5
+procs: 2
 limits:
   maxServices: 10
   hopWindow: 45s
@@ -34,8 +35,12 @@ limits:
 	}
 	c.Defaults()
 	if c.MetricsAddr != "127.0.0.1:9999" || len(c.Ports) != 2 || c.Payload != "all" || c.LogFormat != "json" ||
-		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 8 || c.Nice != 5 {
+		c.Limits.MaxServices != 10 || c.Limits.HopWindow.Duration != 45*time.Second || c.BufferMiB != 8 || c.Nice != 5 || c.Procs != 2 {
 		t.Fatalf("config %+v", c)
+	}
+	var d Config
+	if d.Defaults(); d.Procs != 1 {
+		t.Errorf("procs %d by default, want 1", d.Procs)
 	}
 
 	p, err := c.probe()
@@ -73,6 +78,7 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		{MetricsAddr: "127.0.0.1:0", BufferMiB: 3},
 		{MetricsAddr: "not an address"},
 		{MetricsAddr: "127.0.0.1:0", Nice: 20},
+		{MetricsAddr: "127.0.0.1:0", Procs: -2},
 	} {
 		a, err := New(c, nil)
 		if err == nil {

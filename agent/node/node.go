@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,9 @@ func New(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	if n := cfg.Nice; n < 0 || n > 19 {
 		return nil, fmt.Errorf("nice %d: want 0 to 19", n)
+	}
+	if n := cfg.Procs; n < 0 || n > 1024 {
+		return nil, fmt.Errorf("procs %d: want 1 to 1024", n)
 	}
 	switch cfg.Kubernetes {
 	case "auto", "on", "off":
@@ -119,9 +123,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := priority.Nice(a.cfg.Nice); err != nil {
 		a.log.Warn("running at the priority it was started with", "err", err)
 	}
+	if os.Getenv("GOMAXPROCS") == "" && a.cfg.Procs > 0 {
+		runtime.GOMAXPROCS(a.cfg.Procs)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.srv.Serve(a.ln) }()
-	a.log.Info("serving metrics", "addr", a.ln.Addr().String())
+	a.log.Info("serving metrics", "addr", a.ln.Addr().String(), "procs", runtime.GOMAXPROCS(0))
 
 	err := a.capture(ctx)
 	a.ready.Store(false)
