@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ type options struct {
 	cgroupRoot string
 	bufferMiB  int
 	nice       int
+	procs      int
 	agent      string
 	// Through Kubernetes (kube.go).
 	node, pod      string
@@ -110,6 +112,7 @@ agent reached directly.`,
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
 	f.IntVar(&o.nice, "nice", 0, "niceness, 1-19: the capture yields the CPU to the traffic it watches (it may then lose events on a saturated host, counted); 0: the priority it was started with")
+	f.IntVar(&o.procs, "procs", 1, "Go processors to run on (GOMAXPROCS): 1 keeps the ring's reader and the decoder on one core's caches; GOMAXPROCS in the environment wins")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
@@ -133,6 +136,12 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	}
 	if o.nice < 0 || o.nice > 19 {
 		return fmt.Errorf("--nice %d: want 0 to 19", o.nice)
+	}
+	if o.procs < 1 || o.procs > 1024 {
+		return fmt.Errorf("--procs %d: want 1 to 1024", o.procs)
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(o.procs)
 	}
 	end, err := o.Begin()
 	if err != nil {
