@@ -49,7 +49,7 @@ type pairConn struct {
 	// headers, which the stamp book forgets within a few batches: a long
 	// call ends much later.
 	pins       []pin
-	requests   uint64 // endsTag of client → server, for the pins
+	requests   uint64 // bpf.EndsTag of client → server, for the pins
 	looked     uint64 // locals.learned when the ends were last looked up
 	pinPending bool   // listed in views.pinning
 	hidden     bool   // the server's side of a translated pair (shows)
@@ -135,7 +135,7 @@ func (v *views) wantsFrame(sink func(http2.Type) bool) func(http2.Type) bool {
 func (v *views) pairOf(c *decoder.Conn) *pairConn {
 	pc := v.conns[c.ID]
 	if pc == nil {
-		pc = &pairConn{requests: endsTag(c.Client, c.Server)}
+		pc = &pairConn{requests: bpf.EndsTag(c.Client, c.Server)}
 		v.conns[c.ID] = pc
 	} else if pc.looked == v.s.locals.learned || pc.pair() {
 		return pc
@@ -579,9 +579,6 @@ const (
 	stampGenFull  = stampGenSlots * 3 / 4
 )
 
-// endsTag is the kernel's hash of a segment's ends (light stamps).
-func endsTag(src, dst netip.AddrPort) uint64 { return bpf.EndsTag(src, dst) }
-
 // stampAt is where a stamp's probe starts, and its short tag.
 func stampAt(ends uint64, egress int64) (int, uint32) {
 	h := (ends ^ uint64(egress)) * 0xbf58476d1ce4e5b9
@@ -602,7 +599,7 @@ func (b *stampBook) rotate() {
 // add stamps a segment from src to dst that left at egress and arrived
 // at ingress.
 func (b *stampBook) add(src, dst netip.AddrPort, egress, ingress int64) {
-	b.addTag(endsTag(src, dst), egress, ingress)
+	b.addTag(bpf.EndsTag(src, dst), egress, ingress)
 }
 
 // addTag is add for ends already hashed.
@@ -629,7 +626,7 @@ func (b *stampBook) addTag(ends uint64, egress, ingress int64) {
 }
 
 func (b *stampBook) get(src, dst netip.AddrPort, egress int64) (int64, bool) {
-	return b.getTag(endsTag(src, dst), egress)
+	return b.getTag(bpf.EndsTag(src, dst), egress)
 }
 
 func (b *stampBook) getTag(ends uint64, egress int64) (int64, bool) {
