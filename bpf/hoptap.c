@@ -54,6 +54,9 @@ volatile __u32 elide_control = 0;
 // elide_control may be turned on: a segment then tells what was left out
 // before it even while elide_control is off again.
 volatile const __u32 elide_allowed = 0;
+// elide_acks: leave out bare ACKs of HTTP/2 connections always (nobody
+// records the packets); elide_control does too while it is on.
+volatile const __u32 elide_acks = 0;
 // Wake the reader only once this much is waiting; it also polls on a
 // short timer. Waking per event would cost a context switch per packet.
 volatile const __u64 wakeup_bytes = 1 << 20;
@@ -196,7 +199,8 @@ enum counter {
 	CNT_TWINS = 8,       // second observations counted, not copied (drop_twins)
 	CNT_ELIDED = 9,      // segments left out as whole PING/WINDOW_UPDATE frames (elide_control)
 	CNT_ELIDED_BYTES = 10,
-	CNT_MAX = 11,
+	CNT_ELIDED_ACKS = 11, // bare ACKs of HTTP/2 connections left out (elide_acks, elide_control)
+	CNT_MAX = 12,
 };
 
 struct {
@@ -837,6 +841,16 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		.cgroup = bpf_skb_cgroup_id(skb),
 		.twin_ts = twin_ts,
 	};
+	// elide_acks, elide_control: a bare acknowledgment of a connection
+	// known to be HTTP/2 tells the decoder nothing it needs. Only once the
+	// socket's payload was recognised, so a handshake's last ACK (which
+	// dates it) is always copied. Its twin, not remembered, is left out
+	// alike at the receiver.
+	if ((elide_acks || (elide_allowed && elide_control)) && !twin_ts && paylen == 0 && !(tcpflags & 0x07) &&
+	    classify_cached(hdr.cookie) == CLASS_H2) {
+		count(CNT_ELIDED_ACKS, 1);
+		return;
+	}
 	__u32 caplen = len;
 	if (twin_ts) {
 		hdr.flags |= PKT_TWIN;

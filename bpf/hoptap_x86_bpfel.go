@@ -160,6 +160,7 @@ const (
 	hoptapProgHoptapSockops      = "hoptap_sockops"
 	hoptapVarClassCache          = "class_cache"
 	hoptapVarDropTwins           = "drop_twins"
+	hoptapVarElideAcks           = "elide_acks"
 	hoptapVarElideAllowed        = "elide_allowed"
 	hoptapVarElideCache          = "elide_cache"
 	hoptapVarElideControl        = "elide_control"
@@ -255,6 +256,7 @@ type hoptapMapSpecs struct {
 type hoptapVariableSpecs struct {
 	ClassCache          *ebpf.VariableSpec `ebpf:"class_cache"`
 	DropTwins           *ebpf.VariableSpec `ebpf:"drop_twins"`
+	ElideAcks           *ebpf.VariableSpec `ebpf:"elide_acks"`
 	ElideAllowed        *ebpf.VariableSpec `ebpf:"elide_allowed"`
 	ElideCache          *ebpf.VariableSpec `ebpf:"elide_cache"`
 	ElideControl        *ebpf.VariableSpec `ebpf:"elide_control"`
@@ -324,6 +326,7 @@ func (m *hoptapMaps) Close() error {
 type hoptapVariables struct {
 	ClassCache          *ebpf.Variable `ebpf:"class_cache"`
 	DropTwins           *ebpf.Variable `ebpf:"drop_twins"`
+	ElideAcks           *ebpf.Variable `ebpf:"elide_acks"`
 	ElideAllowed        *ebpf.Variable `ebpf:"elide_allowed"`
 	ElideCache          *ebpf.Variable `ebpf:"elide_cache"`
 	ElideControl        *ebpf.Variable `ebpf:"elide_control"`

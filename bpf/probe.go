@@ -82,6 +82,12 @@ type Options struct {
 	// SetElideControl turns it on and off while capturing. Only with
 	// payload auto, where connections are recognised.
 	ElideControl bool
+	// ElideAcks leaves out the bare acknowledgments (no payload, no SYN,
+	// FIN or RST) of connections recognised as HTTP/2, for consumers that
+	// record no packets: the decoder needs none of them (about a tenth of
+	// unary gRPC's segments). A connection's handshake is copied whole.
+	// ElideControl leaves them out too, while it is on.
+	ElideAcks bool
 }
 
 // Kind is the kind of an Event.
@@ -246,6 +252,9 @@ type Counters struct {
 	// (ElideControl): not losses, the next segment tells of them.
 	Elided      uint64
 	ElidedBytes uint64
+	// Bare acknowledgments of HTTP/2 connections left out (ElideAcks,
+	// ElideControl): not losses, nothing the decoder needs.
+	ElidedAcks uint64
 }
 
 // Probe is the loaded and attached programs.
@@ -347,6 +356,7 @@ func Open(opts Options) (*Probe, error) {
 		"stamp_twins":    b2u(opts.StampTwins && !opts.DropTwins),
 		"elide_control":  b2u(opts.ElideControl),
 		"elide_allowed":  b2u(opts.ElideControl),
+		"elide_acks":     b2u(opts.ElideAcks),
 	}
 	var ports [1024]uint64
 	for _, port := range opts.Ports {
@@ -793,7 +803,7 @@ func (p *Probe) Counters() (Counters, error) {
 	if p.objs.Counters == nil {
 		return c, errors.New("reading counters: the probe was not opened")
 	}
-	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes}
+	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes, &c.ElidedAcks}
 	for i, d := range dst {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {

@@ -473,6 +473,108 @@ func TestProbeElidesControl(t *testing.T) {
 	}
 }
 
+// TestProbeElidesAcks: with ElideAcks, or ElideControl while it is on, a
+// bare acknowledgment (no payload, no SYN, FIN or RST) of a connection
+// recognised as HTTP/2 is left out at both capture points and counted,
+// while the handshake's last ACK, sent before any payload was
+// recognised, is copied (it dates the handshake); SetElideControl(false)
+// copies bare ACKs again.
+func TestProbeElidesAcks(t *testing.T) {
+	requireRoot(t)
+	t.Run("ElideAcks", func(t *testing.T) { testElidesAcks(t, Options{ElideAcks: true}) })
+	t.Run("ElideControl", func(t *testing.T) { testElidesAcks(t, Options{ElideControl: true}) })
+}
+
+func testElidesAcks(t *testing.T, opts Options) {
+	h := newH2Peers(t, opts)
+	p, send := h.p, h.send
+	headers := frame(1, 5, 1, 0x82, 0x86, 0x84)
+	// Each send is answered with a byte, which the client's socket
+	// acknowledges at once (quick ACKs at a connection's start).
+	send(append([]byte(preface), frame(4, 0, 0)...))
+	send(frame(4, 1, 0))
+	send(headers)
+	type seg struct {
+		ts       time.Time
+		flags    byte
+		payload  int
+		fromPeer bool // sent by the server
+	}
+	var segs []seg
+	bare := func(s seg) bool { return s.payload == 0 && s.flags&0x07 == 0 }
+	collect := func(until func() bool) {
+		deadline := time.After(10 * time.Second)
+		for !until() {
+			select {
+			case b := <-p.Events():
+				for _, e := range b.Events {
+					if e.Kind != KindPacket || len(e.Data) < 40 {
+						continue
+					}
+					off := int(e.Data[0]&0xf) * 4
+					s := seg{ts: e.TS, flags: e.Data[off+13], payload: len(tcpPayload(e.Data))}
+					s.fromPeer = uint16(e.Data[off])<<8|uint16(e.Data[off+1]) == h.server.Port()
+					segs = append(segs, s)
+				}
+				b.Release()
+			case <-deadline:
+				t.Fatalf("after 10 s: segments %+v", segs)
+			}
+		}
+	}
+	elided := func() uint64 {
+		cn, err := p.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cn.ElidedAcks
+	}
+	// Every bare ACK sent so far was left out or is in the ring now, read
+	// before what comes after off.
+	collect(func() bool { return elided() > 0 })
+	off := p.Now()
+	after := func(ok func(seg) bool) func() bool {
+		return func() bool {
+			for _, s := range segs {
+				if s.ts.After(off) && ok(s) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if opts.ElideControl {
+		// Off, they are copied like any other segment.
+		if err := p.SetElideControl(false); err != nil {
+			t.Fatal(err)
+		}
+		send(headers)
+		collect(after(bare))
+	} else {
+		send(headers)
+		collect(after(func(s seg) bool { return s.payload == len(headers) }))
+	}
+	var handshakeAcks, lateBare int
+	payloadSeen := false
+	for _, s := range segs {
+		switch {
+		case s.ts.After(off):
+		case s.payload > 0:
+			payloadSeen = true
+		case bare(s) && !payloadSeen && !s.fromPeer:
+			handshakeAcks++
+		case bare(s):
+			lateBare++
+		}
+	}
+	if handshakeAcks != 2 {
+		t.Errorf("the handshake's last ACK copied %d times, want 2 (egress and ingress): %+v", handshakeAcks, segs)
+	}
+	if lateBare != 0 {
+		t.Errorf("%d bare ACKs copied after the connection was recognised: %+v", lateBare, segs)
+	}
+}
+
 // TestProbeStampsTwins: with both sockets here, a segment is copied at
 // its sender's egress and only stamped at the receiver's ingress: in
 // full (ends, socket) for a connection's setup, light (its ends hashed as

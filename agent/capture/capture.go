@@ -190,6 +190,9 @@ func (cfg *Config) prepare() {
 	// only where no file records the packets; the decoder must know.
 	cfg.Probe.ElideControl = cfg.Probe.ElideControl && cfg.PcapNG == nil
 	cfg.Decoder.TCP.Elision = cfg.Probe.ElideControl
+	// Bare ACKs likewise, where no one takes packets at all (the agent
+	// hands packets to watchers: its ElideControl covers them).
+	cfg.Probe.ElideAcks = cfg.PcapNG == nil && cfg.Packets == nil
 }
 
 // Replay decodes recorded batches of a probe's events as Run decodes

@@ -20,7 +20,7 @@ type selfDescs struct {
 	kernelPackets, lost, lostBytes, truncated, omitted, filtered *prometheus.Desc
 	packets, decodeErrors, gaps, gapBytes, hpackUnknown          *prometheus.Desc
 	tracked, buffered, overflow, pending, views, cpu             *prometheus.Desc
-	twins, viewUnknown, elided, elidedBytes                      *prometheus.Desc
+	twins, viewUnknown, elided, elidedBytes, elidedAcks          *prometheus.Desc
 }
 
 func newSelfDescs() selfDescs {
@@ -48,6 +48,7 @@ func newSelfDescs() selfDescs {
 		twins:         d("hoptap_twin_observations_total", "Second observations of segments whose sender and receiver are both on this node: the receiver's arrival time, decoded once at the sender."),
 		elided:        d("hoptap_elided_segments_total", "Segments of PING and WINDOW_UPDATE frames alone that the kernel left out (no metric needs them; copied while frames or packets are watched). Not losses: the next segment tells the decoder, which skips them."),
 		elidedBytes:   d("hoptap_elided_bytes_total", "Bytes of those segments the decoder skipped at frame boundaries; any it could not are counted as TCP gaps."),
+		elidedAcks:    d("hoptap_elided_acks_total", "Bare ACKs (no payload, no SYN, FIN or RST) of HTTP/2 connections that the kernel left out while no one watched frames or packets: no metric needs them. Not losses."),
 		viewUnknown:   d("hoptap_view_times_unknown_total", "Call or handshake times left unknown at one socket because the second observation of their segment was not seen."),
 	}
 }
@@ -59,7 +60,7 @@ type selfCollector Recorder
 func (c *selfCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.self
 	for _, x := range []*prometheus.Desc{d.kernelPackets, d.lost, d.lostBytes, d.truncated, d.omitted, d.filtered,
-		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu, d.twins, d.viewUnknown, d.elided, d.elidedBytes} {
+		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu, d.twins, d.viewUnknown, d.elided, d.elidedBytes, d.elidedAcks} {
 		ch <- x
 	}
 }
@@ -104,5 +105,6 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	count(d.viewUnknown, s.sum.ViewTimesUnknown)
 	count(d.elided, k.Elided)
 	count(d.elidedBytes, dec.TCP.ElidedBytes)
+	count(d.elidedAcks, k.ElidedAcks)
 	ch <- prometheus.MustNewConstMetric(d.cpu, prometheus.CounterValue, s.sum.CPU.Seconds())
 }

@@ -108,6 +108,9 @@ func TestInteropSuiteMetrics(t *testing.T) {
 	if got := peers.Sum(ss, "hoptap_elided_bytes_total", nil); got == 0 {
 		t.Error("the decoder skipped no elided bytes")
 	}
+	if got := peers.Sum(ss, "hoptap_elided_acks_total", nil); got == 0 {
+		t.Error("no bare ACK of the HTTP/2 connections was left out")
+	}
 	if got := peers.Sum(ss, "hoptap_tcp_gaps_total", nil); got != 0 {
 		t.Errorf("%v TCP gaps in the interop suite's streams", got)
 	}

@@ -316,6 +316,9 @@ func printSummary(w io.Writer, s *capture.Summary) {
 		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, s.Decoder.Calls, s.Lost(), s.Decoder.TCP.Gaps, s.CPU.Round(time.Millisecond), s.StartupCPU.Round(time.Millisecond))
 	fmt.Fprintf(w, "kernel: %d packets copied, %d lost (%d bytes) and %d other events lost for want of ring buffer space, %d cut by the snap length, %d with payload not copied (not HTTP/2 or TLS), %d unparsed\n",
 		k.Packets, k.Lost, k.LostBytes, k.LostOther, k.Truncated, k.Omitted, k.Unparsed)
+	if k.ElidedAcks > 0 {
+		fmt.Fprintf(w, "kernel: %d bare ACKs of HTTP/2 connections left out, which no decoded output needs (-w keeps them)\n", k.ElidedAcks)
+	}
 	if k.Twins > 0 {
 		fmt.Fprintf(w, "kernel: %d second observations of packets between two local sockets counted, not copied (-w keeps both)\n", k.Twins)
 	}
