@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -280,7 +281,7 @@ type Probe struct {
 	relWait  *time.Timer
 	// batchBytes bounds the ring space one batch holds.
 	batchBytes uint64
-	poll       time.Duration // the longest the reader sleeps
+	poll       atomic.Int64 // the longest the reader sleeps (a time.Duration)
 	elidable   bool          // opened with ElideControl
 }
 
@@ -376,9 +377,10 @@ func Open(opts Options) (*Probe, error) {
 		}
 		spec.Maps["events"].MaxEntries = uint32(opts.RingBytes)
 	}
-	p := &Probe{cgroupRoot: root, done: make(chan struct{}), poll: PollInterval, elidable: opts.ElideControl}
+	p := &Probe{cgroupRoot: root, done: make(chan struct{}), elidable: opts.ElideControl}
+	p.poll.Store(int64(PollInterval))
 	if opts.Lazy {
-		p.poll = LazyPollInterval
+		p.poll.Store(int64(LazyPollInterval))
 	}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		return nil, loadError(err)
@@ -591,7 +593,7 @@ func (p *Probe) read() {
 			// The kernel's wake-up says data waits past the published
 			// position, which batches still hold: wait for one to be
 			// released, or a while, instead.
-			p.relWait.Reset(p.poll)
+			p.relWait.Reset(time.Duration(p.poll.Load()))
 			select {
 			case <-p.relCh:
 			case <-p.relWait.C:
@@ -607,7 +609,7 @@ func (p *Probe) read() {
 		}
 		// The kernel wakes us only when much is waiting; the timeout
 		// bounds how long a quiet trickle of events waits.
-		if stopped, err = p.ring.wait(p.poll); err != nil {
+		if stopped, err = p.ring.wait(time.Duration(p.poll.Load())); err != nil {
 			p.readErr = err
 			return
 		}
@@ -772,6 +774,21 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		return true
 	}
 	return false
+}
+
+// SetPollInterval sets the longest the reader waits for the kernel to
+// wake it (PollInterval, or LazyPollInterval with Options.Lazy): shorter
+// while someone watches events as they come, longer while they only end
+// in metrics. It takes effect at once: a reader asleep on the old one
+// reads now.
+func (p *Probe) SetPollInterval(d time.Duration) {
+	if d <= 0 {
+		d = PollInterval
+	}
+	p.poll.Store(int64(d))
+	if p.ring != nil {
+		p.ring.nudge()
+	}
 }
 
 // SetTwinPayload says whether stamped twins (Options.StampTwins) carry

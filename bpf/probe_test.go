@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 func requireRoot(t *testing.T) {
@@ -694,6 +696,45 @@ func TestProbeLoadsWithEveryOption(t *testing.T) {
 				continue
 			}
 			p.Close()
+		}
+	}
+}
+
+// TestRingNudge: a reader waiting on a long interval is woken by nudge
+// (SetPollInterval's, so that a shorter interval takes effect at once).
+// Nudged until it wakes: a nudge before the wait began is overridden by
+// the wait's own deadline.
+func TestRingNudge(t *testing.T) {
+	requireRoot(t)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.RingBuf, MaxEntries: uint32(os.Getpagesize())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	r, err := newRing(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	woke := make(chan error, 1)
+	go func() {
+		_, err := r.wait(time.Hour)
+		woke <- err
+	}()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-woke:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-tick.C:
+			r.nudge()
+		case <-deadline:
+			t.Fatal("a reader waiting an hour was not woken within 10 s of nudges")
 		}
 	}
 }

@@ -163,6 +163,11 @@ func (r *ring) wait(timeout time.Duration) (stopped bool, err error) {
 	return false, nil
 }
 
+// nudge wakes a waiting reader now, to read and wait again.
+func (r *ring) nudge() {
+	r.poll.SetReadDeadline(time.Now())
+}
+
 // stop wakes the reader for its last drain.
 func (r *ring) stop() {
 	r.stopped.Store(true)

@@ -97,8 +97,10 @@ type pendingView struct {
 	waited int
 }
 
-// giveUp is how long a view waits for a twin before its time is unknown.
-const giveUp = 500 * time.Millisecond
+// giveUp is how long a view waits for a twin before its time is unknown:
+// two of the ring's longest waits (a twin read in the next read after
+// its segment's comes up to one later).
+const giveUp = 2 * bpf.LazyPollInterval
 
 // waitBatches is how many batches a view waits through for a twin: a
 // twin follows its segment closely in the ring buffer, but a batch may

@@ -240,6 +240,16 @@ func (a *Agent) pipeline(popts bpf.Options, namer metrics.Namer, watchers *watch
 			// A watcher gets the packets stamped after it came, when
 			// every segment is copied again.
 			watchers.Clock(p.Now)
+			// The ring is read at least every quarter second while events
+			// only end in metrics (each wake-up costs the reader its
+			// caches), and every tenth while someone watches them live.
+			watchers.Watched(func(on bool) {
+				if on {
+					p.SetPollInterval(bpf.PollInterval)
+				} else {
+					p.SetPollInterval(bpf.LazyPollInterval)
+				}
+			})
 			watchers.FramesWanted(func(on bool) {
 				if err := p.SetElideControl(!on); err != nil {
 					a.log.Warn("frames watched: PING and WINDOW_UPDATE segments may still be left out", "err", err)

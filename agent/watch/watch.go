@@ -37,6 +37,8 @@ type Server struct {
 	wanted   func(bool)                 // told when packets become watched or not
 	frames   int                        // watchers of frames or packets (under mu)
 	wantedF  func(bool)                 // told when those come and go
+	anyone   int                        // watchers of anything (under mu)
+	wantedA  func(bool)                 // told when the first comes and the last goes
 	now      func() time.Time           // as packets tell time (Clock)
 }
 
@@ -92,8 +94,17 @@ func (s *Server) FramesWanted(f func(bool)) {
 	f(s.frames > 0)
 }
 
+// Watched has f told, under the server's lock, whenever the first
+// watcher of anything comes or the last one goes, and now.
+func (s *Server) Watched(f func(bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wantedA = f
+	f(s.anyone > 0)
+}
+
 // count counts a watcher in (+1) or out (-1), for those told when
-// packets, or frames, become watched or not; under mu.
+// anything, packets, or frames become watched or not; under mu.
 func (s *Server) count(w *watcher, d int) {
 	edge := func(n *int, f func(bool)) {
 		*n += d
@@ -101,6 +112,7 @@ func (s *Server) count(w *watcher, d int) {
 			f(*n > 0)
 		}
 	}
+	edge(&s.anyone, s.wantedA)
 	if w.req.Packets {
 		edge(&s.packets, s.wanted)
 	}

@@ -117,3 +117,34 @@ func TestPacketsFromTheWatchersStart(t *testing.T) {
 		t.Errorf("packets at %v, want %v", got, want)
 	}
 }
+
+// Those told of watchers hear of the first coming and the last going,
+// once each: any watcher, of frames (or packets), of packets.
+func TestWatchedEdges(t *testing.T) {
+	s := New()
+	var anyone, frames, packets []bool
+	s.Watched(func(on bool) { anyone = append(anyone, on) })
+	s.FramesWanted(func(on bool) { frames = append(frames, on) })
+	s.PacketsWanted(func(on bool) { packets = append(packets, on) })
+	calls, _ := newWatcher(&api.WatchRequest{})
+	pkts, _ := newWatcher(&api.WatchRequest{Packets: true})
+	for _, w := range []*watcher{calls, pkts} {
+		if err := s.add(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.remove(calls)
+	s.remove(pkts)
+	for _, c := range []struct {
+		name      string
+		got, want []bool
+	}{
+		{"anyone", anyone, []bool{false, true, false}},
+		{"frames", frames, []bool{false, true, false}},
+		{"packets", packets, []bool{false, true, false}},
+	} {
+		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
+			t.Errorf("%s told %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
