@@ -282,7 +282,7 @@ type Probe struct {
 	// batchBytes bounds the ring space one batch holds.
 	batchBytes uint64
 	poll       atomic.Int64 // the longest the reader sleeps (a time.Duration)
-	elidable   bool          // opened with ElideControl
+	elidable   bool         // opened with ElideControl
 }
 
 // PollInterval is the longest an event waits in the ring buffer when
