@@ -34,7 +34,11 @@ type Options struct {
 	// of unary gRPC traffic are PINGs and WINDOW_UPDATEs that a sink of
 	// calls has no use for.
 	Frames func(http2.Type) bool
-	TCP    tcp.Config
+	// HeaderLists, if set, says as each call begins whether it keeps its
+	// header lists (grpc.Tracker.KeepHeaderLists): only JSON's metadata
+	// and bodies' grpc-encoding read them. nil: always.
+	HeaderLists func() bool
+	TCP         tcp.Config
 }
 
 // Stats counts everything the decoder saw and, above all, lost.
@@ -367,6 +371,7 @@ func (cs *connState) calls() *grpc.Tracker {
 		if cs.d.pool != nil {
 			cs.tracker.UsePool(cs.d.pool)
 		}
+		cs.tracker.KeepHeaderLists(cs.d.opts.HeaderLists)
 	}
 	return cs.tracker
 }

@@ -205,10 +205,11 @@ func (a *Agent) pipeline(popts bpf.Options, namer metrics.Namer, watchers *watch
 		ViewFrames: func(t http2.Type) bool { return t == http2.TypeRSTStream },
 		AfterBatch: watchers.Flush,
 		Packets:    watchers.Packet,
-		Decoder:    decoder.Options{ReuseCalls: true, TCP: tcp.Config{MaxConns: a.cfg.Limits.MaxConnections}},
-		Sockets:    func(s *capture.Sockets) { dir.s = s },
-		Describe:   describer(namer),
-		Lifecycle:  rec.Lifecycle,
+		// Header lists only while someone watches: metrics read none.
+		Decoder:   decoder.Options{ReuseCalls: true, HeaderLists: watchers.Active, TCP: tcp.Config{MaxConns: a.cfg.Limits.MaxConnections}},
+		Sockets:   func(s *capture.Sockets) { dir.s = s },
+		Describe:  describer(namer),
+		Lifecycle: rec.Lifecycle,
 		Progress: func(s *capture.Summary) {
 			rec.Progress(s)
 			// Many connections went quiet and gave their parsers back:

@@ -80,8 +80,11 @@ type Call struct {
 	Details                                            []byte
 	DetailsErr                                         string
 
-	// Header lists as decoded; unknown entries included.
+	// Header lists as decoded; unknown entries included. Empty, and not
+	// known, with HeadersLeftOut: the tracker was told to keep none
+	// (Tracker.KeepHeaderLists) when the call began.
 	Request, Response, Trailers []hpack.Field
+	HeadersLeftOut              bool
 
 	ReqMsgs, RespMsgs   Int
 	ReqBytes, RespBytes Int // message bytes, prefixes excluded
@@ -109,6 +112,9 @@ type Call struct {
 // keep stores a header list in the call: by reference, or for a pooled
 // call as a copy in its own reused storage.
 func (c *Call) keep(dst *[]hpack.Field, fs []hpack.Field) {
+	if c.HeadersLeftOut {
+		return
+	}
 	if c.pooled {
 		*dst = append((*dst)[:0], fs...)
 		return

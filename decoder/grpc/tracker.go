@@ -28,6 +28,7 @@ type Tracker struct {
 	endedOrder       []uint32
 	lingering        []*Call // reset calls waiting for the peer's frames in flight
 	pool             *CallPool
+	headerLists      func() bool // nil: always kept
 	Stats            TrackerStats
 }
 
@@ -47,6 +48,13 @@ func NewTracker(emit func(*Call), keepBody bool) *Tracker {
 // UsePool makes new calls come from p, for sinks that keep nothing of a
 // call; the caller puts them back after emitting them.
 func (t *Tracker) UsePool(p *CallPool) { t.pool = p }
+
+// KeepHeaderLists says, as each call begins, whether it keeps its header
+// lists (Request, Response, Trailers); nil, the default, says always. A
+// call begun while f says no has HeadersLeftOut set and no lists:
+// copying them is a good part of a call's cost for a sink that reads
+// none (a metric, a line of text).
+func (t *Tracker) KeepHeaderLists(f func() bool) { t.headerLists = f }
 
 // Open returns the number of calls in progress.
 func (t *Tracker) Open() int { return len(t.calls) }
@@ -76,6 +84,7 @@ func (t *Tracker) call(stream uint32, midstream bool) *Call {
 		c = &Call{}
 	}
 	c.Stream = stream
+	c.HeadersLeftOut = t.headerLists != nil && !t.headerLists()
 	c.Messages = c.msgs[:0]
 	c.framer[0].keepBody, c.framer[1].keepBody = t.keepBody, t.keepBody
 	if midstream {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -658,6 +659,77 @@ func TestHeaderSetReadsAsHeader(t *testing.T) {
 		for j, name := range names[:5] {
 			if got, want := h.get(j), header(fs, name); got != want {
 				t.Fatalf("%s in %+v: one pass %+v, header %+v", name, fs, got, want)
+			}
+		}
+	}
+}
+
+// A call begun while KeepHeaderLists says no has no header lists and
+// says so; everything else about it is what it is with them. The answer
+// is asked as each call begins.
+func TestHeaderListsLeftOut(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		var got [2][]Call // without, with the switch
+		var keep []bool   // the switch's answers, one per call begun
+		for i := range 2 {
+			pool := &CallPool{}
+			tr := NewTracker(func(c *Call) {
+				cp := *c // the lists copied: a pooled call's are reused
+				cp.Request = append([]hpack.Field(nil), c.Request...)
+				cp.Response = append([]hpack.Field(nil), c.Response...)
+				cp.Trailers = append([]hpack.Field(nil), c.Trailers...)
+				got[i] = append(got[i], cp)
+				if pooled {
+					pool.Put(c)
+				}
+			}, false)
+			if pooled {
+				tr.UsePool(pool)
+			}
+			if i == 1 {
+				n := 0
+				tr.KeepHeaderLists(func() bool {
+					n++
+					keep = append(keep, n%2 == 0)
+					return n%2 == 0
+				})
+			}
+			for s := uint32(1); s <= 7; s += 2 {
+				tr.Headers(C2S, s, request("/pkg.Svc/Get"), false, at(int(s)))
+				tr.Data(C2S, s, wire(msg{false, []byte("req")}), at(int(s)+1))
+				tr.EndStream(C2S, s, at(int(s)+1))
+				if s == 5 { // trailers-only
+					tr.Headers(S2C, s, hf(":status", "200", "content-type", "application/grpc", "grpc-status", "5", "x-why", "gone"), true, at(int(s)+2))
+					continue
+				}
+				tr.Headers(S2C, s, append(resp200, hf("x-resp", "1")...), false, at(int(s)+2))
+				tr.Headers(S2C, s, hf("grpc-status", "0", "x-trailer", "t"), true, at(int(s)+3))
+			}
+		}
+		if len(got[0]) != 4 || len(got[1]) != 4 {
+			t.Fatalf("pooled %v: %d and %d calls, want 4", pooled, len(got[0]), len(got[1]))
+		}
+		for j := range got[1] {
+			with, c := got[0][j], got[1][j]
+			if c.HeadersLeftOut == keep[j] {
+				t.Errorf("pooled %v, call %d: HeadersLeftOut %v, but the switch said keep %v", pooled, j, c.HeadersLeftOut, keep[j])
+			}
+			if with.HeadersLeftOut || len(with.Request) == 0 || len(with.Response) == 0 {
+				t.Fatalf("pooled %v, call %d: the default kept no lists: %+v", pooled, j, with)
+			}
+			if c.HeadersLeftOut {
+				if len(c.Request)+len(c.Response)+len(c.Trailers) != 0 {
+					t.Errorf("pooled %v, call %d: lists kept though left out: %v %v %v", pooled, j, c.Request, c.Response, c.Trailers)
+				}
+			} else if fmt.Sprint(c.Request, c.Response, c.Trailers) != fmt.Sprint(with.Request, with.Response, with.Trailers) {
+				t.Errorf("pooled %v, call %d: lists %v, want %v", pooled, j, c.Request, with.Request)
+			}
+			// Beyond the lists, the same call.
+			for _, x := range []*Call{&with, &c} {
+				x.Request, x.Response, x.Trailers, x.HeadersLeftOut, x.Messages = nil, nil, nil, false, nil
+			}
+			if !reflect.DeepEqual(with, c) {
+				t.Errorf("pooled %v, call %d differs beyond its lists:\n%+v\n%+v", pooled, j, with, c)
 			}
 		}
 	}

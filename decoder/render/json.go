@@ -439,8 +439,13 @@ func (j *jsonBuf) call(e *decoder.CallEvent, bodies *Bodies) []byte {
 	j.strOpt("content_type", c.ContentType)
 	j.strOpt("user_agent", c.UserAgent)
 	j.strOpt("grpc_timeout", c.Timeout)
-	j.metadata("metadata", c.Request)
-	j.metadata("response_metadata", c.Response, c.Trailers)
+	if c.HeadersLeftOut {
+		j.null("metadata")
+		j.null("response_metadata")
+	} else {
+		j.metadata("metadata", c.Request)
+		j.metadata("response_metadata", c.Response, c.Trailers)
+	}
 	if len(c.Details) > 0 {
 		j.str("grpc_status_details_bin", base64.StdEncoding.EncodeToString(c.Details))
 		if st, err := protobuf.DecodeStatus(c.Details); err == nil {

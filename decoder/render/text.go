@@ -54,6 +54,11 @@ func (p *Printer) LiveCalls() {
 // table does not), for decoder.Options.Frames.
 func (p *Printer) WantsFrames() bool { return p.mode != ModeCalls }
 
+// WantsHeaderLists says whether the output reads calls' header lists
+// (JSON's metadata, the bodies' grpc-encoding), for
+// decoder.Options.HeaderLists.
+func (p *Printer) WantsHeaderLists() bool { return p.mode == ModeJSON || p.Bodies != nil }
+
 // NewPrinter writes mode to w. Call Close at the end.
 func NewPrinter(w io.Writer, mode Mode) *Printer {
 	p := &Printer{w: bufio.NewWriterSize(w, 64<<10), mode: mode}

@@ -220,6 +220,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		}
 	}
 	dopts := decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil, ReuseCalls: true}
+	if !printer.WantsHeaderLists() {
+		dopts.HeaderLists = func() bool { return false } // text prints no metadata
+	}
 	if !printer.WantsFrames() {
 		// The calls table: the decoder skips building frame events. (The
 		// kernel still copies segments of PING and WINDOW_UPDATE frames

@@ -86,7 +86,11 @@ func run(stdout, stderr io.Writer, files []string, o *options) error {
 		async.Close()
 		return err
 	}
-	dec := decoder.New(flt, decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil})
+	dopts := decoder.Options{Ports: hints, KeepBodies: printer.Bodies != nil}
+	if !printer.WantsHeaderLists() {
+		dopts.HeaderLists = func() bool { return false } // text prints no metadata
+	}
+	dec := decoder.New(flt, dopts)
 	var read, failed int
 	for _, name := range files {
 		n, err := readFile(dec, name)
