@@ -682,9 +682,9 @@ func TestProbeLoadsWithEveryOption(t *testing.T) {
 	if st, err := os.Stat(root); err == nil {
 		cg = st.Sys().(*syscall.Stat_t).Ino
 	}
-	for mask := range 1 << 4 {
+	for mask := range 1 << 5 {
 		for _, payload := range []PayloadMode{PayloadAuto, PayloadAll, PayloadHeaders} {
-			o := Options{DropTwins: mask&1 != 0, StampTwins: mask&2 != 0, ElideControl: mask&4 != 0, Payload: payload}
+			o := Options{DropTwins: mask&1 != 0, StampTwins: mask&2 != 0, ElideControl: mask&4 != 0, ElideAcks: mask&16 != 0, Payload: payload}
 			if mask&8 != 0 {
 				o.Ports = []uint16{443, 50051}
 				o.Prefixes = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("::1/128")}

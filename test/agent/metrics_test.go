@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,8 +33,17 @@ var expected = []struct {
 func TestInteropSuiteMetrics(t *testing.T) {
 	b := newBed(t)
 	a := startAgent(t, b.agentArgs()...)
+	opens0 := established(t, b.client)
 	if err := b.interop(t, b.server.Addr, serverPort, peersCases()...); err != nil {
 		t.Fatal(err)
+	}
+	// The connections the suite made, as the client pod's kernel counts
+	// them: one a case, but timeout_on_sleeping_server's 1 ms deadline may
+	// pass before its channel connects (on a loaded machine), and then it
+	// makes none.
+	conns := float64(established(t, b.client) - opens0)
+	if cases := float64(len(peersCases())); conns < cases-1 || conns > cases {
+		t.Fatalf("the client pod's kernel counts %v connections established by %v cases", conns, cases)
 	}
 	edge := func(side string) map[string]string {
 		return l("side", side, "source_workload", "interop-client", "destination_workload", "interop-server")
@@ -117,12 +127,12 @@ func TestInteropSuiteMetrics(t *testing.T) {
 	if peers.Sum(ss, "hoptap_kernel_packets_total", nil) == 0 || peers.Sum(ss, "hoptap_tcp_connections_opened_total", nil) == 0 {
 		t.Error("no packets or connections counted")
 	}
-	// One connection per interop client run, seen opening at both ends
-	// with its handshake timed there. A connection's metrics wait until
-	// both ends' processes are known, or a short while: a connection that
-	// ends before its accepting process shows itself is named by address,
-	// so the count is per side, and most must carry the process names.
-	cases := float64(len(peersCases()))
+	// Each connection the suite made, seen opening at both ends with its
+	// handshake timed there. A connection's metrics wait until both ends'
+	// processes are known, or a short while: a connection that ends before
+	// its accepting process shows itself is named by address, so the
+	// count is per side, and most must carry the process names.
+	cases := conns
 	side := func(s string) map[string]string { return l("side", s) }
 	ss = a.waitFor(t, "a connection per case at both ends", func(ss []peers.Sample) bool {
 		return peers.Sum(ss, "hoptap_tcp_connections_opened_total", side("client")) >= cases &&
@@ -244,4 +254,34 @@ func TestDaemonSetCapabilitiesSuffice(t *testing.T) {
 	if log, _ := os.ReadFile(a.log.Name()); strings.Contains(string(log), "level=WARN") {
 		t.Errorf("warnings with the DaemonSet's capabilities:\n%s", log)
 	}
+}
+
+// established is how many TCP connections a pod's kernel has seen
+// established from its side (connect() reaching ESTABLISHED): active
+// opens less failed attempts, from its /proc/net/snmp.
+func established(t *testing.T, p peers.Pod) uint64 {
+	t.Helper()
+	out, err := p.Command("cat", "/proc/net/snmp").Output()
+	if err != nil {
+		t.Fatalf("reading /proc/net/snmp in %s: %v", p.NS, err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		v := map[string]uint64{}
+		for i := 1; i < len(f) && i < len(names); i++ {
+			n, _ := strconv.ParseUint(f[i], 10, 64)
+			v[names[i]] = n
+		}
+		return v["ActiveOpens"] - v["AttemptFails"]
+	}
+	t.Fatalf("no Tcp counters in %s's /proc/net/snmp:\n%s", p.NS, out)
+	return 0
 }
