@@ -372,6 +372,27 @@ func newH2Peers(t *testing.T, opts Options) *h2Peers {
 	}
 }
 
+// collectPackets hands each packet event the probe reads (an IPv4 TCP
+// header at least) to each until until says so; after 10 s it fails the
+// test, showing what the caller collected in seen.
+func collectPackets(t *testing.T, p *Probe, until func() bool, seen any, each func(*Event)) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for !until() {
+		select {
+		case b := <-p.Events():
+			for i := range b.Events {
+				if e := &b.Events[i]; e.Kind == KindPacket && len(e.Data) >= 40 {
+					each(e)
+				}
+			}
+			b.Release()
+		case <-deadline:
+			t.Fatalf("after 10 s: %+v", seen)
+		}
+	}
+}
+
 func frame(typ, flags byte, stream uint32, payload ...byte) []byte {
 	n := len(payload)
 	return append([]byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}, payload...)
@@ -404,27 +425,15 @@ func TestProbeElidesControl(t *testing.T) {
 	}
 	var got [2][]seen // by Dir
 	collect := func(until func() bool) {
-		deadline := time.After(10 * time.Second)
-		for !until() {
-			select {
-			case b := <-p.Events():
-				for _, e := range b.Events {
-					if e.Kind != KindPacket || len(e.Data) < 24 {
-						continue
-					}
-					off := int(e.Data[0]&0xf) * 4
-					if sport := uint16(e.Data[off])<<8 | uint16(e.Data[off+1]); sport == port {
-						continue // the server's answers
-					}
-					if pl := tcpPayload(e.Data); len(pl) > 0 || e.Elided > 0 {
-						got[e.Dir] = append(got[e.Dir], seen{string(pl), e.Elided})
-					}
-				}
-				b.Release()
-			case <-deadline:
-				t.Fatalf("after 10 s: %+v", got)
+		collectPackets(t, p, until, &got, func(e *Event) {
+			off := int(e.Data[0]&0xf) * 4
+			if sport := uint16(e.Data[off])<<8 | uint16(e.Data[off+1]); sport == port {
+				return // the server's answers
 			}
-		}
+			if pl := tcpPayload(e.Data); len(pl) > 0 || e.Elided > 0 {
+				got[e.Dir] = append(got[e.Dir], seen{string(pl), e.Elided})
+			}
+		})
 	}
 	has := func(d Dir, payload string) bool {
 		for _, s := range got[d] {
@@ -505,24 +514,12 @@ func testElidesAcks(t *testing.T, opts Options) {
 	var segs []seg
 	bare := func(s seg) bool { return s.payload == 0 && s.flags&0x07 == 0 }
 	collect := func(until func() bool) {
-		deadline := time.After(10 * time.Second)
-		for !until() {
-			select {
-			case b := <-p.Events():
-				for _, e := range b.Events {
-					if e.Kind != KindPacket || len(e.Data) < 40 {
-						continue
-					}
-					off := int(e.Data[0]&0xf) * 4
-					s := seg{ts: e.TS, flags: e.Data[off+13], payload: len(tcpPayload(e.Data))}
-					s.fromPeer = uint16(e.Data[off])<<8|uint16(e.Data[off+1]) == h.server.Port()
-					segs = append(segs, s)
-				}
-				b.Release()
-			case <-deadline:
-				t.Fatalf("after 10 s: segments %+v", segs)
-			}
-		}
+		collectPackets(t, p, until, &segs, func(e *Event) {
+			off := int(e.Data[0]&0xf) * 4
+			s := seg{ts: e.TS, flags: e.Data[off+13], payload: len(tcpPayload(e.Data))}
+			s.fromPeer = uint16(e.Data[off])<<8|uint16(e.Data[off+1]) == h.server.Port()
+			segs = append(segs, s)
+		})
 	}
 	elided := func() uint64 {
 		cn, err := p.Counters()

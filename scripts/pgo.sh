@@ -38,23 +38,25 @@ calls=$((RATE * SECS))
 note "warming up"
 ghz_run "$work/warm.json" -n 2000 || die "ghz failed"
 
-note "recording the agent's ring events: $RATE calls/s for ${SECS}s"
-"$TOOLS/recevents" -host "$subnet" -port "$port" -d $((SECS + 30))s -o "$work/events.gob" 2>"$work/rec.log" &
-rec=$!
-pids+=("$rec")
-wait_line "$work/rec.log" "recording" "$rec" 100
-ghz_run "$work/rec.json" --rps "$RATE" -n "$calls" || die "ghz failed"
-kill -INT "$rec"
-wait "$rec" || die "recevents failed: $(cat "$work/rec.log")"
+# under_load NAME READY COMMAND...: COMMAND runs (its stderr in
+# $work/NAME.log) until it prints READY, through one ghz run, and stops
+# on SIGINT.
+under_load() {
+	local name=$1 ready=$2
+	shift 2
+	"$@" >/dev/null 2>"$work/$name.log" &
+	local pid=$!
+	pids+=("$pid")
+	wait_line "$work/$name.log" "$ready" "$pid" 200
+	ghz_run "$work/$name.json" --rps "$RATE" -n "$calls" || die "ghz failed"
+	kill -INT "$pid"
+	wait "$pid" || die "$1 failed: $(cat "$work/$name.log")"
+}
 
+note "recording the agent's ring events: $RATE calls/s for ${SECS}s"
+under_load rec "recording" "$TOOLS/recevents" -host "$subnet" -port "$port" -d $((SECS + 30))s -o "$work/events.gob"
 note "recording a pcapng of the same load"
-"$HOPTAP" capture -w "$work/calls.pcapng" --port "$port" >/dev/null 2>"$work/cap.log" &
-cap=$!
-pids+=("$cap")
-wait_line "$work/cap.log" "capturing at" "$cap" 200
-ghz_run "$work/cap.json" --rps "$RATE" -n "$calls" || die "ghz failed"
-kill -INT "$cap"
-wait "$cap" || die "capture failed: $(cat "$work/cap.log")"
+under_load cap "capturing at" "$HOPTAP" capture -w "$work/calls.pcapng" --port "$port"
 
 # The profiles come from plain builds, not from ones already optimised
 # with the profile being replaced.
