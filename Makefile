@@ -9,7 +9,7 @@ LDFLAGS  := -X github.com/hoptap/hoptap/cmd/hoptap/view.version=$(VERSION)
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build run run-agent image manifests read test unit e2e-k8s lint deps fuzz bench-read bench-capture bench-agent pgo generate check-generate clean
+.PHONY: all build run run-agent image manifests read test unit e2e-k8s lint deps fuzz bench-read bench-capture bench-agent ab pgo generate check-generate clean
 
 all: build
 
@@ -87,6 +87,10 @@ fuzz:
 ## bench-read: hoptap read -o json vs tshark on a recorded capture of unary calls, at 1x and 4x
 bench-read: build
 	@HOPTAP=$(CURDIR)/$(BIN) ./scripts/bench-read.sh
+
+## ab: two builds on the same traffic at once, CPU per call and B/A per round (root): make ab A=old-binary B=new-binary [AB_MODE=capture]
+ab: deps
+	@./scripts/ab.sh $(A) $(B)
 
 ## pgo: record live traffic and profile the agent's pipeline and the decoder into cmd/*/default.pgo, the profile go build optimises with (root)
 pgo: build deps
