@@ -27,8 +27,9 @@ type jsonBuf struct {
 	ts          timeCache
 	// Connections' fields, rendered, by connection id: the frames of
 	// several connections interleave.
-	conns    *[connSlots]connRun
-	flagRuns *flagRuns
+	conns      *[connSlots]connRun
+	flagRuns   *flagRuns
+	headerRuns *[headerSlots]headerRun
 }
 
 // timeCache formats timestamps fast: the date and time up to the second
@@ -247,15 +248,103 @@ func HeaderValue(f *hpack.Field, showSecrets bool) string {
 
 func (j *jsonBuf) headers(k string, fs []hpack.Field) {
 	j.key(k)
-	j.b = append(j.b, '[')
-	for i := range fs {
-		f := &fs[i]
+	if len(fs) == 0 || len(fs) > maxRunFields {
+		j.b = append(j.b, '[')
+		j.fields(fs)
+		j.b = append(j.b, ']')
+		return
+	}
+	if j.headerRuns == nil {
+		j.headerRuns = new([headerSlots]headerRun)
+	}
+	r := &j.headerRuns[headerSlot(fs)]
+	n := 0 // leading fields rendered in r already
+	for n < len(fs) && n < len(r.fields) && sameField(&r.fields[n], &fs[n]) {
+		n++
+	}
+	base := 1 // after '['
+	if n > 0 {
+		base = int(r.ends[n-1])
+	}
+	if r.json == nil {
+		r.json = append(r.json, '[')
+	}
+	j.b = append(j.b, r.json[:base]...)
+	if n == len(fs) {
+		j.b = append(j.b, ']')
+		return
+	}
+	// The rest is rendered, and replaces r's tail.
+	start := len(j.b)
+	r.fields, r.ends = append(r.fields[:n], fs[n:]...), r.ends[:n]
+	for i := n; i < len(fs); i++ {
 		if i > 0 {
 			j.b = append(j.b, ',')
 		}
-		j.field(f)
+		j.field(&fs[i])
+		r.ends = append(r.ends, int32(base+len(j.b)-start))
+	}
+	if base+len(j.b)-start <= maxRunBytes {
+		r.json = append(r.json[:base], j.b[start:]...)
+	} else {
+		r.fields, r.ends = r.fields[:0], r.ends[:0]
 	}
 	j.b = append(j.b, ']')
+}
+
+// fields renders fs as the elements of a list.
+func (j *jsonBuf) fields(fs []hpack.Field) {
+	for i := range fs {
+		if i > 0 {
+			j.b = append(j.b, ',')
+		}
+		j.field(&fs[i])
+	}
+}
+
+// A gRPC peer sends much the same header lists call after call (method,
+// authority, content type, then perhaps a grpc-timeout that changes;
+// status 200; grpc-status 0), so a frame's list is rendered from the last
+// list of its kind, kept direct-mapped by a hash of its first fields:
+// the fields they share are copied from it, checked field by field (the
+// decoder hands the same strings again, dynamic table entries and
+// interned literals, so comparisons mostly stop at the pointers), and
+// only the rest is rendered, and kept in its place. Lists of more fields
+// or longer renderings are not kept, which bounds the cache at
+// headerSlots × (maxRunBytes + maxRunFields fields).
+const (
+	headerSlots  = 64
+	maxRunFields = 16
+	maxRunBytes  = 1024
+	slotFields   = 3 // a list's kind: its first fields
+)
+
+type headerRun struct {
+	fields []hpack.Field // what json renders; holds the strings
+	ends   []int32       // where each field's rendering ends in json
+	json   []byte        // [[name,value],… without the closing ]
+}
+
+// headerSlot hashes what is cheap to read of a list's first fields:
+// name and value lengths and last value bytes (grpc-status "0" and "5"
+// differ only there).
+func headerSlot(fs []hpack.Field) int {
+	h := uint32(0)
+	for i := range min(len(fs), slotFields) {
+		f := &fs[i]
+		v := uint32(len(f.Name))<<8 ^ uint32(len(f.Value))
+		if n := len(f.Value); n > 0 {
+			v ^= uint32(f.Value[n-1]) << 20
+		}
+		h = (h ^ v) * 0x9e3779b1
+	}
+	return int(h >> 26)
+}
+
+// sameField reports whether two fields render alike. Comparing strings
+// returns at once for the same pointer and length.
+func sameField(x, y *hpack.Field) bool {
+	return x.NameKnown == y.NameKnown && x.ValueKnown == y.ValueKnown && x.Name == y.Name && x.Value == y.Value
 }
 
 // connSlots is how many connections' rendered fields a printer keeps,

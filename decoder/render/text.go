@@ -70,7 +70,10 @@ func NewPrinter(w io.Writer, mode Mode) *Printer {
 
 // ShowSecrets shows authorization and cookie values instead of
 // Redacted.
-func (p *Printer) ShowSecrets(show bool) { p.j.showSecrets = show }
+func (p *Printer) ShowSecrets(show bool) {
+	p.j.showSecrets = show
+	p.j.headerRuns = nil // rendered with the other setting
+}
 
 // Close writes what is pending (the calls summary) and flushes.
 func (p *Printer) Close() error {
