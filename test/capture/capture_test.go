@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -412,6 +413,35 @@ func TestSIGTERMDetaches(t *testing.T) {
 		if linkExists(id) {
 			t.Errorf("BPF link %d still attached after SIGTERM", id)
 		}
+	}
+}
+
+// TestCaptureYieldsCPU: every thread of a capture runs at niceness 10
+// unless --nice says otherwise (0: the priority it was started with).
+func TestCaptureYieldsCPU(t *testing.T) {
+	peers.RequireRoot(t)
+	for _, c := range []struct {
+		args []string
+		want int
+	}{{nil, 10}, {[]string{"--nice", "0"}, 0}, {[]string{"--nice", "19"}, 19}} {
+		l := startCapture(t, append([]string{"--port", fmt.Sprint(peers.FreePort(t))}, c.args...)...)
+		dir := fmt.Sprintf("/proc/%d/task", l.cmd.Process.Pid)
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+			if err != nil {
+				continue // the thread ended
+			}
+			// Fields count from after the command name's ')'.
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+			if n, _ := strconv.Atoi(f[16]); n != c.want {
+				t.Errorf("capture %q: thread %s at niceness %s, want %d", c.args, task.Name(), f[16], c.want)
+			}
+		}
+		l.stop(t)
 	}
 }
 

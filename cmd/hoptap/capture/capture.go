@@ -111,7 +111,7 @@ agent reached directly.`,
 	f.StringSliceVar(&o.containers, "container", nil, "only sockets of this container, by id or a 12+ character prefix (repeatable; in the kernel)")
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
-	f.IntVar(&o.nice, "nice", 0, "niceness, 1-19: the capture yields the CPU to the traffic it watches (it may then lose events on a saturated host, counted); 0: the priority it was started with")
+	f.IntVar(&o.nice, "nice", DefaultNice, "niceness, 1-19: the capture yields the CPU to the traffic it watches, whose threads preempt it (on a host saturated for longer than the ring buffer holds it may lose events, counted); 0: the priority it was started with")
 	f.IntVar(&o.procs, "procs", 1, "Go processors to run on (GOMAXPROCS): 1 keeps the ring's reader and the decoder on one core's caches; GOMAXPROCS in the environment wins")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
@@ -127,6 +127,13 @@ agent reached directly.`,
 	f.IntVar(&o.agentPort, "agent-port", 9465, "the agents' capture API port in their pods (deploy/: apiPort), for --node and --pod")
 	return cmd
 }
+
+// DefaultNice is the capture's niceness unless --nice says otherwise:
+// the traffic watched comes first. In bench-capture's sustained
+// saturation runs it cost the peers less throughput in three
+// comparisons of four (18 % to 5 % and 11 % to none; the fourth 4.7 %
+// to 6.1 %, inside the noise), and the ring never overflowed.
+const DefaultNice = 10
 
 func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	if o.agent != "" || o.node != "" || o.pod != "" {
