@@ -200,7 +200,8 @@ enum counter {
 	CNT_ELIDED = 9,      // segments left out as whole PING/WINDOW_UPDATE frames (elide_control)
 	CNT_ELIDED_BYTES = 10,
 	CNT_ELIDED_ACKS = 11, // bare ACKs of HTTP/2 connections left out (elide_acks, elide_control)
-	CNT_MAX = 12,
+	CNT_WAKEUPS = 12,     // wake-ups of the reader forced (wakeup_flag)
+	CNT_MAX = 13,
 };
 
 struct {
@@ -355,16 +356,29 @@ struct {
 	__type(value, __u64);
 } connects SEC(".maps");
 
-static __always_inline __u64 wakeup_flag(void)
-{
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
 static __always_inline void count(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
 	if (v)
 		*v += n;
+}
+
+// wakeup_flag wakes the reader once for every wakeup_bytes that come to
+// wait in the ring: on the record whose reservation (size bytes, header
+// included) took the waiting data past a multiple of it. Not on every
+// record past it: a reader slow to run (niced, or busy) was woken again
+// for each, and a wake-up is an interrupt (a VM exit under a hypervisor)
+// in the sending application's path. The reader sleeps only once it has
+// read all there is, so it never sleeps with data past the threshold
+// unwoken; its poll interval bounds the rest.
+static __always_inline __u64 wakeup_flag(__u64 size)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 before = avail > size ? avail - size : 0;
+	if (avail / wakeup_bytes == before / wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	count(CNT_WAKEUPS, 1);
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 static __always_inline int port_bit(__u16 p)
@@ -568,7 +582,7 @@ static __always_inline void tell_elided(struct __sk_buff *skb, struct pkt_event 
 			count(CNT_UNPARSED, 1);                              \
 			return;                                              \
 		}                                                            \
-		bpf_ringbuf_submit(rec, wakeup_flag());                      \
+		bpf_ringbuf_submit(rec, wakeup_flag(sizeof(*rec) + 8));                      \
 		return;                                                      \
 	}
 
@@ -628,7 +642,7 @@ static __always_inline void emit_tag_stamp(struct prefix_key *src, struct prefix
 	e->ts = now;
 	e->twin_ts = twin_ts;
 	e->tag = ends_tag(src, dst, sport, dport);
-	bpf_ringbuf_submit(e, wakeup_flag());
+	bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e) + 8));
 }
 
 // emit_stamp sends a second observation as its stamp alone: the
@@ -654,7 +668,7 @@ static __always_inline void emit_stamp(struct __sk_buff *skb, struct prefix_key 
 	__builtin_memcpy(e->daddr, dst->addr, 16);
 	e->sport = sport;
 	e->dport = dport;
-	bpf_ringbuf_submit(e, wakeup_flag());
+	bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e) + 8));
 }
 
 enum seg_kind {
@@ -946,7 +960,7 @@ static __always_inline void owner(__u64 cookie, __u8 hook)
 	e->cookie = cookie;
 	e->cgroup = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, wakeup_flag());
+	bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e) + 8));
 }
 
 SEC("cgroup/sock_create")
@@ -1033,7 +1047,7 @@ static __always_inline void sock_event(struct bpf_sock_ops *skops, __u64 cookie,
 			__builtin_memcpy(&e->raddr[i * 4], &r, 4);
 		}
 	}
-	bpf_ringbuf_submit(e, wakeup_flag());
+	bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e) + 8));
 }
 
 SEC("sockops")
@@ -1125,7 +1139,7 @@ int hoptap_retransmit(struct retransmit_args *args)
 		__builtin_memcpy(e->saddr, args->saddr_v6, 16);
 		__builtin_memcpy(e->daddr, args->daddr_v6, 16);
 	}
-	bpf_ringbuf_submit(e, wakeup_flag());
+	bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e) + 8));
 	return 0;
 }
 

@@ -256,6 +256,9 @@ type Counters struct {
 	// Bare acknowledgments of HTTP/2 connections left out (ElideAcks,
 	// ElideControl): not losses, nothing the decoder needs.
 	ElidedAcks uint64
+	// Wake-ups of the reader forced by the programs: one for each
+	// wakeup threshold's worth of events that came to wait.
+	Wakeups uint64
 }
 
 // Probe is the loaded and attached programs.
@@ -820,7 +823,7 @@ func (p *Probe) Counters() (Counters, error) {
 	if p.objs.Counters == nil {
 		return c, errors.New("reading counters: the probe was not opened")
 	}
-	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes, &c.ElidedAcks}
+	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes, &c.ElidedAcks, &c.Wakeups}
 	for i, d := range dst {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {

@@ -496,6 +496,54 @@ func TestProbeElidesAcks(t *testing.T) {
 	t.Run("ElideControl", func(t *testing.T) { testElidesAcks(t, Options{ElideControl: true}) })
 }
 
+// TestProbeWakesOncePerThreshold: the programs wake the reader when a
+// wake-up threshold's worth of events waits (a sixteenth of the ring),
+// once for each, even while the reader lags and more keeps coming: not
+// for every record past it, each an interrupt in the sender's path.
+func TestProbeWakesOncePerThreshold(t *testing.T) {
+	requireRoot(t)
+	const ring = 1 << 16
+	h := newH2Peers(t, Options{RingBytes: ring, Payload: PayloadAll})
+	p, send := h.p, h.send
+	wakeups := func() uint64 {
+		c, err := p.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Wakeups
+	}
+	data := frame(0, 0, 1, make([]byte, 1000)...)
+	// Events come only by the kernel's wake-ups now.
+	p.SetPollInterval(time.Hour)
+	time.Sleep(50 * time.Millisecond) // the nudge's wake-up passes
+	for range 2 * ring / 16 / len(data) {
+		send(data)
+	}
+	got := 0
+	collectPackets(t, p, func() bool { return got > 0 }, &got, func(*Event) { got++ })
+	if wakeups() == 0 {
+		t.Fatal("events read, but no wake-up counted")
+	}
+	// The reader stalls (nothing takes its batches) while four rings'
+	// worth is sent: the one ring that fills holds 16 thresholds' worth.
+	before := wakeups()
+	for range 4 * ring / len(data) {
+		send(data)
+	}
+	// (A wake-up for every record past the threshold made 31 here.)
+	if n := wakeups() - before; n == 0 || n > 17 {
+		t.Errorf("%d wake-ups while the reader lagged by a ring (16 thresholds), want 1 to 17", n)
+	}
+	for drained := false; !drained; {
+		select {
+		case b := <-p.Events():
+			b.Release()
+		case <-time.After(200 * time.Millisecond):
+			drained = true
+		}
+	}
+}
+
 func testElidesAcks(t *testing.T, opts Options) {
 	h := newH2Peers(t, opts)
 	p, send := h.p, h.send

@@ -20,7 +20,7 @@ type selfDescs struct {
 	kernelPackets, lost, lostBytes, truncated, omitted, filtered *prometheus.Desc
 	packets, decodeErrors, gaps, gapBytes, hpackUnknown          *prometheus.Desc
 	tracked, buffered, overflow, pending, views, cpu             *prometheus.Desc
-	twins, viewUnknown, elided, elidedBytes, elidedAcks          *prometheus.Desc
+	twins, viewUnknown, elided, elidedBytes, elidedAcks, wakeups *prometheus.Desc
 }
 
 func newSelfDescs() selfDescs {
@@ -49,6 +49,7 @@ func newSelfDescs() selfDescs {
 		elided:        d("hoptap_elided_segments_total", "Segments of PING and WINDOW_UPDATE frames alone that the kernel left out (no metric needs them; copied while frames or packets are watched). Not losses: the next segment tells the decoder, which skips them."),
 		elidedBytes:   d("hoptap_elided_bytes_total", "Bytes of those segments the decoder skipped at frame boundaries; any it could not are counted as TCP gaps."),
 		elidedAcks:    d("hoptap_elided_acks_total", "Bare ACKs (no payload, no SYN, FIN or RST) of HTTP/2 connections that the kernel left out while no one watched frames or packets: no metric needs them. Not losses."),
+		wakeups:       d("hoptap_ring_wakeups_total", "Wake-ups of the agent's ring-buffer reader forced by the kernel programs: one per wake-up threshold (a quarter of the ring) of events that came to wait. Few: the reader polls on its own."),
 		viewUnknown:   d("hoptap_view_times_unknown_total", "Call or handshake times left unknown at one socket because the second observation of their segment was not seen."),
 	}
 }
@@ -60,7 +61,7 @@ type selfCollector Recorder
 func (c *selfCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := &c.self
 	for _, x := range []*prometheus.Desc{d.kernelPackets, d.lost, d.lostBytes, d.truncated, d.omitted, d.filtered,
-		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu, d.twins, d.viewUnknown, d.elided, d.elidedBytes, d.elidedAcks} {
+		d.packets, d.decodeErrors, d.gaps, d.gapBytes, d.hpackUnknown, d.tracked, d.buffered, d.overflow, d.pending, d.views, d.cpu, d.twins, d.viewUnknown, d.elided, d.elidedBytes, d.elidedAcks, d.wakeups} {
 		ch <- x
 	}
 }
@@ -106,5 +107,6 @@ func (c *selfCollector) Collect(ch chan<- prometheus.Metric) {
 	count(d.elided, k.Elided)
 	count(d.elidedBytes, dec.TCP.ElidedBytes)
 	count(d.elidedAcks, k.ElidedAcks)
+	count(d.wakeups, k.Wakeups)
 	ch <- prometheus.MustNewConstMetric(d.cpu, prometheus.CounterValue, s.sum.CPU.Seconds())
 }
