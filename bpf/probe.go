@@ -403,8 +403,9 @@ func Open(opts Options) (*Probe, error) {
 	p.monoToWall = monoToWall()
 	// Batches hold their ring space until released. Six can be out at
 	// once; together they stay under the kernel's wake-up threshold
-	// (a sixteenth of the ring, a quarter when lazy: the programs force
-	// a wake-up per record above it), and leave the kernel room.
+	// (a sixteenth of the ring, a quarter when lazy: the programs wake
+	// the reader each time another threshold's worth waits), and leave
+	// the kernel room.
 	p.batchBytes = min(batchBytes, uint64(p.objs.Events.MaxEntries())/128)
 	p.relCh = make(chan struct{}, 1)
 	p.relWait = time.NewTimer(time.Hour)
