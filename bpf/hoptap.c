@@ -582,7 +582,7 @@ static __always_inline void tell_elided(struct __sk_buff *skb, struct pkt_event 
 			count(CNT_UNPARSED, 1);                              \
 			return;                                              \
 		}                                                            \
-		bpf_ringbuf_submit(rec, wakeup_flag(sizeof(*rec) + 8));                      \
+		bpf_ringbuf_submit(rec, wakeup_flag(sizeof(*rec) + 8));      \
 		return;                                                      \
 	}
 

@@ -287,6 +287,8 @@ func (j *jsonBuf) headers(k string, fs []hpack.Field) {
 	if base+len(j.b)-start <= maxRunBytes {
 		r.json = append(r.json[:base], j.b[start:]...)
 	} else {
+		// Not kept, nor the strings: they may be long.
+		clear(r.fields[:cap(r.fields)])
 		r.fields, r.ends = r.fields[:0], r.ends[:0]
 	}
 	j.b = append(j.b, ']')
@@ -313,10 +315,11 @@ func (j *jsonBuf) fields(fs []hpack.Field) {
 // or longer renderings are not kept, which bounds the cache at
 // headerSlots × (maxRunBytes + maxRunFields fields).
 const (
-	headerSlots  = 64
-	maxRunFields = 16
-	maxRunBytes  = 1024
-	slotFields   = 3 // a list's kind: its first fields
+	headerSlotBits = 6
+	headerSlots    = 1 << headerSlotBits
+	maxRunFields   = 16
+	maxRunBytes    = 1024
+	slotFields     = 3 // a list's kind: its first fields
 )
 
 type headerRun struct {
@@ -338,7 +341,7 @@ func headerSlot(fs []hpack.Field) int {
 		}
 		h = (h ^ v) * 0x9e3779b1
 	}
-	return int(h >> 26)
+	return int(h >> (32 - headerSlotBits))
 }
 
 // sameField reports whether two fields render alike. Comparing strings
