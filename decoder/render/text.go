@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,14 +87,48 @@ func (p *Printer) Close() error {
 // Flush writes buffered output, for live use.
 func (p *Printer) Flush() error { return p.w.Flush() }
 
-func (p *Printer) stamp(ts time.Time) string {
+func (p *Printer) stamp(ts time.Time) string { return string(p.appendStamp(nil, ts)) }
+
+// appendStamp appends what fmt's "%11.6f" makes of the seconds since
+// the first event (or the time of day with AbsTime), without fmt: a
+// frame line is printed per frame.
+func (p *Printer) appendStamp(b []byte, ts time.Time) []byte {
 	if p.first.IsZero() {
 		p.first = ts
 	}
 	if p.AbsTime {
-		return ts.UTC().Format("15:04:05.000000")
+		return ts.UTC().AppendFormat(b, "15:04:05.000000")
 	}
-	return fmt.Sprintf("%11.6f", ts.Sub(p.first).Seconds())
+	var num [32]byte
+	return appendPadded(b, strconv.AppendFloat(num[:0], ts.Sub(p.first).Seconds(), 'f', 6, 64), 11, true)
+}
+
+// appendPadded appends s padded with spaces to width, on the left when
+// right-aligned.
+func appendPadded[S string | []byte](b []byte, s S, width int, right bool) []byte {
+	pad := max(0, width-len(s))
+	if right {
+		b = append(b, "           "[:min(pad, 11)]...)
+		for pad -= min(pad, 11); pad > 0; pad-- {
+			b = append(b, ' ')
+		}
+		return append(b, s...)
+	}
+	b = append(b, s...)
+	for ; pad > 0; pad-- {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+func appendArrow(b []byte, c *decoder.Conn, d grpc.Dir) []byte {
+	from, to := c.Server, c.Client
+	if d == grpc.C2S {
+		from, to = c.Client, c.Server
+	}
+	b = from.AppendTo(b)
+	b = append(b, " → "...)
+	return to.AppendTo(b)
 }
 
 // Frame implements decoder.Sink.
@@ -144,20 +179,49 @@ func arrow(c *decoder.Conn, d grpc.Dir) string {
 
 func (p *Printer) textFrame(e *decoder.FrameEvent) {
 	f := e.Frame
-	b := p.line[:0]
-	b = fmt.Appendf(b, "%s  %s  %-13s stream=%d len=%d", p.stamp(e.TS), arrow(e.Conn, e.Dir), f.Type, f.StreamID, f.Length)
+	b := p.appendStamp(p.line[:0], e.TS)
+	b = append(b, "  "...)
+	b = appendArrow(b, e.Conn, e.Dir)
+	b = append(b, "  "...)
+	b = appendPadded(b, f.Type.String(), 13, false)
+	b = append(b, " stream="...)
+	b = strconv.AppendUint(b, uint64(f.StreamID), 10)
+	b = append(b, " len="...)
+	b = strconv.AppendUint(b, uint64(f.Length), 10)
 	if fl := http2.FlagString(f.Type, f.Flags); fl != "" {
 		b = append(b, " ["...)
 		b = append(b, fl...)
 		b = append(b, ']')
 	}
-	if s := summary(e); s != "" {
-		b = append(b, "  "...)
-		b = append(b, s...)
+	n := len(b)
+	b = appendSummary(append(b, "  "...), e)
+	if len(b) == n+2 {
+		b = b[:n] // no summary
 	}
 	b = append(b, '\n')
 	p.line = b
 	p.w.Write(b)
+}
+
+// appendSummary appends the info column, the frequent frames' without
+// fmt: what summary returns.
+func appendSummary(b []byte, e *decoder.FrameEvent) []byte {
+	f := e.Frame
+	switch f.Type {
+	case http2.TypeHeaders, http2.TypeContinuation, http2.TypePushPromise:
+		if !e.HeadersShown {
+			return b
+		}
+		return appendHeaderSummary(b, e.Headers, e.HeadersErr)
+	case http2.TypeWindowUpdate:
+		return strconv.AppendUint(append(b, '+'), uint64(f.Increment), 10)
+	case http2.TypePing:
+		for _, c := range f.PingData {
+			b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		return b
+	}
+	return append(b, summary(e)...)
 }
 
 // summary is the info column: the method or status of HEADERS and the
@@ -193,57 +257,78 @@ func summary(e *decoder.FrameEvent) string {
 }
 
 func headerSummary(fs []hpack.Field, err error) string {
+	return string(appendHeaderSummary(nil, fs, err))
+}
+
+func appendHeaderSummary(b []byte, fs []hpack.Field, err error) []byte {
 	get := func(name string) (string, bool, bool) {
-		for _, f := range fs {
-			if f.NameKnown && f.Name == name {
+		for i := range fs {
+			if f := &fs[i]; f.NameKnown && f.Name == name {
 				return f.Value, f.ValueKnown, true
 			}
 		}
 		return "", false, false
 	}
-	show := func(v string, known bool) string {
-		if !known {
-			return "?"
+	start := len(b)
+	part := func() { // a space between parts
+		if len(b) > start {
+			b = append(b, ' ')
 		}
-		return v
 	}
-	var parts []string
+	show := func(v string, known bool) {
+		if !known {
+			v = "?"
+		}
+		b = append(b, v...)
+	}
 	if m, ok, present := get(":method"); present {
 		path, pok, _ := get(":path")
-		parts = append(parts, show(m, ok)+" "+show(path, pok))
+		part()
+		show(m, ok)
+		b = append(b, ' ')
+		show(path, pok)
 	}
 	if s, ok, present := get(":status"); present {
-		parts = append(parts, ":status "+show(s, ok))
+		part()
+		b = append(b, ":status "...)
+		show(s, ok)
 	}
 	if s, ok, present := get("grpc-status"); present {
-		st := show(s, ok)
+		part()
+		b = append(b, "grpc-status "...)
+		show(s, ok)
 		if ok {
 			if c, valid := grpc.CodeFromName(s); valid {
-				st += " " + grpc.CodeName(c)
+				b = append(b, ' ')
+				b = append(b, grpc.CodeName(c)...)
 			}
 		}
-		parts = append(parts, "grpc-status "+st)
 		if m, mok, present := get("grpc-message"); present {
+			part()
 			if mok {
-				parts = append(parts, fmt.Sprintf("%q", grpc.PercentDecode(m)))
+				b = strconv.AppendQuote(b, grpc.PercentDecode(m))
 			} else {
-				parts = append(parts, "grpc-message ?")
+				b = append(b, "grpc-message ?"...)
 			}
 		}
 	}
 	unknown := 0
-	for _, f := range fs {
-		if !f.NameKnown || !f.ValueKnown {
+	for i := range fs {
+		if !fs[i].NameKnown || !fs[i].ValueKnown {
 			unknown++
 		}
 	}
 	if unknown > 0 {
-		parts = append(parts, fmt.Sprintf("(%d unknown)", unknown))
+		part()
+		b = append(b, '(')
+		b = strconv.AppendInt(b, int64(unknown), 10)
+		b = append(b, " unknown)"...)
 	}
 	if err != nil {
-		parts = append(parts, "(HPACK error)")
+		part()
+		b = append(b, "(HPACK error)"...)
 	}
-	return strings.Join(parts, " ")
+	return b
 }
 
 func tlsVersion(v uint16) string { return tlshello.VersionName(v) }
