@@ -106,17 +106,15 @@ func (p *Printer) appendStamp(b []byte, ts time.Time) []byte {
 // appendPadded appends s padded with spaces to width, on the left when
 // right-aligned.
 func appendPadded[S string | []byte](b []byte, s S, width int, right bool) []byte {
-	pad := max(0, width-len(s))
-	if right {
-		b = append(b, "           "[:min(pad, 11)]...)
-		for pad -= min(pad, 11); pad > 0; pad-- {
-			b = append(b, ' ')
-		}
-		return append(b, s...)
+	pad := width - len(s)
+	if !right {
+		b = append(b, s...)
 	}
-	b = append(b, s...)
 	for ; pad > 0; pad-- {
 		b = append(b, ' ')
+	}
+	if right {
+		b = append(b, s...)
 	}
 	return b
 }
@@ -203,8 +201,8 @@ func (p *Printer) textFrame(e *decoder.FrameEvent) {
 	p.w.Write(b)
 }
 
-// appendSummary appends the info column, the frequent frames' without
-// fmt: what summary returns.
+// appendSummary appends the info column: the method or status of
+// HEADERS and the important fields of control frames.
 func appendSummary(b []byte, e *decoder.FrameEvent) []byte {
 	f := e.Frame
 	switch f.Type {
@@ -221,19 +219,14 @@ func appendSummary(b []byte, e *decoder.FrameEvent) []byte {
 		}
 		return b
 	}
-	return append(b, summary(e)...)
+	return append(b, rareSummary(e)...)
 }
 
-// summary is the info column: the method or status of HEADERS and the
-// important fields of control frames.
-func summary(e *decoder.FrameEvent) string {
+// rareSummary is the info column of the frames appendSummary leaves to
+// fmt: they come once per connection or error.
+func rareSummary(e *decoder.FrameEvent) string {
 	f := e.Frame
 	switch f.Type {
-	case http2.TypeHeaders, http2.TypeContinuation, http2.TypePushPromise:
-		if !e.HeadersShown {
-			return ""
-		}
-		return headerSummary(e.Headers, e.HeadersErr)
 	case http2.TypeRSTStream:
 		return f.ErrCode.String()
 	case http2.TypeGoAway:
@@ -248,18 +241,12 @@ func summary(e *decoder.FrameEvent) string {
 			parts = append(parts, fmt.Sprintf("%s=%d", s.ID, s.Value))
 		}
 		return strings.Join(parts, " ")
-	case http2.TypeWindowUpdate:
-		return fmt.Sprintf("+%d", f.Increment)
-	case http2.TypePing:
-		return fmt.Sprintf("%x", f.PingData)
 	}
 	return ""
 }
 
-func headerSummary(fs []hpack.Field, err error) string {
-	return string(appendHeaderSummary(nil, fs, err))
-}
-
+// appendHeaderSummary appends the method and path, status, gRPC status
+// and message of a header list, and how many of its fields are unknown.
 func appendHeaderSummary(b []byte, fs []hpack.Field, err error) []byte {
 	get := func(name string) (string, bool, bool) {
 		for i := range fs {
