@@ -4,8 +4,9 @@
 # namespaces (as two pods on one node), alternating capture off and on in
 # the same run, at saturation and at a fixed rate. "On" is
 # `hoptap capture --calls --port P > /dev/null` (every packet decoded, a
-# line per call) and `hoptap capture -o json ...` (every frame rendered
-# as JSON too). The report is scripts/bench-capture-report.py.
+# line per call), `hoptap capture -o text ...` (the default: a line per
+# frame) and `hoptap capture -o json ...` (every frame rendered as JSON).
+# The report is scripts/bench-capture-report.py.
 #
 # Printed per mode and side by side: calls/s, p50 and p99 latency; the
 # capture's CPU per 1,000 calls; events/s and lost events; each the
@@ -24,7 +25,7 @@
 # per saturation run), BENCH_CONCURRENCY (50), BENCH_CONNECTIONS (10),
 # BENCH_RATE (fixed rate in calls/s; default half the first saturation
 # run's rate), BENCH_RATE_SECONDS (5), BENCH_CAPTURE_ARGS (one capture
-# configuration's output flags instead of the two), HOPTAP (default
+# configuration's output flags instead of the three), HOPTAP (default
 # bin/hoptap).
 set -euo pipefail
 
@@ -67,9 +68,10 @@ with_capture() {
 	wait "$cap" || die "capture failed: $(cat "$out.capture")"
 }
 
-# The capture configurations, name=flags: a line per call as it ends, and
-# every frame rendered as JSON.
-configs=("calls=--calls" "json=-o json")
+# The capture configurations, name=flags: a line per call as it ends,
+# every frame as a line of text (the default), and every frame rendered
+# as JSON.
+configs=("calls=--calls" "text=-o text" "json=-o json")
 if [ -n "${BENCH_CAPTURE_ARGS:-}" ]; then configs=("custom=$BENCH_CAPTURE_ARGS"); fi
 
 run_mode() { # run_mode KIND ROUND RUN off|CONFIG: RUN names the output
