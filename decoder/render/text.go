@@ -168,12 +168,7 @@ func (p *Printer) Conn(e *decoder.ConnEvent) {
 	}
 }
 
-func arrow(c *decoder.Conn, d grpc.Dir) string {
-	if d == grpc.C2S {
-		return c.Client.String() + " → " + c.Server.String()
-	}
-	return c.Server.String() + " → " + c.Client.String()
-}
+func arrow(c *decoder.Conn, d grpc.Dir) string { return string(appendArrow(nil, c, d)) }
 
 func (p *Printer) textFrame(e *decoder.FrameEvent) {
 	f := e.Frame
