@@ -32,13 +32,58 @@ type ring struct {
 	wrapped []byte
 	wraps   uint64 // records put together in wrapped
 	mask    uint64
-	// poll is a duplicate of the map's descriptor in Go's network
-	// poller: waiting parks the reader goroutine, no thread sits in
-	// epoll_wait, and the runtime's monitor can sleep while traffic is
-	// quiet.
-	poll    *os.File
-	conn    syscall.RawConn
+	poller
 	stopped atomic.Bool
+}
+
+// poller waits for a ring buffer's wake-ups: a duplicate of the map's
+// descriptor in Go's network poller, so that waiting parks the
+// goroutine, no thread sits in epoll_wait, and the runtime's monitor can
+// sleep while traffic is quiet. The poller's epoll is edge-triggered: a
+// wait ends at the kernel's next wake-up, however much already waits.
+type poller struct {
+	poll *os.File
+	conn syscall.RawConn
+}
+
+func newPoller(fd int) (poller, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return poller{}, fmt.Errorf("ring buffer: dup: %w", err)
+	}
+	if err := unix.SetNonblock(dup, true); err != nil {
+		unix.Close(dup)
+		return poller{}, fmt.Errorf("ring buffer: %w", err)
+	}
+	p := poller{poll: os.NewFile(uintptr(dup), "ringbuf")}
+	if err := p.poll.SetReadDeadline(time.Time{}); err != nil {
+		p.poll.Close()
+		return poller{}, fmt.Errorf("ring buffer: cannot be polled: %w", err)
+	}
+	if p.conn, err = p.poll.SyscallConn(); err != nil {
+		p.poll.Close()
+		return poller{}, fmt.Errorf("ring buffer: %w", err)
+	}
+	return p, nil
+}
+
+// await parks until the kernel's next wake-up, or until the deadline
+// set on poll passes (os.ErrDeadlineExceeded).
+func (p *poller) await() error {
+	first := true
+	return p.conn.Read(func(uintptr) bool {
+		// The first call only arms the poller. The second comes once
+		// the kernel woke us.
+		done := !first
+		first = false
+		return done
+	})
+}
+
+func (p *poller) close() {
+	if p.poll != nil {
+		p.poll.Close()
+	}
 }
 
 // Record header bits (kernel's BPF_RINGBUF_*).
@@ -67,24 +112,9 @@ func newRing(m *ebpf.Map) (*ring, error) {
 	r.cons = (*uint64)(unsafe.Pointer(&r.consPage[0]))
 	r.prod = (*uint64)(unsafe.Pointer(&r.dataMap[0]))
 	r.data = r.dataMap[page:]
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
+	if r.poller, err = newPoller(fd); err != nil {
 		r.close()
-		return nil, fmt.Errorf("ring buffer: dup: %w", err)
-	}
-	if err := unix.SetNonblock(dup, true); err != nil {
-		unix.Close(dup)
-		r.close()
-		return nil, fmt.Errorf("ring buffer: %w", err)
-	}
-	r.poll = os.NewFile(uintptr(dup), "ringbuf")
-	if err := r.poll.SetReadDeadline(time.Time{}); err != nil {
-		r.close()
-		return nil, fmt.Errorf("ring buffer: cannot be polled: %w", err)
-	}
-	if r.conn, err = r.poll.SyscallConn(); err != nil {
-		r.close()
-		return nil, fmt.Errorf("ring buffer: %w", err)
+		return nil, err
 	}
 	return r, nil
 }
@@ -146,14 +176,7 @@ func (r *ring) wait(timeout time.Duration) (stopped bool, err error) {
 		return true, nil
 	}
 	r.poll.SetReadDeadline(time.Now().Add(timeout))
-	first := true
-	err = r.conn.Read(func(uintptr) bool {
-		// The first call only arms the poller: the caller just found
-		// the ring empty. The second comes once the kernel woke us.
-		done := !first
-		first = false
-		return done
-	})
+	err = r.await() // the caller just found the ring empty
 	if r.stopped.Load() {
 		return true, nil
 	}
@@ -184,7 +207,80 @@ func (r *ring) close() {
 		unix.Munmap(r.consPage)
 		r.consPage = nil
 	}
-	if r.poll != nil {
-		r.poll.Close()
+	r.poller.close()
+}
+
+// RingFile is a duplicate of the ring buffer's descriptor, for another
+// process to watch how full it is (RingLevel), and the ring's size.
+func (p *Probe) RingFile() (*os.File, uint64, error) {
+	if p.objs.Events == nil {
+		return nil, 0, errors.New("ring buffer: the probe was not opened")
+	}
+	fd, err := unix.FcntlInt(uintptr(p.objs.Events.FD()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ring buffer: dup: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "ringbuf"), uint64(p.objs.Events.MaxEntries()), nil
+}
+
+// RingLevel reads how much of a ring buffer waits for its reader, from a
+// read-only mapping of its two position pages: the reader may be another
+// process, one that cannot run to say.
+type RingLevel struct {
+	poller
+	consPage, prodPage []byte
+	cons, prod         *uint64
+	size               uint64
+}
+
+// OpenRingLevel maps the positions of the ring buffer f (from RingFile)
+// of size bytes.
+func OpenRingLevel(f *os.File, size uint64) (*RingLevel, error) {
+	page := os.Getpagesize()
+	l := &RingLevel{size: size}
+	var err error
+	if l.consPage, err = unix.Mmap(int(f.Fd()), 0, page, unix.PROT_READ, unix.MAP_SHARED); err != nil {
+		return nil, fmt.Errorf("ring buffer: mapping the consumer page: %w", err)
+	}
+	if l.prodPage, err = unix.Mmap(int(f.Fd()), int64(page), page, unix.PROT_READ, unix.MAP_SHARED); err != nil {
+		unix.Munmap(l.consPage)
+		return nil, fmt.Errorf("ring buffer: mapping the producer page: %w", err)
+	}
+	l.cons = (*uint64)(unsafe.Pointer(&l.consPage[0]))
+	l.prod = (*uint64)(unsafe.Pointer(&l.prodPage[0]))
+	if l.poller, err = newPoller(int(f.Fd())); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Wait parks until the programs next wake the ring's reader (they do
+// each time another sixteenth of the ring is written, a quarter with
+// Options.Lazy, however far the reader lags), or until timeout passes.
+func (l *RingLevel) Wait(timeout time.Duration) error {
+	l.poll.SetReadDeadline(time.Now().Add(timeout))
+	if err := l.await(); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("ring buffer: waiting: %w", err)
+	}
+	return nil
+}
+
+// Backlog is how many bytes of records wait: written by the programs,
+// not yet handed back by the reader.
+func (l *RingLevel) Backlog() uint64 {
+	c := atomic.LoadUint64(l.cons)
+	return atomic.LoadUint64(l.prod) - c
+}
+
+// Size is the ring's size in bytes.
+func (l *RingLevel) Size() uint64 { return l.size }
+
+// Close unmaps; a Wait under way returns.
+func (l *RingLevel) Close() {
+	l.poller.close()
+	unix.Munmap(l.consPage)
+	if l.prodPage != nil {
+		unix.Munmap(l.prodPage)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 )
 
 // fakeRing lays records out as the kernel does, in plain memory mapped
@@ -126,6 +127,49 @@ func TestRingWraps(t *testing.T) {
 		}
 		if !equal(got, want) {
 			t.Errorf("start %d: records %q, want %q", start, got, want)
+		}
+	}
+}
+
+// TestRingLevel: another mapping of the ring (RingFile, OpenRingLevel),
+// read-only, sees the records that wait while nothing takes the reader's
+// batches, and none once they are released.
+func TestRingLevel(t *testing.T) {
+	requireRoot(t)
+	const ring = 1 << 16
+	h := newH2Peers(t, Options{RingBytes: ring, Payload: PayloadAll})
+	f, size, err := h.p.RingFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if size != ring {
+		t.Fatalf("RingFile says %d bytes, the ring has %d", size, ring)
+	}
+	l, err := OpenRingLevel(f, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.Size() != ring {
+		t.Fatalf("RingLevel says %d bytes, the ring has %d", l.Size(), ring)
+	}
+	before := l.Backlog() // the handshake's, perhaps
+	// Batches go unreleased: what the programs wrote stays in the ring.
+	data := frame(0, 0, 1, make([]byte, 1000)...)
+	const sends = ring / 8 / 1000 // each copied twice, with replies and ACKs: half the ring
+	for range sends {
+		h.send(data)
+	}
+	if got := l.Backlog() - before; got < 2*sends*1000 || got > ring {
+		t.Errorf("backlog grew by %d in %d unread sends of 1,000 payload bytes seen twice, want %d to %d", got, sends, 2*sends*1000, ring)
+	}
+	for l.Backlog() > 0 {
+		select {
+		case b := <-h.p.Events():
+			b.Release()
+		case <-time.After(10 * time.Second):
+			t.Fatalf("released every batch, the backlog stays %d", l.Backlog())
 		}
 	}
 }

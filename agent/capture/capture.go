@@ -19,6 +19,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/hoptap/hoptap/agent/priority"
 	"github.com/hoptap/hoptap/bpf"
 	"github.com/hoptap/hoptap/decoder"
 	"github.com/hoptap/hoptap/decoder/http2"
@@ -38,6 +39,11 @@ type Config struct {
 	AfterBatch func()
 	// Ready runs once the programs are attached.
 	Ready func(p *bpf.Probe)
+	// Idle runs the capture in the idle scheduling class once attached,
+	// under a guard process that raises it back to the niceness it had
+	// while it falls behind or is starved (agent/priority). The guard is
+	// this binary run with priority.GuardCommand: main must dispatch it.
+	Idle bool
 	// Views, if set, gets each end's view of every connection with an
 	// end on this node: the decoder's calls and connection events, with
 	// Conn.Observer naming the end (Sockets says whose it is) and the
@@ -96,6 +102,11 @@ type Summary struct {
 	ViewTimesUnknown  uint64        // views' call and handshake times left unknown: their twin's stamp was not seen
 	CPU               time.Duration // CPU time, user and system, once capturing (loading and attaching excluded)
 	StartupCPU        time.Duration // CPU time to load, verify and attach the programs and scan open sockets
+	// Idle: the capture ran in the idle class under a guard, which did
+	// Priority (its CPU is in CPU too).
+	Idle     bool
+	Priority priority.GuardStats
+	Nice     int // the niceness it was raised to
 }
 
 // Lost is every event or byte the capture knows it missed.
@@ -128,6 +139,17 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		s.sum.Warnings = append(s.sum.Warnings, "no CAP_SYS_PTRACE: sockets opened before the capture are not attributed to their processes")
 	}
 	s.sum.StartupCPU = cpuTime()
+	var guard *priority.Guard
+	var guardEnded <-chan struct{}
+	if cfg.Idle {
+		if guard, err = startGuard(p); err != nil {
+			s.sum.Warnings = append(s.sum.Warnings, fmt.Sprintf("%v: running at niceness %d", err, priority.Own()))
+		} else {
+			s.sum.Idle, s.sum.Nice = true, priority.Own()
+			guardEnded = guard.Ended()
+			defer guard.Stop() // a no-op once stopped below
+		}
+	}
 	if cfg.Sockets != nil {
 		cfg.Sockets(&Sockets{s: s})
 	}
@@ -152,6 +174,13 @@ loop:
 		case <-tick.C:
 			s.housekeep()
 			continue
+		case <-guardEnded:
+			// Without its guard the capture cannot stay idle safely.
+			guardEnded = nil
+			if err := priority.Normal(0, s.sum.Nice); err != nil {
+				s.sum.Warnings = append(s.sum.Warnings, err.Error())
+			}
+			continue
 		case b, ok := <-events:
 			if !ok {
 				break loop
@@ -166,6 +195,15 @@ loop:
 		cfg.AfterBatch()
 	}
 	sum := s.summary()
+	if guard != nil {
+		st, err := guard.Stop()
+		sum.Priority = st
+		sum.CPU += st.CPU
+		sum.StartupCPU += st.StartCPU
+		if err != nil {
+			sum.Warnings = append(sum.Warnings, err.Error())
+		}
+	}
 	if sum.Kernel, err = p.Counters(); err != nil {
 		sum.Warnings = append(sum.Warnings, err.Error())
 	}
@@ -178,6 +216,17 @@ loop:
 		return sum, fmt.Errorf("reading the ring buffer: %w", readErr)
 	}
 	return sum, nil
+}
+
+// startGuard puts this process in the idle class under a guard that
+// watches its ring buffer too.
+func startGuard(p *bpf.Probe) (*priority.Guard, error) {
+	ring, size, err := p.RingFile()
+	if err != nil {
+		return nil, err
+	}
+	defer ring.Close() // the guard has its own copy
+	return priority.StartGuard(priority.GuardConfig{Nice: priority.Own(), Ring: ring, RingSize: size})
 }
 
 // prepare sets the probe's and decoder's options the outputs imply.

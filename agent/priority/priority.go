@@ -3,14 +3,19 @@
 // priority the peers' threads preempt it when they wake, so its work
 // between ring-buffer reads is done in the CPU time they leave; on a
 // saturated CPU its share shrinks with the number of busy threads, and a
-// capture that falls behind loses events (counted). hoptap capture
-// runs at niceness 10 by default, where bench-capture's sustained
-// saturation runs measured the peers losing less throughput; the agent
-// runs at the priority it is given (its config's nice), where the effect
-// on the peers' p99 was within the noise.
+// capture that falls behind loses events (counted).
+//
+// hoptap capture runs in the idle scheduling class (Idle) while it keeps
+// up, watched by a guard process (StartGuard) that raises it to its
+// niceness (10 by default) when it falls behind or is starved: a thread of
+// the idle class is preempted at once by any other that wakes, where a
+// niced one keeps its core for the rest of its slice. The agent runs at
+// the priority it is given (its config's nice), where the effect on the
+// peers' p99 was within the noise.
 package priority
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -30,30 +35,76 @@ func Nice(n int) error {
 	if n > 19 {
 		return fmt.Errorf("niceness %d: at most 19", n)
 	}
-	// Twice: a thread made while the first pass ran copied its creator's
-	// niceness, perhaps before the creator was reniced.
+	return eachThread(0, func(tid int) error {
+		// The system call's value is 20 - niceness.
+		prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
+		if err != nil || 20-prio >= n {
+			return nil // the thread ended, or is nicer already
+		}
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, n); err != nil {
+			return fmt.Errorf("setting thread %d's niceness to %d: %w", tid, n, err)
+		}
+		return nil
+	})
+}
+
+// Own is this thread's niceness.
+func Own() int {
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		return 0
+	}
+	return 20 - prio
+}
+
+// Idle puts every thread of process pid (0: this one) in the idle
+// scheduling class (SCHED_IDLE): it runs on what CPU time the others
+// leave, and any other thread that wakes preempts it at once.
+func Idle(pid int) error {
+	return setPolicy(pid, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, "the idle class")
+}
+
+// Normal puts every thread of process pid (0: this one) back in the
+// normal class (SCHED_OTHER) at niceness n.
+func Normal(pid, n int) error {
+	return setPolicy(pid, &unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: int32(n)}, "niceness "+strconv.Itoa(n))
+}
+
+func setPolicy(pid int, attr *unix.SchedAttr, what string) error {
+	attr.Size = unix.SizeofSchedAttr
+	return eachThread(pid, func(tid int) error {
+		if err := unix.SchedSetAttr(tid, attr, 0); err != nil {
+			return fmt.Errorf("setting thread %d to %s: %w", tid, what, err)
+		}
+		return nil
+	})
+}
+
+// eachThread calls set for every thread of process pid (0: this one).
+// Twice: a thread made while the first pass ran copied its creator's
+// priority, perhaps before the creator was changed. Threads that end
+// meanwhile are skipped.
+func eachThread(pid int, set func(tid int) error) error {
+	dir := "/proc/self/task"
+	if pid > 0 {
+		dir = "/proc/" + strconv.Itoa(pid) + "/task"
+	}
 	for range 2 {
-		tasks, err := os.ReadDir("/proc/self/task")
+		tasks, err := os.ReadDir(dir)
 		if err != nil {
-			return fmt.Errorf("listing this process's threads: %w", err)
+			return fmt.Errorf("listing the threads of %s: %w", dir, err)
 		}
 		for _, t := range tasks {
 			tid, err := strconv.Atoi(t.Name())
 			if err != nil {
 				continue
 			}
-			// The system call's value is 20 - niceness.
-			prio, err := unix.Getpriority(unix.PRIO_PROCESS, tid)
-			if err != nil {
-				continue // the thread ended
-			}
-			if 20-prio >= n {
-				continue
-			}
-			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, n); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("setting thread %d's niceness to %d: %w", tid, n, err)
+			if err := set(tid); err != nil && !isGone(err) {
+				return err
 			}
 		}
 	}
 	return nil
 }
+
+func isGone(err error) bool { return errors.Is(err, unix.ESRCH) }

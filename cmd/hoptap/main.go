@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoptap/hoptap/agent/priority"
 	"github.com/hoptap/hoptap/cmd/hoptap/capture"
 	"github.com/hoptap/hoptap/cmd/hoptap/demo"
 	"github.com/hoptap/hoptap/cmd/hoptap/read"
@@ -15,6 +16,10 @@ import (
 )
 
 func main() {
+	// hoptap capture's priority guard: this binary, run by itself.
+	if len(os.Args) > 1 && os.Args[1] == priority.GuardCommand {
+		os.Exit(priority.RunGuard(os.Args[2:], os.Stdin, os.Stdout))
+	}
 	root := &cobra.Command{
 		Use:   "hoptap",
 		Short: "Per-hop gRPC traffic tracer: decode TCP, HTTP/2 and gRPC the way Wireshark does",

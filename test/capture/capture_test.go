@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -336,6 +338,10 @@ func TestKillLeavesPeersAlone(t *testing.T) {
 	}
 	// Kill once the capture has decoded some of the soak's calls.
 	waitCalls(t, l, 20)
+	guard := guardOf(t, l.cmd.Process.Pid)
+	if guard == 0 {
+		t.Fatal("the capture has no priority guard")
+	}
 	l.cmd.Process.Signal(syscall.SIGKILL)
 	<-l.done
 	if err := soak.Wait(); err != nil {
@@ -344,6 +350,16 @@ func TestKillLeavesPeersAlone(t *testing.T) {
 	for _, id := range links {
 		if linkExists(id) {
 			t.Errorf("BPF link %d is still attached after SIGKILL", id)
+		}
+	}
+	// The guard ends with the capture; dead, it is reaped by init.
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", guard))
+		if err != nil || !strings.Contains(string(cmdline), "priority-guard") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the priority guard %d outlived the killed capture by 10 s", guard)
 		}
 	}
 	t.Logf("%d links detached; soak: %s", len(links), lastLine(soakOut.String()))
@@ -416,41 +432,107 @@ func TestSIGTERMDetaches(t *testing.T) {
 	}
 }
 
-// TestCaptureYieldsCPU: every thread of a capture runs at niceness 10
-// unless --nice says otherwise (0: the priority it was started with,
-// this test's).
+// schedOf reads a thread's scheduling policy and niceness (fields 41
+// and 19 of its stat); raw is "" once it ended.
+func schedOf(stat string) (policy, nice int, raw string) {
+	b, err := os.ReadFile(stat)
+	if err != nil {
+		return 0, 0, ""
+	}
+	// Fields count from after the command name's ')'.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	nice, _ = strconv.Atoi(f[16])
+	policy, _ = strconv.Atoi(f[38])
+	return policy, nice, f[38] + "/" + f[16]
+}
+
+// guardOf is the pid of a capture's priority guard, 0 if it has none.
+func guardOf(t *testing.T, pid int) int {
+	t.Helper()
+	// Children are listed by the thread that started them.
+	var kids []string
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		kids = append(kids, strings.Fields(string(b))...)
+	}
+	for _, c := range kids {
+		cmdline, _ := os.ReadFile("/proc/" + c + "/cmdline")
+		if strings.Contains(string(cmdline), "priority-guard") {
+			n, _ := strconv.Atoi(c)
+			return n
+		}
+	}
+	return 0
+}
+
+// TestCaptureYieldsCPU: once attached, every thread of a capture is in
+// the idle scheduling class, under a guard process, unless --idle=false
+// keeps it at niceness 10 (--nice; 0: the priority it was started with,
+// this test's) throughout.
 func TestCaptureYieldsCPU(t *testing.T) {
 	peers.RequireRoot(t)
-	niceness := func(stat string) (int, string) {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			return -1, ""
-		}
-		// Fields count from after the command name's ')'.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-		n, _ := strconv.Atoi(f[16])
-		return n, f[16]
-	}
-	own, _ := niceness("/proc/self/stat")
+	_, own, _ := schedOf("/proc/self/stat")
 	for _, c := range []struct {
-		args []string
-		want int
-	}{{nil, 10}, {[]string{"--nice", "0"}, 0}, {[]string{"--nice", "19"}, 19}} {
+		args   []string
+		policy int // 5: SCHED_IDLE
+		nice   int // -1: any (the idle class has no niceness)
+	}{{nil, 5, -1}, {[]string{"--nice", "19"}, 5, -1}, {[]string{"--idle=false"}, 0, 10}, {[]string{"--idle=false", "--nice", "0"}, 0, 0}, {[]string{"--idle=false", "--nice", "19"}, 0, 19}} {
 		l := startCapture(t, append([]string{"--port", fmt.Sprint(peers.FreePort(t))}, c.args...)...)
-		dir := fmt.Sprintf("/proc/%d/task", l.cmd.Process.Pid)
+		pid := l.cmd.Process.Pid
+		dir := fmt.Sprintf("/proc/%d/task", pid)
 		tasks, err := os.ReadDir(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := max(c.want, own) // a niceness is never raised back
+		want := c.nice
+		if want >= 0 {
+			want = max(want, own) // a niceness is never raised back
+		}
 		for _, task := range tasks {
-			n, raw := niceness(dir + "/" + task.Name() + "/stat")
-			if raw != "" && n != want { // "": the thread ended
-				t.Errorf("capture %q: thread %s at niceness %s, want %d", c.args, task.Name(), raw, want)
+			p, n, raw := schedOf(dir + "/" + task.Name() + "/stat")
+			if raw != "" && (p != c.policy || want >= 0 && n != want) { // "": the thread ended
+				t.Errorf("capture %q: thread %s at policy/niceness %s, want %d/%d", c.args, task.Name(), raw, c.policy, want)
 			}
 		}
+		if g := guardOf(t, pid); (g != 0) != (c.policy == 5) {
+			t.Errorf("capture %q: guard process %d", c.args, g)
+		}
 		l.stop(t)
+		if c.policy == 5 && !strings.Contains(l.stderr.String(), "priority: idle class") {
+			t.Errorf("capture %q: the summary does not say it ran idle:\n%s", c.args, l.stderr.String())
+		}
 	}
+}
+
+// TestCaptureUnderLoad: with every core kept busy by other processes, a
+// capture in the idle class still starts, copies all that is sent (a
+// 32 MiB burst, into a ring that holds it) and stops on SIGINT, raised by
+// its guard where it starves (TestGuardRaisesStarved in agent/priority).
+func TestCaptureUnderLoad(t *testing.T) {
+	peers.RequireRoot(t)
+	for range runtime.NumCPU() {
+		hog := exec.Command("sh", "-c", "while :; do :; done")
+		if err := hog.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { hog.Process.Kill(); hog.Wait() })
+	}
+	tb := peers.NewTestbed(t)
+	srv, cli := tb.Pod(t, 2), tb.Pod(t, 3)
+	const port = 10002
+	send := startEcho(t, srv, cli, port)
+	l := startCapture(t, "--payload", "all", "-B", "64", "--port", fmt.Sprint(port))
+	if got, want := send(t), sendDigest(); got != want {
+		t.Fatalf("received stream %s under load, sent %s", got, want)
+	}
+	l.stop(t)
+	sum := l.stderr.String()
+	m := regexp.MustCompile(`capture: (\d+) packets .* (\d+) lost events`).FindStringSubmatch(sum)
+	if m == nil || m[1] == "0" || m[2] != "0" {
+		t.Fatalf("want packets and no loss under load:\n%s", sum)
+	}
+	t.Logf("summary:\n%s", sum)
 }
 
 // TestOpenSocketsAttributed opens a connection before the capture starts,

@@ -1,0 +1,415 @@
+package priority
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hoptap/hoptap/bpf"
+)
+
+// GuardCommand is the hidden first argument that makes the hoptap
+// binary run as a guard (RunGuard): main dispatches it before anything
+// else.
+const GuardCommand = "priority-guard"
+
+// The guard's rules. It looks every guardTick. A process is starved when
+// its threads waited, runnable, for starvedWait in all over the last
+// starvedWindow: in the idle class it then gets almost nothing (a core
+// busy with two normal threads gives it about 0.15 %), so it would neither
+// catch up nor answer a signal. It is behind when half its ring buffer
+// waits. Raised, it stays so for a hold (baseHold, doubled each time it
+// must be raised again within reRaise of being lowered, up to maxHold),
+// and is lowered once an eighth or less of the ring waits.
+const (
+	guardTick     = 250 * time.Millisecond
+	starvedWindow = time.Second
+	starvedWait   = 500 * time.Millisecond
+	baseHold      = time.Second
+	maxHold       = 16 * time.Second
+	reRaise       = 2 * time.Second
+)
+
+// GuardConfig says what the guard watches.
+type GuardConfig struct {
+	// PID is the process guarded; 0: this one.
+	PID int
+	// Nice is the niceness the process is raised to (its own before it
+	// went idle).
+	Nice int
+	// Ring is the process's ring buffer (bpf.Probe.RingFile), of RingSize
+	// bytes: raised when half of it waits. Nil: starvation alone.
+	Ring     *os.File
+	RingSize uint64
+}
+
+// GuardStats is what a guard did.
+type GuardStats struct {
+	Raises int           // times the process was raised from the idle class
+	Raised time.Duration // time spent raised
+	CPU    time.Duration // the guard's own CPU time once started
+	// StartCPU is the guard's CPU time to start (a process of this
+	// binary), not in CPU.
+	StartCPU time.Duration
+}
+
+// Guard is a running guard process: a separate process because one of
+// the idle class cannot be relied on to run to raise itself, and at
+// normal priority, because it must run when the process it guards does
+// not. It costs a few file reads every guardTick.
+type Guard struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	pipe  *os.File
+	out   *bufio.Reader
+	ended chan struct{}
+	err   error // after ended: how it ended
+	once  sync.Once
+	stats GuardStats
+	serr  error
+}
+
+// StartGuard starts a guard over the process (this one, unless cfg.PID
+// says), which it puts in the idle class before returning. On error the
+// process is left as it was.
+func StartGuard(cfg GuardConfig) (*Guard, error) {
+	if cfg.Nice < 0 || cfg.Nice > 19 {
+		return nil, fmt.Errorf("priority guard: niceness %d: want 0 to 19", cfg.Nice)
+	}
+	pid := cfg.PID
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	args := []string{GuardCommand, "--pid", strconv.Itoa(pid), "--nice", strconv.Itoa(cfg.Nice)}
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Args[0] = "hoptap"
+	if cfg.Ring != nil {
+		cmd.ExtraFiles = []*os.File{cfg.Ring} // fd 3
+		cmd.Args = append(cmd.Args, "--ring-size", strconv.FormatUint(cfg.RingSize, 10))
+	}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("priority guard: %w", err)
+	}
+	// A pipe of our own, not StdoutPipe: Wait, which runs as soon as the
+	// guard exits, would close that one under the last line.
+	out, w, err := os.Pipe()
+	if err != nil {
+		in.Close()
+		return nil, fmt.Errorf("priority guard: %w", err)
+	}
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		in.Close()
+		out.Close()
+		return nil, fmt.Errorf("priority guard: %w", err)
+	}
+	g := &Guard{cmd: cmd, in: in, pipe: out, out: bufio.NewReader(out), ended: make(chan struct{})}
+	// Its first line says whether it made this process idle.
+	line, rerr := g.out.ReadString('\n')
+	var startNS int64
+	if _, err := fmt.Sscanf(line, "idle cpu_ns %d\n", &startNS); err != nil {
+		in.Close()
+		out.Close()
+		werr := cmd.Wait()
+		msg := strings.TrimSpace(strings.TrimPrefix(line, "error "))
+		switch {
+		case msg != "":
+			return nil, errors.New("priority guard: " + msg)
+		case werr != nil:
+			return nil, fmt.Errorf("priority guard: %v", werr)
+		default:
+			return nil, fmt.Errorf("priority guard: %v", rerr)
+		}
+	}
+	g.stats.StartCPU = time.Duration(startNS)
+	go func() {
+		g.err = cmd.Wait()
+		close(g.ended)
+	}()
+	return g, nil
+}
+
+// Ended is closed if the guard process exits; Stop says why.
+func (g *Guard) Ended() <-chan struct{} { return g.ended }
+
+// Stop asks the guard to end. It raises this process back to the
+// niceness it was given before it exits, and reports what it did.
+// Calls after the first return what the first did.
+func (g *Guard) Stop() (GuardStats, error) {
+	g.once.Do(func() {
+		g.in.Close()
+		rest, _ := io.ReadAll(g.out)
+		g.pipe.Close()
+		<-g.ended
+		lines := strings.Split(strings.TrimSpace(string(rest)), "\n")
+		last := lines[len(lines)-1]
+		st := &g.stats
+		if _, err := fmt.Sscanf(last, "stats raises %d raised_ns %d cpu_ns %d", &st.Raises, &st.Raised, &st.CPU); err == nil {
+			st.CPU -= st.StartCPU
+		} else {
+			if g.err != nil {
+				g.serr = fmt.Errorf("priority guard: %v", g.err)
+			} else {
+				g.serr = fmt.Errorf("priority guard: no report (%q)", last)
+			}
+		}
+	})
+	return g.stats, g.serr
+}
+
+// RunGuard is the guard process: args are its flags (after
+// GuardCommand). It exits when its standard input closes, as it does
+// when the guarded process ends, however it ends.
+func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
+	fs := flag.NewFlagSet(GuardCommand, flag.ContinueOnError)
+	pid := fs.Int("pid", 0, "the process to guard")
+	nice := fs.Int("nice", 10, "niceness to raise it to")
+	ringSize := fs.Uint64("ring-size", 0, "size of the ring buffer on fd 3 (0: none)")
+	fail := func(err error) int {
+		fmt.Fprintf(stdout, "error %v\n", err)
+		return 1
+	}
+	if err := fs.Parse(args); err != nil {
+		return fail(err)
+	}
+	if *pid <= 0 {
+		return fail(errors.New("--pid: want a process id"))
+	}
+	// One processor: the guard does little, and should not keep two
+	// threads busy doing it.
+	runtime.GOMAXPROCS(1)
+	w := &watch{pid: *pid, nice: *nice, now: time.Now, wr: waitReader{dir: "/proc/" + strconv.Itoa(*pid) + "/task"}}
+	if *ringSize > 0 {
+		l, err := bpf.OpenRingLevel(os.NewFile(3, "ringbuf"), *ringSize)
+		if err != nil {
+			return fail(err)
+		}
+		defer l.Close()
+		w.ring = l
+	}
+	// The guard itself is at the niceness it was started with; only the
+	// guarded process goes idle.
+	if err := Idle(*pid); err != nil {
+		Normal(*pid, *nice)
+		return fail(fmt.Errorf("cannot use the idle class: %w", err))
+	}
+	fmt.Fprintf(stdout, "idle cpu_ns %d\n", cpuNanos())
+	eof := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, stdin)
+		close(eof)
+	}()
+	// The programs' wake-ups too: a burst can fill the ring between two
+	// ticks, while an idle capture may not get to run at all.
+	var woke chan struct{}
+	if l, ok := w.ring.(*bpf.RingLevel); ok {
+		woke = make(chan struct{}, 1)
+		go func() {
+			for l.Wait(time.Hour) == nil {
+				select {
+				case woke <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	t := time.NewTicker(guardTick)
+	defer t.Stop()
+loop:
+	for {
+		select {
+		case <-eof:
+			break loop
+		case <-woke:
+		case <-t.C:
+		}
+		if err := w.step(); errors.Is(err, os.ErrNotExist) {
+			break loop // the process is gone
+		} else if err != nil {
+			fmt.Fprintf(os.Stderr, "hoptap: priority guard: %v; raising the capture for good\n", err)
+			break loop
+		}
+	}
+	// The process is stopping, or gone: whatever it still does (a drain,
+	// a summary), it does at its own niceness.
+	Normal(*pid, *nice)
+	w.lower(true)
+	fmt.Fprintf(stdout, "stats raises %d raised_ns %d cpu_ns %d\n", w.raises, int64(w.raisedFor), cpuNanos())
+	return 0
+}
+
+func cpuNanos() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// watch is the guard's state.
+type watch struct {
+	pid  int
+	nice int
+	ring interface {
+		Backlog() uint64
+		Size() uint64
+	}
+	wr  waitReader
+	now func() time.Time
+	// waits: the process's total run-queue wait when last looked at,
+	// oldest first, over starvedWindow.
+	waits  []waitSample
+	raised bool
+	since  time.Time // raised at, or lowered at
+	hold   time.Duration
+	raises int
+	// raisedFor: time raised, up to the last lowering.
+	raisedFor time.Duration
+}
+
+func (w *watch) step() error {
+	now := w.now()
+	wait, err := w.wr.wait(now)
+	if err != nil {
+		return err
+	}
+	w.waits = append(w.waits, waitSample{now, wait})
+	drop := 0
+	for drop < len(w.waits)-1 && now.Sub(w.waits[drop+1].at) >= starvedWindow {
+		drop++ // the next one still spans the window
+	}
+	w.waits = append(w.waits[:0], w.waits[drop:]...)
+	starved := wait-w.waits[0].wait >= starvedWait
+	var backlog, size uint64
+	if w.ring != nil {
+		backlog, size = w.ring.Backlog(), w.ring.Size()
+	}
+	behind := size > 0 && backlog >= size/2
+	switch {
+	case !w.raised && (starved || behind):
+		if err := Normal(w.pid, w.nice); err != nil {
+			return err
+		}
+		hold := baseHold
+		if w.raises > 0 && now.Sub(w.since) < reRaise {
+			hold = min(2*w.lastHold(), maxHold)
+		}
+		w.hold = hold
+		w.raised, w.since = true, now
+		w.raises++
+		w.waits = w.waits[len(w.waits)-1:] // a fresh window at the new priority
+	case w.raised && now.Sub(w.since) >= w.hold && (size == 0 || backlog <= size/8) && !starved:
+		if err := Idle(w.pid); err != nil {
+			return err
+		}
+		w.lower(false)
+	}
+	return nil
+}
+
+type waitSample struct {
+	at   time.Time
+	wait time.Duration
+}
+
+// lastHold is the hold of the last raise, kept in hold after lowering.
+func (w *watch) lastHold() time.Duration {
+	if w.hold == 0 {
+		return baseHold
+	}
+	return w.hold
+}
+
+// lower records the end of a raise (final: the guard is ending; the
+// process stays raised).
+func (w *watch) lower(final bool) {
+	if !w.raised {
+		return
+	}
+	now := w.now()
+	w.raisedFor += now.Sub(w.since)
+	w.since = now
+	if !final {
+		w.raised = false
+	}
+}
+
+// waitReader reads the run-queue wait of a process's threads: the time
+// they spent runnable but waiting for a CPU (the second field of each
+// thread's schedstat). With plain system calls into one buffer, and the
+// thread list read again only every taskRefresh or when a thread ended:
+// the guard runs every guardTick for as long as the capture does.
+type waitReader struct {
+	dir     string
+	tasks   []string // schedstat paths
+	listed  time.Time
+	buf     [128]byte
+	stalled bool
+}
+
+const taskRefresh = time.Second
+
+func (r *waitReader) wait(now time.Time) (time.Duration, error) {
+	if r.tasks == nil || r.stalled || now.Sub(r.listed) >= taskRefresh {
+		if err := r.list(now); err != nil {
+			return 0, err
+		}
+	}
+	var sum time.Duration
+	r.stalled = false
+	for _, path := range r.tasks {
+		ns, ok := r.read(path)
+		if !ok {
+			r.stalled = true // the thread ended: list again next time
+			continue
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
+}
+
+func (r *waitReader) list(now time.Time) error {
+	tasks, err := os.ReadDir(r.dir)
+	if err != nil {
+		return fmt.Errorf("the capture's threads: %w", err)
+	}
+	r.tasks = r.tasks[:0]
+	for _, t := range tasks {
+		r.tasks = append(r.tasks, r.dir+"/"+t.Name()+"/schedstat")
+	}
+	r.listed = now
+	return nil
+}
+
+func (r *waitReader) read(path string) (int64, bool) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, false
+	}
+	n, err := unix.Read(fd, r.buf[:])
+	unix.Close(fd)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	// "run_ns wait_ns slices\n"
+	f := strings.Fields(string(r.buf[:n]))
+	if len(f) < 2 {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(f[1], 10, 64)
+	return ns, err == nil
+}

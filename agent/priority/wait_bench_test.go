@@ -1,0 +1,17 @@
+package priority
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func BenchmarkWaitReader(b *testing.B) {
+	r := waitReader{dir: "/proc/" + strconv.Itoa(os.Getpid()) + "/task"}
+	for b.Loop() {
+		if _, err := r.wait(time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
