@@ -4,16 +4,18 @@ captures' own summaries, ratios against capture off, and the targets.
 Each capture run's ratios are against the mean of the two capture-off runs
 on either side of it (WORKDIR/order-KIND-ROUND lists the triples), so that
 the machine's drift between runs cancels; the targets hold the median of
-the rounds' ratios.
+the rounds' ratios. The fixed rate has rounds of its own, RATE_ROUNDS.
 
-Usage: bench-capture-report.py WORKDIR ROUNDS RATE off CONFIG...
+Usage: bench-capture-report.py WORKDIR ROUNDS RATE_ROUNDS RATE off CONFIG...
 """
 import json
 import re
 import statistics
 import sys
 
-work, rounds, rate, names = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
+work, names = sys.argv[1], sys.argv[5:]
+rounds_of = {"sat": int(sys.argv[2]), "rate": int(sys.argv[3])}
+rate = int(sys.argv[4])
 med = statistics.median
 
 
@@ -34,8 +36,9 @@ def capture(kind, r, cap):
         sys.exit("bench-capture: cannot read the capture summary:\n" + text)
     elapsed = float(m.group(2)) * {"ms": 1e-3, "s": 1, "m": 60, None: 1}[m.group(3)]
     cpu = float(m.group(6)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[m.group(7)]
+    p = re.search(r"raised to niceness \d+ (\d+) times", text)
     return {"events": int(k.group(1)), "lost": int(k.group(2)) + int(m.group(5)), "calls": int(m.group(4)),
-            "cpu": cpu, "elapsed": elapsed}
+            "cpu": cpu, "elapsed": elapsed, "raises": int(p.group(1)) if p else None}
 
 
 def verdict(ok):
@@ -43,8 +46,8 @@ def verdict(ok):
 
 
 print()
-print(f"{'mode':<18} {'capture':<8} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} | "
-      f"{'cpu ms/1k calls':>15} {'events/s':>9} {'lost':>5}")
+print(f"{'mode':<18} {'capture':<10} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} | "
+      f"{'cpu ms/1k calls':>15} {'events/s':>9} {'lost':>5} {'raised':>6}")
 
 def triples(kind, r):
     return [line.split() for line in open(f"{work}/order-{kind}-{r}")]
@@ -56,6 +59,7 @@ def offs(kind, r):
 
 res, errors = {}, []
 for kind, label in (("sat", "saturation"), ("rate", f"fixed {rate}/s")):
+    rounds = rounds_of[kind]
     for cap in names:
         if cap == "off":
             g = [ghz(kind, r, o) for r in range(1, rounds + 1) for o in offs(kind, r)]
@@ -71,16 +75,18 @@ for kind, label in (("sat", "saturation"), ("rate", f"fixed {rate}/s")):
             row["cpu_per_k"] = med([x["cpu"] * 1e6 / max(1, x["calls"]) for x in c])
             row["events_s"] = med([x["events"] / x["elapsed"] for x in c])
             row["lost"] = sum(x["lost"] for x in c)
-            extra = f"{row['cpu_per_k']:>15.2f} {row['events_s']:>9.0f} {row['lost']:>5}"
+            # Raises from the idle class by the priority guard, all runs.
+            raises = [x["raises"] for x in c if x["raises"] is not None]
+            extra = f"{row['cpu_per_k']:>15.2f} {row['events_s']:>9.0f} {row['lost']:>5} {sum(raises) if raises else '-':>6}"
         res[(kind, cap)] = row
-        print(f"{label:<18} {cap:<8} {row['rps']:>9.0f} {row['p50']:>8.3f} {row['p99']:>8.3f} | {extra}")
+        print(f"{label:<18} {cap:<10} {row['rps']:>9.0f} {row['p50']:>8.3f} {row['p99']:>8.3f} | {extra}")
 
 
 def ratios(kind, cap, x):
     """The rounds' ratios of figure x: the capture run over the mean of
     the capture-off runs on either side of it."""
     out = []
-    for r in range(1, rounds + 1):
+    for r in range(1, rounds_of[kind] + 1):
         for before, c, after in triples(kind, r):
             if c == cap:
                 off = (ghz(kind, r, before)[x] + ghz(kind, r, after)[x]) / 2

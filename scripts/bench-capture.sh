@@ -5,8 +5,10 @@
 # the same run, at saturation and at a fixed rate. "On" is
 # `hoptap capture --calls --port P > /dev/null` (every packet decoded, a
 # line per call), `hoptap capture -o text ...` (the default: a line per
-# frame) and `hoptap capture -o json ...` (every frame rendered as JSON).
-# The report is scripts/bench-capture-report.py.
+# frame), `hoptap capture -o json ...` (every frame rendered as JSON), and,
+# for reference, `-o json --idle=false` (at niceness 10 throughout, not in
+# the idle scheduling class). The report is
+# scripts/bench-capture-report.py.
 #
 # Printed per mode and side by side: calls/s, p50 and p99 latency; the
 # capture's CPU per 1,000 calls; events/s and lost events; each the
@@ -21,17 +23,22 @@
 # ring buffer can hold the traffic's events, so that a capture cannot
 # look cheap by catching up after the traffic ends.
 #
-# Settings (environment): BENCH_ROUNDS (5), BENCH_SAT_CALLS (60000 calls
-# per saturation run), BENCH_CONCURRENCY (50), BENCH_CONNECTIONS (10),
-# BENCH_RATE (fixed rate in calls/s; default half the first saturation
-# run's rate), BENCH_RATE_SECONDS (5), BENCH_CAPTURE_ARGS (one capture
-# configuration's output flags instead of the three), HOPTAP (default
-# bin/hoptap).
+# The fixed rate's p99 is the noisiest figure (runs of the same thing
+# differ by tens of percent here), so each round measures it
+# BENCH_RATE_REPEATS times, each a round of its own in the report.
+#
+# Settings (environment): BENCH_ROUNDS (5), BENCH_RATE_REPEATS (2),
+# BENCH_SAT_CALLS (60000 calls per saturation run), BENCH_CONCURRENCY
+# (50), BENCH_CONNECTIONS (10), BENCH_RATE (fixed rate in calls/s;
+# default half the first saturation run's rate), BENCH_RATE_SECONDS (5),
+# BENCH_CAPTURE_ARGS (one capture configuration's output flags instead
+# of the four), HOPTAP (default bin/hoptap).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 ROUNDS=${BENCH_ROUNDS:-5}
+REPEATS=${BENCH_RATE_REPEATS:-2}
 SAT_CALLS=${BENCH_SAT_CALLS:-60000}
 CONC=${BENCH_CONCURRENCY:-50}
 CONNS=${BENCH_CONNECTIONS:-10}
@@ -69,9 +76,9 @@ with_capture() {
 }
 
 # The capture configurations, name=flags: a line per call as it ends,
-# every frame as a line of text (the default), and every frame rendered
-# as JSON.
-configs=("calls=--calls" "text=-o text" "json=-o json")
+# every frame as a line of text (the default), every frame rendered as
+# JSON, and that at niceness 10 throughout.
+configs=("calls=--calls" "text=-o text" "json=-o json" "json-niced=-o json --idle=false")
 if [ -n "${BENCH_CAPTURE_ARGS:-}" ]; then configs=("custom=$BENCH_CAPTURE_ARGS"); fi
 
 run_mode() { # run_mode KIND ROUND RUN off|CONFIG: RUN names the output
@@ -102,27 +109,29 @@ for c in "${configs[@]}"; do
 	names+=("${c%%=*}")
 	note "capture ${c%%=*}: hoptap capture ${c#*=} --port $port > /dev/null"
 done
-note "$ROUNDS rounds; saturation: $SAT_CALLS calls, concurrency $CONC over $CONNS connections; fixed rate: $RATE calls/s for ${RATE_SECS}s"
+note "$ROUNDS rounds; saturation: $SAT_CALLS calls, concurrency $CONC over $CONNS connections; fixed rate ($REPEATS times a round): $RATE calls/s for ${RATE_SECS}s"
 ons=("${names[@]:1}")
+# round KIND N LABEL: every capture run between two capture-off runs; the
+# captures' order rotates with N, so drift does not favour one.
+round() {
+	local kind=$1 n=$2 label=$3 k i=0 cap
+	k=$((n % ${#ons[@]}))
+	local order=("${ons[@]:$k}" "${ons[@]:0:$k}")
+	run_mode "$kind" "$n" off0 off
+	for cap in "${order[@]}"; do
+		i=$((i + 1))
+		note "$label, capture $cap"
+		run_mode "$kind" "$n" "$cap" "$cap"
+		run_mode "$kind" "$n" "off$i" off
+		echo "off$((i - 1)) $cap off$i" >>"$work/order-$kind-$n"
+	done
+}
 for r in $(seq "$ROUNDS"); do
-	# Each capture run between two capture-off runs; the captures' order
-	# rotates, so drift does not favour one.
-	k=$((r % ${#ons[@]}))
-	order=("${ons[@]:$k}" "${ons[@]:0:$k}")
-	for kind in sat rate; do
-		label=saturation
-		[ "$kind" = rate ] && label="fixed rate"
-		run_mode "$kind" "$r" off0 off
-		i=0
-		for cap in "${order[@]}"; do
-			i=$((i + 1))
-			note "round $r: $label, capture $cap"
-			run_mode "$kind" "$r" "$cap" "$cap"
-			run_mode "$kind" "$r" "off$i" off
-			echo "off$((i - 1)) $cap off$i" >>"$work/order-$kind-$r"
-		done
+	round sat "$r" "round $r: saturation"
+	for k in $(seq "$REPEATS"); do
+		round rate $(((r - 1) * REPEATS + k)) "round $r: fixed rate ($k of $REPEATS)"
 	done
 done
 
-python3 "$here/scripts/bench-capture-report.py" "$work" "$ROUNDS" "$RATE" "${names[@]}"
+python3 "$here/scripts/bench-capture-report.py" "$work" "$ROUNDS" $((ROUNDS * REPEATS)) "$RATE" "${names[@]}"
 steal_report

@@ -25,7 +25,10 @@ import (
 // else.
 const GuardCommand = "priority-guard"
 
-// The guard's rules. It looks every guardTick. A process is starved when
+// The guard's rules. It looks every guardTick, and whenever the programs
+// wake the ring's reader (a quarter of the ring written, for a lazy
+// reader), so that a burst is seen as it fills the ring. A process is
+// starved when
 // its threads waited, runnable, for starvedWait in all over the last
 // starvedWindow: in the idle class it then gets almost nothing (a core
 // busy with two normal threads gives it about 0.15 %), so it would neither
@@ -203,6 +206,11 @@ func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
 		defer l.Close()
 		w.ring = l
 	}
+	// Anyone may enter the idle class, but leaving it takes a privilege:
+	// without it the process would be stuck there.
+	if err := canLeaveIdle(*nice); err != nil {
+		return fail(err)
+	}
 	// The guard itself is at the niceness it was started with; only the
 	// guarded process goes idle.
 	if err := Idle(*pid); err != nil {
@@ -252,6 +260,27 @@ loop:
 	w.lower(true)
 	fmt.Fprintf(stdout, "stats raises %d raised_ns %d cpu_ns %d\n", w.raises, int64(w.raisedFor), cpuNanos())
 	return 0
+}
+
+// canLeaveIdle says whether this process may raise a thread from the
+// idle class to niceness nice: with CAP_SYS_NICE, or an RLIMIT_NICE that
+// allows that niceness (sched(7)).
+func canLeaveIdle(nice int) error {
+	const capSysNice = 23
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+				if caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && caps&(1<<capSysNice) != 0 {
+					return nil
+				}
+			}
+		}
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NICE, &rl); err == nil && rl.Cur >= uint64(20-nice) {
+		return nil
+	}
+	return errors.New("without CAP_SYS_NICE (or an RLIMIT_NICE allowing it) a process cannot be raised back from the idle class")
 }
 
 func cpuNanos() int64 {

@@ -238,3 +238,35 @@ func TestGuardEndsWithItsProcess(t *testing.T) {
 		t.Errorf("a guard ended by its input closing: %v", err)
 	}
 }
+
+// TestGuardWithoutSysNice: a guard that could not raise its process
+// back from the idle class refuses to put it there, with an error that
+// says why. It is run with CAP_SYS_NICE dropped (setpriv).
+func TestGuardWithoutSysNice(t *testing.T) {
+	requireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv (util-linux) to drop a capability with")
+	}
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	pid := sleeper.Process.Pid
+	guard := exec.Command(setpriv, "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", "--",
+		"/proc/self/exe", GuardCommand, "--pid", strconv.Itoa(pid), "--nice", "10")
+	guard.Path = setpriv
+	// The test binary, found by setpriv through its own /proc/self/exe
+	// would be setpriv: name ours.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard.Args[5] = exe
+	out, err := guard.Output()
+	if err == nil || !strings.Contains(string(out), "CAP_SYS_NICE") {
+		t.Errorf("guard without CAP_SYS_NICE: %v, said %q; want a refusal naming CAP_SYS_NICE", err, out)
+	}
+	threadsAre(t, pid, 0, 0)
+}
