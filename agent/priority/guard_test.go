@@ -254,16 +254,12 @@ func TestGuardWithoutSysNice(t *testing.T) {
 	}
 	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
 	pid := sleeper.Process.Pid
-	guard := exec.Command(setpriv, "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", "--",
-		"/proc/self/exe", GuardCommand, "--pid", strconv.Itoa(pid), "--nice", "10")
-	guard.Path = setpriv
-	// The test binary, found by setpriv through its own /proc/self/exe
-	// would be setpriv: name ours.
-	exe, err := os.Executable()
+	exe, err := os.Executable() // this test binary runs as a guard (TestMain)
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard.Args[5] = exe
+	guard := exec.Command(setpriv, "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", "--",
+		exe, GuardCommand, "--pid", strconv.Itoa(pid), "--nice", "10")
 	out, err := guard.Output()
 	if err == nil || !strings.Contains(string(out), "CAP_SYS_NICE") {
 		t.Errorf("guard without CAP_SYS_NICE: %v, said %q; want a refusal naming CAP_SYS_NICE", err, out)
