@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,9 @@ type Printer struct {
 	n     uint64
 	calls *CallTable
 	line  []byte
+	// arrows: connections' "client → server" and "server → client",
+	// rendered, by connection id, as JSON keeps its connection fields.
+	arrows *[connSlots]arrowRun
 	// Bodies, when set, shows message bodies in JSON and -V output; the
 	// decoder must keep them (decoder.Options.KeepBodies).
 	Bodies *Bodies
@@ -170,11 +174,38 @@ func (p *Printer) Conn(e *decoder.ConnEvent) {
 
 func arrow(c *decoder.Conn, d grpc.Dir) string { return string(appendArrow(nil, c, d)) }
 
+type arrowRun struct {
+	id             uint64
+	client, server netip.AddrPort
+	both           []byte // client → server, then server → client
+	split          int    // where the second starts
+}
+
+// appendArrowOf appends appendArrow's text from the connection's kept
+// rendering, made once per connection (and again if its roles are
+// corrected): addresses cost more to format than the rest of the line.
+func (p *Printer) appendArrowOf(b []byte, c *decoder.Conn, d grpc.Dir) []byte {
+	if p.arrows == nil {
+		p.arrows = new([connSlots]arrowRun)
+	}
+	r := &p.arrows[c.ID%connSlots]
+	if r.id != c.ID || r.client != c.Client || r.server != c.Server || r.both == nil {
+		r.id, r.client, r.server = c.ID, c.Client, c.Server
+		r.both = appendArrow(r.both[:0], c, grpc.C2S)
+		r.split = len(r.both)
+		r.both = appendArrow(r.both, c, grpc.S2C)
+	}
+	if d == grpc.C2S {
+		return append(b, r.both[:r.split]...)
+	}
+	return append(b, r.both[r.split:]...)
+}
+
 func (p *Printer) textFrame(e *decoder.FrameEvent) {
 	f := e.Frame
 	b := p.appendStamp(p.line[:0], e.TS)
 	b = append(b, "  "...)
-	b = appendArrow(b, e.Conn, e.Dir)
+	b = p.appendArrowOf(b, e.Conn, e.Dir)
 	b = append(b, "  "...)
 	b = appendPadded(b, f.Type.String(), 13, false)
 	b = append(b, " stream="...)
