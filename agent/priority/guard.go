@@ -61,6 +61,7 @@ type GuardConfig struct {
 // GuardStats is what a guard did.
 type GuardStats struct {
 	Raises int           // times the process was raised from the idle class
+	Behind int           // of them, because half the ring waited (else it was starved)
 	Raised time.Duration // time spent raised
 	CPU    time.Duration // the guard's own CPU time once started
 	// StartCPU is the guard's CPU time to start (a process of this
@@ -163,7 +164,7 @@ func (g *Guard) Stop() (GuardStats, error) {
 		lines := strings.Split(strings.TrimSpace(string(rest)), "\n")
 		last := lines[len(lines)-1]
 		st := &g.stats
-		if _, err := fmt.Sscanf(last, "stats raises %d raised_ns %d cpu_ns %d", &st.Raises, &st.Raised, &st.CPU); err == nil {
+		if _, err := fmt.Sscanf(last, "stats raises %d behind %d raised_ns %d cpu_ns %d", &st.Raises, &st.Behind, &st.Raised, &st.CPU); err == nil {
 			st.CPU -= st.StartCPU
 		} else {
 			if g.err != nil {
@@ -258,7 +259,7 @@ loop:
 	// a summary), it does at its own niceness.
 	Normal(*pid, *nice)
 	w.lower(true)
-	fmt.Fprintf(stdout, "stats raises %d raised_ns %d cpu_ns %d\n", w.raises, int64(w.raisedFor), cpuNanos())
+	fmt.Fprintf(stdout, "stats raises %d behind %d raised_ns %d cpu_ns %d\n", w.raises, w.behind, int64(w.raisedFor), cpuNanos())
 	return 0
 }
 
@@ -306,6 +307,7 @@ type watch struct {
 	since  time.Time // raised at, or lowered at
 	hold   time.Duration
 	raises int
+	behind int // raises for the ring
 	// raisedFor: time raised, up to the last lowering.
 	raisedFor time.Duration
 }
@@ -340,6 +342,9 @@ func (w *watch) step() error {
 		w.hold = hold
 		w.raised, w.since = true, now
 		w.raises++
+		if behind {
+			w.behind++
+		}
 		w.waits = w.waits[len(w.waits)-1:] // a fresh window at the new priority
 	case w.raised && now.Sub(w.since) >= w.hold && (size == 0 || backlog <= size/8) && !starved:
 		if err := Idle(w.pid); err != nil {

@@ -160,8 +160,8 @@ func TestGuardRulesOnTheRing(t *testing.T) {
 	step(reRaise/2, ring.size, 0, "full again soon after")
 	step(baseHold, 0, 0, "a second raise soon after the first holds twice as long")
 	step(baseHold, 0, 5, "the doubled hold is out")
-	if w.raises != 2 {
-		t.Errorf("%d raises counted, want 2", w.raises)
+	if w.raises != 2 || w.behind != 2 {
+		t.Errorf("%d raises counted, %d for the ring; want 2, both", w.raises, w.behind)
 	}
 	if want := baseHold + guardTick + 2*baseHold; w.raisedFor != want {
 		t.Errorf("raised for %s, want %s", w.raisedFor, want)
@@ -205,8 +205,8 @@ func TestGuardRaisesStarved(t *testing.T) {
 		t.Fatal(err)
 	}
 	threadsAre(t, pid, 0, 4)
-	if st.Raises < 1 || st.Raised <= 0 {
-		t.Errorf("stats %+v: want a raise counted, with its time", st)
+	if st.Raises < 1 || st.Behind != 0 || st.Raised <= 0 {
+		t.Errorf("stats %+v: want a raise counted, for starving, with its time", st)
 	}
 	if st.CPU <= 0 || st.StartCPU <= 0 {
 		t.Errorf("stats %+v: the guard's CPU time is missing", st)

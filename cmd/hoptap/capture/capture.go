@@ -361,8 +361,8 @@ func printSummary(w io.Writer, s *capture.Summary) {
 			s.PIDFiltered, s.HeldForAttrib, s.HeldDroppedBounds)
 	}
 	if s.Idle {
-		fmt.Fprintf(w, "priority: idle class; raised to niceness %d %d times, %s in all (ring half full or starved); the guard's cpu %s is in the total\n",
-			s.Nice, s.Priority.Raises, s.Priority.Raised.Round(time.Millisecond), s.Priority.CPU.Round(time.Millisecond))
+		fmt.Fprintf(w, "priority: idle class; raised to niceness %d %d times (%d with half the ring waiting, %d starved), %s in all; the guard's cpu %s is in the total\n",
+			s.Nice, s.Priority.Raises, s.Priority.Behind, s.Priority.Raises-s.Priority.Behind, s.Priority.Raised.Round(time.Millisecond), s.Priority.CPU.Round(time.Millisecond))
 	}
 	if s.OwnersForgotten > 0 {
 		fmt.Fprintf(w, "owners: %d socket owners forgotten to stay within bounds (shown as pid=?)\n", s.OwnersForgotten)
