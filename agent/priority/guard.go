@@ -28,18 +28,21 @@ const GuardCommand = "priority-guard"
 // The guard's rules. It looks every guardTick, and whenever the programs
 // wake the ring's reader (a quarter of the ring written, for a lazy
 // reader), so that a burst is seen as it fills the ring. A process is
-// starved when
-// its threads waited, runnable, for starvedWait in all over the last
-// starvedWindow: in the idle class it then gets almost nothing (a core
-// busy with two normal threads gives it about 0.15 %), so it would neither
-// catch up nor answer a signal. It is behind when half its ring buffer
-// waits. Raised, it stays so for a hold (baseHold, doubled each time it
-// must be raised again within reRaise of being lowered, up to maxHold),
-// and is lowered once an eighth or less of the ring waits.
+// starved when over the last starvedWindow its threads waited, runnable,
+// for starvedWait in all, and ran less than a starvedRun-th of that: in
+// the idle class it then gets almost nothing (a core busy with two
+// normal threads gives it about 0.15 %), so it would neither catch up
+// nor answer a signal. (Waiting alone is no sign: on a busy host the idle
+// class waits by design, and keeps up while it runs a share of it.) It
+// is behind when half its ring buffer waits. Raised, it stays so for a
+// hold (baseHold, doubled each time it must be raised again within
+// reRaise of being lowered, up to maxHold), and is lowered once an
+// eighth or less of the ring waits.
 const (
 	guardTick     = 250 * time.Millisecond
 	starvedWindow = time.Second
 	starvedWait   = 500 * time.Millisecond
+	starvedRun    = 20
 	baseHold      = time.Second
 	maxHold       = 16 * time.Second
 	reRaise       = 2 * time.Second
@@ -314,17 +317,18 @@ type watch struct {
 
 func (w *watch) step() error {
 	now := w.now()
-	wait, err := w.wr.wait(now)
+	run, wait, err := w.wr.times(now)
 	if err != nil {
 		return err
 	}
-	w.waits = append(w.waits, waitSample{now, wait})
+	w.waits = append(w.waits, waitSample{now, run, wait})
 	drop := 0
 	for drop < len(w.waits)-1 && now.Sub(w.waits[drop+1].at) >= starvedWindow {
 		drop++ // the next one still spans the window
 	}
 	w.waits = append(w.waits[:0], w.waits[drop:]...)
-	starved := wait-w.waits[0].wait >= starvedWait
+	waited, ran := wait-w.waits[0].wait, run-w.waits[0].run
+	starved := waited >= starvedWait && ran*starvedRun < waited
 	var backlog, size uint64
 	if w.ring != nil {
 		backlog, size = w.ring.Backlog(), w.ring.Size()
@@ -356,8 +360,8 @@ func (w *watch) step() error {
 }
 
 type waitSample struct {
-	at   time.Time
-	wait time.Duration
+	at        time.Time
+	run, wait time.Duration
 }
 
 // lastHold is the hold of the last raise, kept in hold after lowering.
@@ -397,23 +401,24 @@ type waitReader struct {
 
 const taskRefresh = time.Second
 
-func (r *waitReader) wait(now time.Time) (time.Duration, error) {
+// times is the time the threads ran and waited, in all.
+func (r *waitReader) times(now time.Time) (run, wait time.Duration, err error) {
 	if r.tasks == nil || r.stalled || now.Sub(r.listed) >= taskRefresh {
 		if err := r.list(now); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	var sum time.Duration
 	r.stalled = false
 	for _, path := range r.tasks {
-		ns, ok := r.read(path)
+		ran, waited, ok := r.read(path)
 		if !ok {
 			r.stalled = true // the thread ended: list again next time
 			continue
 		}
-		sum += time.Duration(ns)
+		run += time.Duration(ran)
+		wait += time.Duration(waited)
 	}
-	return sum, nil
+	return run, wait, nil
 }
 
 func (r *waitReader) list(now time.Time) error {
@@ -429,21 +434,22 @@ func (r *waitReader) list(now time.Time) error {
 	return nil
 }
 
-func (r *waitReader) read(path string) (int64, bool) {
+func (r *waitReader) read(path string) (run, wait int64, ok bool) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	n, err := unix.Read(fd, r.buf[:])
 	unix.Close(fd)
 	if err != nil || n <= 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	// "run_ns wait_ns slices\n"
 	f := strings.Fields(string(r.buf[:n]))
 	if len(f) < 2 {
-		return 0, false
+		return 0, 0, false
 	}
-	ns, err := strconv.ParseInt(f[1], 10, 64)
-	return ns, err == nil
+	run, err1 := strconv.ParseInt(f[0], 10, 64)
+	wait, err2 := strconv.ParseInt(f[1], 10, 64)
+	return run, wait, err1 == nil && err2 == nil
 }

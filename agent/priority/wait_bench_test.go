@@ -10,7 +10,7 @@ import (
 func BenchmarkWaitReader(b *testing.B) {
 	r := waitReader{dir: "/proc/" + strconv.Itoa(os.Getpid()) + "/task"}
 	for b.Loop() {
-		if _, err := r.wait(time.Now()); err != nil {
+		if _, _, err := r.times(time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}
