@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -184,6 +185,11 @@ func (g *Guard) Stop() (GuardStats, error) {
 // GuardCommand). It exits when its standard input closes, as it does
 // when the guarded process ends, however it ends.
 func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
+	// Ctrl-C reaches the whole process group, and systemd's stop the
+	// whole cgroup: the guard outlives neither its process (it ends
+	// when its input closes) nor should it end first, leaving that
+	// process idle and unguarded while it drains.
+	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	fs := flag.NewFlagSet(GuardCommand, flag.ContinueOnError)
 	pid := fs.Int("pid", 0, "the process to guard")
 	nice := fs.Int("nice", 10, "niceness to raise it to")

@@ -49,7 +49,12 @@ type live struct {
 // programs are attached (it says so on stderr).
 func startCapture(t *testing.T, args ...string) *live {
 	t.Helper()
-	cmd := exec.Command(hoptap, append([]string{"capture"}, args...)...)
+	return startCaptureCmd(t, exec.Command(hoptap, append([]string{"capture"}, args...)...))
+}
+
+// startCaptureCmd is startCapture with the command made by the caller.
+func startCaptureCmd(t *testing.T, cmd *exec.Cmd) *live {
+	t.Helper()
 	l := &live{cmd: cmd, stdout: &peers.SyncBuffer{}, stderr: &peers.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout = l.stdout
 	pipe, err := cmd.StderrPipe()
@@ -502,6 +507,32 @@ func TestCaptureYieldsCPU(t *testing.T) {
 		if c.policy == 5 && !strings.Contains(l.stderr.String(), "priority: idle class") {
 			t.Errorf("capture %q: the summary does not say it ran idle:\n%s", c.args, l.stderr.String())
 		}
+	}
+}
+
+// TestCtrlCToTheGroup stops a capture as Ctrl-C in a terminal does, with
+// SIGINT to its whole process group, its priority guard included: the
+// capture still exits 0 with its summary, the guard having waited for it.
+func TestCtrlCToTheGroup(t *testing.T) {
+	peers.RequireRoot(t)
+	cmd := exec.Command(hoptap, "capture", "--port", fmt.Sprint(peers.FreePort(t)))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	l := startCaptureCmd(t, cmd)
+	if guardOf(t, cmd.Process.Pid) == 0 {
+		t.Fatal("the capture has no priority guard")
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case err := <-l.done:
+		if err != nil {
+			t.Fatalf("after SIGINT to its group: %v\n%s", err, l.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the capture did not stop on SIGINT to its group")
+	}
+	sum := l.stderr.String()
+	if !strings.Contains(sum, "priority: idle class") || strings.Contains(sum, "warning") {
+		t.Errorf("want the summary's priority line and no warning:\n%s", sum)
 	}
 }
 
