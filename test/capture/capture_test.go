@@ -538,8 +538,9 @@ func TestCtrlCToTheGroup(t *testing.T) {
 
 // TestCaptureUnderLoad: with every core kept busy by other processes, a
 // capture in the idle class still starts, copies all that is sent (a
-// 32 MiB burst, into a ring that holds it) and stops on SIGINT, raised by
-// its guard where it starves (TestGuardRaisesStarved in agent/priority).
+// 32 MiB burst, into a ring that holds it) and drains it after SIGINT,
+// raised by its guard where it starves (TestGuardRaisesStarved in
+// agent/priority tests the rule).
 func TestCaptureUnderLoad(t *testing.T) {
 	peers.RequireRoot(t)
 	for range runtime.NumCPU() {
@@ -553,7 +554,10 @@ func TestCaptureUnderLoad(t *testing.T) {
 	srv, cli := tb.Pod(t, 2), tb.Pod(t, 3)
 	const port = 10002
 	send := startEcho(t, srv, cli, port)
-	l := startCapture(t, "--payload", "all", "-B", "64", "--port", fmt.Sprint(port))
+	// A ring that holds the burst however little CPU the capture gets
+	// meanwhile (as TestCaptureLeavesTrafficAlone's: each record takes
+	// more room than its packet).
+	l := startCapture(t, "--payload", "all", "-B", "256", "--port", fmt.Sprint(port))
 	if got, want := send(t), sendDigest(); got != want {
 		t.Fatalf("received stream %s under load, sent %s", got, want)
 	}
