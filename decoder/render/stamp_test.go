@@ -36,3 +36,13 @@ func TestStampAsFmt(t *testing.T) {
 		t.Errorf("absolute: %q, want %q", got, want)
 	}
 }
+
+// BenchmarkStamp is a frame line's relative time.
+func BenchmarkStamp(b *testing.B) {
+	first := time.Unix(1700000000, 123456789)
+	p := &Printer{}
+	buf := p.appendStamp(nil, first)
+	for i := 0; b.Loop(); i++ {
+		buf = p.appendStamp(buf[:0], first.Add(time.Duration(i)*7919*time.Nanosecond))
+	}
+}

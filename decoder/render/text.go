@@ -104,7 +104,25 @@ func (p *Printer) appendStamp(b []byte, ts time.Time) []byte {
 		return ts.UTC().AppendFormat(b, "15:04:05.000000")
 	}
 	var num [32]byte
-	return appendPadded(b, strconv.AppendFloat(num[:0], ts.Sub(p.first).Seconds(), 'f', 6, 64), 11, true)
+	return appendPadded(b, appendSeconds(num[:0], ts.Sub(p.first)), 11, true)
+}
+
+// appendSeconds appends d in seconds with six decimals, as fmt's "%.6f"
+// of d.Seconds() does, in integers where that is exact: a remainder of
+// exactly half a microsecond rounds as the float64 does, which lies on
+// one side of it, and past a day the float's error nears a nanosecond.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	if d < 0 || d >= 24*time.Hour || d%1000 == 500 {
+		return strconv.AppendFloat(b, d.Seconds(), 'f', 6, 64)
+	}
+	us := int64(d / 1000)
+	if d%1000 > 500 {
+		us++
+	}
+	b = strconv.AppendInt(b, us/1e6, 10)
+	f := us % 1e6
+	return append(b, '.', twoDigits[2*(f/1e4)], twoDigits[2*(f/1e4)+1],
+		twoDigits[2*(f/100%100)], twoDigits[2*(f/100%100)+1], twoDigits[2*(f%100)], twoDigits[2*(f%100)+1])
 }
 
 // appendPadded appends s padded with spaces to width, on the left when
