@@ -233,22 +233,23 @@ type RingLevel struct {
 	size               uint64
 }
 
-// OpenRingLevel maps the positions of the ring buffer f (from RingFile)
-// of size bytes.
-func OpenRingLevel(f *os.File, size uint64) (*RingLevel, error) {
+// OpenRingLevel maps the positions of the ring buffer whose descriptor
+// is fd (a RingFile's, perhaps in another process) of size bytes. It
+// keeps no reference to fd.
+func OpenRingLevel(fd int, size uint64) (*RingLevel, error) {
 	page := os.Getpagesize()
 	l := &RingLevel{size: size}
 	var err error
-	if l.consPage, err = unix.Mmap(int(f.Fd()), 0, page, unix.PROT_READ, unix.MAP_SHARED); err != nil {
+	if l.consPage, err = unix.Mmap(fd, 0, page, unix.PROT_READ, unix.MAP_SHARED); err != nil {
 		return nil, fmt.Errorf("ring buffer: mapping the consumer page: %w", err)
 	}
-	if l.prodPage, err = unix.Mmap(int(f.Fd()), int64(page), page, unix.PROT_READ, unix.MAP_SHARED); err != nil {
+	if l.prodPage, err = unix.Mmap(fd, int64(page), page, unix.PROT_READ, unix.MAP_SHARED); err != nil {
 		unix.Munmap(l.consPage)
 		return nil, fmt.Errorf("ring buffer: mapping the producer page: %w", err)
 	}
 	l.cons = (*uint64)(unsafe.Pointer(&l.consPage[0]))
 	l.prod = (*uint64)(unsafe.Pointer(&l.prodPage[0]))
-	if l.poller, err = newPoller(int(f.Fd())); err != nil {
+	if l.poller, err = newPoller(fd); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -146,7 +146,7 @@ func TestRingLevel(t *testing.T) {
 	if size != ring {
 		t.Fatalf("RingFile says %d bytes, the ring has %d", size, ring)
 	}
-	l, err := OpenRingLevel(f, size)
+	l, err := OpenRingLevel(int(f.Fd()), size)
 	if err != nil {
 		t.Fatal(err)
 	}

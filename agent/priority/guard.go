@@ -209,7 +209,7 @@ func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
 	runtime.GOMAXPROCS(1)
 	w := &watch{pid: *pid, nice: *nice, now: time.Now, wr: waitReader{dir: "/proc/" + strconv.Itoa(*pid) + "/task"}}
 	if *ringSize > 0 {
-		l, err := bpf.OpenRingLevel(os.NewFile(3, "ringbuf"), *ringSize)
+		l, err := bpf.OpenRingLevel(3, *ringSize) // cmd.ExtraFiles[0]
 		if err != nil {
 			return fail(err)
 		}
@@ -347,7 +347,7 @@ func (w *watch) step() error {
 		}
 		hold := baseHold
 		if w.raises > 0 && now.Sub(w.since) < reRaise {
-			hold = min(2*w.lastHold(), maxHold)
+			hold = min(2*w.hold, maxHold) // the last raise's
 		}
 		w.hold = hold
 		w.raised, w.since = true, now
@@ -368,14 +368,6 @@ func (w *watch) step() error {
 type waitSample struct {
 	at        time.Time
 	run, wait time.Duration
-}
-
-// lastHold is the hold of the last raise, kept in hold after lowering.
-func (w *watch) lastHold() time.Duration {
-	if w.hold == 0 {
-		return baseHold
-	}
-	return w.hold
 }
 
 // lower records the end of a raise (final: the guard is ending; the
