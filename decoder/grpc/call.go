@@ -331,12 +331,22 @@ func IsBinaryHeader(name string) bool { return strings.HasSuffix(name, "-bin") }
 // Reserved reports whether a header is gRPC's own rather than custom
 // metadata.
 func Reserved(name string) bool {
-	if strings.HasPrefix(name, ":") || strings.HasPrefix(name, "grpc-") {
-		return true
+	if name == "" {
+		return false
 	}
-	switch name {
-	case "content-type", "user-agent", "te", "content-length", "accept-encoding":
+	switch name[0] { // by the first byte: it runs for every header of every call
+	case ':':
 		return true
+	case 'g':
+		return strings.HasPrefix(name, "grpc-")
+	case 'c':
+		return name == "content-type" || name == "content-length"
+	case 'u':
+		return name == "user-agent"
+	case 't':
+		return name == "te"
+	case 'a':
+		return name == "accept-encoding"
 	}
 	return false
 }

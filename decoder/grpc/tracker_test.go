@@ -628,7 +628,8 @@ func TestMessageRecordsBounded(t *testing.T) {
 
 func TestHeaderHelpers(t *testing.T) {
 	for name, want := range map[string]bool{":path": true, "grpc-status": true, "content-type": true, "te": true,
-		"user-agent": true, "x-custom": false, "authorization": false, "grpcx": false} {
+		"user-agent": true, "x-custom": false, "authorization": false, "grpcx": false, "content-length": true,
+		"accept-encoding": true, "": false, "t": false, "tex": false, "content-typ": false, "accept": false, "user-agents": false, "g": false} {
 		if Reserved(name) != want {
 			t.Errorf("Reserved(%q) = %v", name, !want)
 		}
