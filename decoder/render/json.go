@@ -94,26 +94,10 @@ func (j *jsonBuf) key(k string) {
 }
 
 func (j *jsonBuf) str(k, v string) { j.key(k); j.b = appendString(j.b, v) }
-func (j *jsonBuf) strOpt(k string, v grpc.Str) {
-	j.key(k)
-	if v.OK {
-		j.b = appendString(j.b, v.V)
-	} else {
-		j.b = append(j.b, "null"...)
-	}
-}
 func (j *jsonBuf) int(k string, v int64) { j.key(k); j.b = strconv.AppendInt(j.b, v, 10) }
 func (j *jsonBuf) uint(k string, v uint64) {
 	j.key(k)
 	j.b = strconv.AppendUint(j.b, v, 10)
-}
-func (j *jsonBuf) intOpt(k string, v grpc.Int) {
-	j.key(k)
-	if v.OK {
-		j.b = strconv.AppendInt(j.b, v.V, 10)
-	} else {
-		j.b = append(j.b, "null"...)
-	}
 }
 func (j *jsonBuf) null(k string)         { j.key(k); j.b = append(j.b, "null"...) }
 func (j *jsonBuf) bool(k string, v bool) { j.key(k); j.b = strconv.AppendBool(j.b, v) }
