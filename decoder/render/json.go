@@ -93,7 +93,7 @@ func (j *jsonBuf) key(k string) {
 	j.b = append(b, '"', ':')
 }
 
-func (j *jsonBuf) str(k, v string) { j.key(k); j.b = appendString(j.b, v) }
+func (j *jsonBuf) str(k, v string)       { j.key(k); j.b = appendString(j.b, v) }
 func (j *jsonBuf) int(k string, v int64) { j.key(k); j.b = strconv.AppendInt(j.b, v, 10) }
 func (j *jsonBuf) uint(k string, v uint64) {
 	j.key(k)
