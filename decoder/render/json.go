@@ -585,12 +585,11 @@ func (j *jsonBuf) call(e *decoder.CallEvent, bodies *Bodies) []byte {
 			}
 			b = strconv.AppendUint(b, uint64(m.Length), 10)
 			if bodies != nil {
-				j.b = b
 				if js, err := bodies.JSON(c, &c.Messages[i]); err == nil {
-					b = append(j.b, `,"body":`...)
+					b = append(b, `,"body":`...)
 					b = append(b, js...)
 				} else {
-					b = append(j.b, `,"body":null,"body_error":`...)
+					b = append(b, `,"body":null,"body_error":`...)
 					b = appendString(b, err.Error())
 				}
 			}
