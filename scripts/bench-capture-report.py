@@ -75,7 +75,7 @@ for kind, label in (("sat", "saturation"), ("rate", f"fixed {rate}/s")):
             row["cpu_per_k"] = med([x["cpu"] * 1e6 / max(1, x["calls"]) for x in c])
             row["events_s"] = med([x["events"] / x["elapsed"] for x in c])
             row["lost"] = sum(x["lost"] for x in c)
-            # Raises from the idle class by the priority guard, all runs.
+            # Raises from the background by the priority guard, all runs.
             raises = [x["raises"] for x in c if x["raises"] is not None]
             extra = f"{row['cpu_per_k']:>15.2f} {row['events_s']:>9.0f} {row['lost']:>5} {sum(raises) if raises else '-':>6}"
         res[(kind, cap)] = row

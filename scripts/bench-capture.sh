@@ -6,8 +6,8 @@
 # `hoptap capture --calls --port P > /dev/null` (every packet decoded, a
 # line per call), `hoptap capture -o text ...` (the default: a line per
 # frame), `hoptap capture -o json ...` (every frame rendered as JSON), and,
-# for reference, `-o json --idle=false` (at niceness 10 throughout, not in
-# the idle scheduling class). The report is
+# for reference, `-o json --background=false` (at niceness 10
+# throughout, not in the background). The report is
 # scripts/bench-capture-report.py.
 #
 # Printed per mode and side by side: calls/s, p50 and p99 latency; the
@@ -78,7 +78,7 @@ with_capture() {
 # The capture configurations, name=flags: a line per call as it ends,
 # every frame as a line of text (the default), every frame rendered as
 # JSON, and that at niceness 10 throughout.
-configs=("calls=--calls" "text=-o text" "json=-o json" "json-niced=-o json --idle=false")
+configs=("calls=--calls" "text=-o text" "json=-o json" "json-niced=-o json --background=false")
 if [ -n "${BENCH_CAPTURE_ARGS:-}" ]; then configs=("custom=$BENCH_CAPTURE_ARGS"); fi
 
 run_mode() { # run_mode KIND ROUND RUN off|CONFIG: RUN names the output

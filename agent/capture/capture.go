@@ -39,11 +39,12 @@ type Config struct {
 	AfterBatch func()
 	// Ready runs once the programs are attached.
 	Ready func(p *bpf.Probe)
-	// Idle runs the capture in the idle scheduling class once attached,
-	// under a guard process that raises it back to the niceness it had
-	// while it falls behind or is starved (agent/priority). The guard is
-	// this binary run with priority.GuardCommand: main must dispatch it.
-	Idle bool
+	// Background runs the capture in the background once attached
+	// (priority.Background: SCHED_BATCH at niceness 19), under a guard
+	// process that raises it back to the niceness it had while it falls
+	// behind or is starved (agent/priority). The guard is this binary run
+	// with priority.GuardCommand: main must dispatch it.
+	Background bool
 	// Views, if set, gets each end's view of every connection with an
 	// end on this node: the decoder's calls and connection events, with
 	// Conn.Observer naming the end (Sockets says whose it is) and the
@@ -102,11 +103,11 @@ type Summary struct {
 	ViewTimesUnknown  uint64        // views' call and handshake times left unknown: their twin's stamp was not seen
 	CPU               time.Duration // CPU time, user and system, once capturing (loading and attaching excluded)
 	StartupCPU        time.Duration // CPU time to load, verify and attach the programs and scan open sockets
-	// Idle: the capture ran in the idle class under a guard, which did
-	// Priority (its CPU is in CPU too).
-	Idle     bool
-	Priority priority.GuardStats
-	Nice     int // the niceness it was raised to
+	// Background: the capture ran in the background under a guard,
+	// which did Priority (its CPU is in CPU too).
+	Background bool
+	Priority   priority.GuardStats
+	Nice       int // the niceness it was raised to
 }
 
 // Lost is every event or byte the capture knows it missed.
@@ -141,11 +142,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	s.sum.StartupCPU = cpuTime()
 	var guard *priority.Guard
 	var guardEnded <-chan struct{}
-	if cfg.Idle {
+	if cfg.Background {
 		if guard, err = startGuard(p); err != nil {
 			s.sum.Warnings = append(s.sum.Warnings, fmt.Sprintf("%v: running at niceness %d", err, priority.Own()))
 		} else {
-			s.sum.Idle, s.sum.Nice = true, priority.Own()
+			s.sum.Background, s.sum.Nice = true, priority.Own()
 			guardEnded = guard.Ended()
 			defer guard.Stop() // a no-op once stopped below
 		}
@@ -175,7 +176,8 @@ loop:
 			s.housekeep()
 			continue
 		case <-guardEnded:
-			// Without its guard the capture cannot stay idle safely.
+			// Without its guard the capture cannot stay in the
+			// background safely.
 			guardEnded = nil
 			if err := priority.Normal(0, s.sum.Nice); err != nil {
 				s.sum.Warnings = append(s.sum.Warnings, err.Error())
@@ -218,7 +220,7 @@ loop:
 	return sum, nil
 }
 
-// startGuard puts this process in the idle class under a guard that
+// startGuard puts this process in the background under a guard that
 // watches its ring buffer too.
 func startGuard(p *bpf.Probe) (*priority.Guard, error) {
 	ring, size, err := p.RingFile()

@@ -31,10 +31,10 @@ const GuardCommand = "priority-guard"
 // reader), so that a burst is seen as it fills the ring. A process is
 // starved when over the last starvedWindow its threads waited, runnable,
 // for starvedWait in all, and ran less than a starvedRun-th of that: in
-// the idle class it then gets almost nothing (a core busy with two
-// normal threads gives it about 0.15 %), so it would neither catch up
-// nor answer a signal. (Waiting alone is no sign: on a busy host the idle
-// class waits by design, and keeps up while it runs a share of it.) It
+// the background it then gets almost nothing (a core busy with two
+// normal threads gives it about 0.7 %), so it would neither catch up
+// nor answer a signal soon. (Waiting alone is no sign: on a busy host the
+// background waits by design, and keeps up while it runs a share of it.) It
 // is behind when half its ring buffer waits. Raised, it stays so for a
 // hold (baseHold, doubled each time it must be raised again within
 // reRaise of being lowered, up to maxHold), and is lowered once an
@@ -54,7 +54,7 @@ type GuardConfig struct {
 	// PID is the process guarded; 0: this one.
 	PID int
 	// Nice is the niceness the process is raised to (its own before it
-	// went idle).
+	// went to the background).
 	Nice int
 	// Ring is the process's ring buffer (bpf.Probe.RingFile), of RingSize
 	// bytes: raised when half of it waits. Nil: starvation alone.
@@ -64,7 +64,7 @@ type GuardConfig struct {
 
 // GuardStats is what a guard did.
 type GuardStats struct {
-	Raises int           // times the process was raised from the idle class
+	Raises int           // times the process was raised from the background
 	Behind int           // of them, because half the ring waited (else it was starved)
 	Raised time.Duration // time spent raised
 	CPU    time.Duration // the guard's own CPU time once started
@@ -73,10 +73,10 @@ type GuardStats struct {
 	StartCPU time.Duration
 }
 
-// Guard is a running guard process: a separate process because one of
-// the idle class cannot be relied on to run to raise itself, and at
-// normal priority, because it must run when the process it guards does
-// not. It costs a few file reads every guardTick.
+// Guard is a running guard process: a separate process because one in
+// the background cannot be relied on to run soon enough to raise itself,
+// and at normal priority, because it must run when the process it guards
+// does not. It costs a few file reads every guardTick.
 type Guard struct {
 	cmd   *exec.Cmd
 	in    io.WriteCloser
@@ -90,7 +90,7 @@ type Guard struct {
 }
 
 // StartGuard starts a guard over the process (this one, unless cfg.PID
-// says), which it puts in the idle class before returning. On error the
+// says), which it puts in the background before returning. On error the
 // process is left as it was.
 func StartGuard(cfg GuardConfig) (*Guard, error) {
 	if cfg.Nice < 0 || cfg.Nice > 19 {
@@ -128,10 +128,10 @@ func StartGuard(cfg GuardConfig) (*Guard, error) {
 		return nil, fmt.Errorf("priority guard: %w", err)
 	}
 	g := &Guard{cmd: cmd, in: in, pipe: out, out: bufio.NewReader(out), ended: make(chan struct{})}
-	// Its first line says whether it made this process idle.
+	// Its first line says whether it put this process in the background.
 	line, rerr := g.out.ReadString('\n')
 	var startNS int64
-	if _, err := fmt.Sscanf(line, "idle cpu_ns %d\n", &startNS); err != nil {
+	if _, err := fmt.Sscanf(line, "background cpu_ns %d\n", &startNS); err != nil {
 		in.Close()
 		out.Close()
 		werr := cmd.Wait()
@@ -188,7 +188,7 @@ func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
 	// Ctrl-C reaches the whole process group, and systemd's stop the
 	// whole cgroup: the guard outlives neither its process (it ends
 	// when its input closes) nor should it end first, leaving that
-	// process idle and unguarded while it drains.
+	// process in the background and unguarded while it drains.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	fs := flag.NewFlagSet(GuardCommand, flag.ContinueOnError)
 	pid := fs.Int("pid", 0, "the process to guard")
@@ -216,25 +216,25 @@ func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
 		defer l.Close()
 		w.ring = l
 	}
-	// Anyone may enter the idle class, but leaving it takes a privilege:
+	// Anyone may go to the background, but leaving it takes a privilege:
 	// without it the process would be stuck there.
-	if err := canLeaveIdle(*nice); err != nil {
+	if err := canRaise(*nice); err != nil {
 		return fail(err)
 	}
 	// The guard itself is at the niceness it was started with; only the
-	// guarded process goes idle.
-	if err := Idle(*pid); err != nil {
+	// guarded process goes to the background.
+	if err := Background(*pid); err != nil {
 		Normal(*pid, *nice)
-		return fail(fmt.Errorf("cannot use the idle class: %w", err))
+		return fail(fmt.Errorf("cannot use the background: %w", err))
 	}
-	fmt.Fprintf(stdout, "idle cpu_ns %d\n", cpuNanos())
+	fmt.Fprintf(stdout, "background cpu_ns %d\n", cpuNanos())
 	eof := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, stdin)
 		close(eof)
 	}()
 	// The programs' wake-ups too: a burst can fill the ring between two
-	// ticks, while an idle capture may not get to run at all.
+	// ticks, while a capture in the background may not get to run.
 	var woke chan struct{}
 	if l, ok := w.ring.(*bpf.RingLevel); ok {
 		woke = make(chan struct{}, 1)
@@ -272,10 +272,10 @@ loop:
 	return 0
 }
 
-// canLeaveIdle says whether this process may raise a thread from the
-// idle class to niceness nice: with CAP_SYS_NICE, or an RLIMIT_NICE that
+// canRaise says whether this process may raise a thread from the
+// background to niceness nice: with CAP_SYS_NICE, or an RLIMIT_NICE that
 // allows that niceness (sched(7)).
-func canLeaveIdle(nice int) error {
+func canRaise(nice int) error {
 	const capSysNice = 23
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
@@ -290,7 +290,7 @@ func canLeaveIdle(nice int) error {
 	if err := unix.Getrlimit(unix.RLIMIT_NICE, &rl); err == nil && rl.Cur >= uint64(20-nice) {
 		return nil
 	}
-	return errors.New("without CAP_SYS_NICE (or an RLIMIT_NICE allowing it) a process cannot be raised back from the idle class")
+	return errors.New("without CAP_SYS_NICE (or an RLIMIT_NICE allowing it) a process cannot be raised back from the background (niceness 19)")
 }
 
 func cpuNanos() int64 {
@@ -357,7 +357,7 @@ func (w *watch) step() error {
 		}
 		w.waits = w.waits[len(w.waits)-1:] // a fresh window at the new priority
 	case w.raised && now.Sub(w.since) >= w.hold && (size == 0 || backlog <= size/8) && !starved:
-		if err := Idle(w.pid); err != nil {
+		if err := Background(w.pid); err != nil {
 			return err
 		}
 		w.lower(false)

@@ -43,7 +43,7 @@ func sched(path string) (policy, nice int, ok bool) {
 }
 
 // threadsAre fails unless every thread of process pid (0: this one) has
-// the policy (and, in the normal class, the niceness).
+// the policy and the niceness.
 func threadsAre(t *testing.T, pid, policy, nice int) {
 	t.Helper()
 	if bad := threadsNot(pid, policy, nice); bad != "" {
@@ -64,7 +64,7 @@ func threadsNot(pid, policy, nice int) string {
 	}
 	for _, task := range tasks {
 		p, n, ok := sched(dir + "/" + task.Name() + "/stat")
-		if ok && (p != policy || policy == 0 && n != nice) {
+		if ok && (p != policy || n != nice) {
 			return "thread " + task.Name() + ": policy " + strconv.Itoa(p) + " niceness " + strconv.Itoa(n) +
 				", want policy " + strconv.Itoa(policy) + " niceness " + strconv.Itoa(nice)
 		}
@@ -95,18 +95,24 @@ func spinner(t *testing.T) *exec.Cmd {
 	return c
 }
 
-// TestIdleAndNormal: every thread goes to the idle class and back to the
-// normal one at a given niceness.
-func TestIdleAndNormal(t *testing.T) {
+// The policies as /proc shows them.
+const (
+	schedNormal = 0
+	schedBatch  = 3
+)
+
+// TestBackgroundAndNormal: every thread goes to the background (batch
+// class, niceness 19) and back to the normal class at a given niceness.
+func TestBackgroundAndNormal(t *testing.T) {
 	requireRoot(t)
-	if err := Idle(0); err != nil {
+	if err := Background(0); err != nil {
 		t.Fatal(err)
 	}
-	threadsAre(t, 0, 5, 0) // SCHED_IDLE
+	threadsAre(t, 0, schedBatch, BackgroundNice)
 	if err := Normal(0, 3); err != nil {
 		t.Fatal(err)
 	}
-	threadsAre(t, 0, 0, 3)
+	threadsAre(t, 0, schedNormal, 3)
 	if Own() != 3 {
 		t.Errorf("Own() = %d after Normal(0, 3)", Own())
 	}
@@ -138,28 +144,32 @@ func TestGuardRulesOnTheRing(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	w := &watch{pid: pid, nice: 7, ring: ring, now: func() time.Time { return clock },
 		wr: waitReader{dir: "/proc/" + strconv.Itoa(pid) + "/task"}}
-	if err := Idle(pid); err != nil {
+	if err := Background(pid); err != nil {
 		t.Fatal(err)
 	}
-	step := func(d time.Duration, backlog uint64, policy int, why string) {
+	step := func(d time.Duration, backlog uint64, raised bool, why string) {
 		t.Helper()
 		clock = clock.Add(d)
 		ring.backlog = backlog
 		if err := w.step(); err != nil {
 			t.Fatal(err)
 		}
-		if bad := threadsNot(pid, policy, 7); bad != "" {
+		policy, nice := schedBatch, BackgroundNice
+		if raised {
+			policy, nice = schedNormal, 7
+		}
+		if bad := threadsNot(pid, policy, nice); bad != "" {
 			t.Fatalf("%s: %s", why, bad)
 		}
 	}
-	step(guardTick, ring.size/2-1, 5, "less than half the ring waits")
-	step(guardTick, ring.size/2, 0, "half the ring waits")
-	step(baseHold/2, 0, 0, "inside the hold")
-	step(baseHold/2, ring.size/8+1, 0, "held out, but more than an eighth waits")
-	step(guardTick, ring.size/8, 5, "held out, an eighth waits")
-	step(reRaise/2, ring.size, 0, "full again soon after")
-	step(baseHold, 0, 0, "a second raise soon after the first holds twice as long")
-	step(baseHold, 0, 5, "the doubled hold is out")
+	step(guardTick, ring.size/2-1, false, "less than half the ring waits")
+	step(guardTick, ring.size/2, true, "half the ring waits")
+	step(baseHold/2, 0, true, "inside the hold")
+	step(baseHold/2, ring.size/8+1, true, "held out, but more than an eighth waits")
+	step(guardTick, ring.size/8, false, "held out, an eighth waits")
+	step(reRaise/2, ring.size, true, "full again soon after")
+	step(baseHold, 0, true, "a second raise soon after the first holds twice as long")
+	step(baseHold, 0, false, "the doubled hold is out")
 	if w.raises != 2 || w.behind != 2 {
 		t.Errorf("%d raises counted, %d for the ring; want 2, both", w.raises, w.behind)
 	}
@@ -168,7 +178,7 @@ func TestGuardRulesOnTheRing(t *testing.T) {
 	}
 }
 
-// TestGuardRaisesStarved: a process in the idle class that wants the
+// TestGuardRaisesStarved: a process in the background that wants the
 // CPU while other processes take every core is raised by its guard to
 // its niceness, and lowered again once they are gone; stopping the
 // guard leaves it at its niceness. The guard is this test binary (see
@@ -187,24 +197,25 @@ func TestGuardRaisesStarved(t *testing.T) {
 			g.Stop()
 		}
 	}()
-	threadsAre(t, pid, 5, 0)
-	// One normal spinner per core: the idle one gets almost nothing.
+	threadsAre(t, pid, schedBatch, BackgroundNice)
+	// One normal spinner per core: the one in the background gets
+	// almost nothing.
 	var hogs []*exec.Cmd
 	for range runtime.NumCPU() {
 		hogs = append(hogs, spinner(t))
 	}
-	waitFor(t, 10*time.Second, "the starved process was not raised", func() bool { return threadsNot(pid, 0, 4) == "" })
+	waitFor(t, 10*time.Second, "the starved process was not raised", func() bool { return threadsNot(pid, schedNormal, 4) == "" })
 	for _, h := range hogs {
 		h.Process.Kill()
 		h.Wait()
 	}
-	waitFor(t, 10*time.Second, "not lowered again once the CPU was free", func() bool { return threadsNot(pid, 5, 0) == "" })
+	waitFor(t, 10*time.Second, "not lowered again once the CPU was free", func() bool { return threadsNot(pid, schedBatch, BackgroundNice) == "" })
 	st, err := g.Stop()
 	stopped = true
 	if err != nil {
 		t.Fatal(err)
 	}
-	threadsAre(t, pid, 0, 4)
+	threadsAre(t, pid, schedNormal, 4)
 	if st.Raises < 1 || st.Behind != 0 || st.Raised <= 0 {
 		t.Errorf("stats %+v: want a raise counted, for starving, with its time", st)
 	}
@@ -240,7 +251,7 @@ func TestGuardEndsWithItsProcess(t *testing.T) {
 }
 
 // TestGuardWithoutSysNice: a guard that could not raise its process
-// back from the idle class refuses to put it there, with an error that
+// back from the background refuses to put it there, with an error that
 // says why. It is run with CAP_SYS_NICE dropped (setpriv).
 func TestGuardWithoutSysNice(t *testing.T) {
 	requireRoot(t)
@@ -264,5 +275,5 @@ func TestGuardWithoutSysNice(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "CAP_SYS_NICE") {
 		t.Errorf("guard without CAP_SYS_NICE: %v, said %q; want a refusal naming CAP_SYS_NICE", err, out)
 	}
-	threadsAre(t, pid, 0, 0)
+	threadsAre(t, pid, schedNormal, 0)
 }

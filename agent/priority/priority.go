@@ -5,11 +5,14 @@
 // saturated CPU its share shrinks with the number of busy threads, and a
 // capture that falls behind loses events (counted).
 //
-// hoptap capture runs in the idle scheduling class (Idle) while it keeps
-// up, watched by a guard process (StartGuard) that raises it to its
-// niceness (10 by default) when it falls behind or is starved: a thread of
-// the idle class is preempted at once by any other that wakes, where a
-// niced one keeps its core for the rest of its slice. The agent runs at
+// hoptap capture runs in the background (Background: SCHED_BATCH at
+// niceness 19) while it keeps up, watched by a guard process
+// (StartGuard) that raises it to its niceness (10 by default) when it
+// falls behind or is starved. Not the idle class (SCHED_IDLE), which it
+// used before: the scheduler counts a core that runs only idle-class
+// threads as idle, so it woke the peers' threads there, each a
+// reschedule interrupt and a preemption charged to the capture, which
+// spent 10-16 % more CPU per call for no better p99. The agent runs at
 // the priority it is given (its config's nice), where the effect on the
 // peers' p99 was within the noise.
 package priority
@@ -57,11 +60,17 @@ func Own() int {
 	return 20 - prio
 }
 
-// Idle puts every thread of process pid (0: this one) in the idle
-// scheduling class (SCHED_IDLE): it runs on what CPU time the others
-// leave, and any other thread that wakes preempts it at once.
-func Idle(pid int) error {
-	return setPolicy(pid, &unix.SchedAttr{Policy: unix.SCHED_IDLE}, "the idle class")
+// BackgroundNice is the niceness of the background: the smallest share
+// of a busy core the normal classes give.
+const BackgroundNice = 19
+
+// Background puts every thread of process pid (0: this one) in the
+// background: SCHED_BATCH, whose threads do not preempt others when
+// they wake, at niceness BackgroundNice, whose share of a core another
+// thread wants is about 1.5 %. A core running it is busy to the
+// scheduler, which wakes other threads on an idle core first.
+func Background(pid int) error {
+	return setPolicy(pid, &unix.SchedAttr{Policy: unix.SCHED_BATCH, Nice: BackgroundNice}, "the background (SCHED_BATCH, niceness 19)")
 }
 
 // Normal puts every thread of process pid (0: this one) back in the

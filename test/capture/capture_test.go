@@ -472,17 +472,19 @@ func guardOf(t *testing.T, pid int) int {
 }
 
 // TestCaptureYieldsCPU: once attached, every thread of a capture is in
-// the idle scheduling class, under a guard process, unless --idle=false
-// keeps it at niceness 10 (--nice; 0: the priority it was started with,
-// this test's) throughout.
+// the background (SCHED_BATCH at niceness 19), under a guard process,
+// unless --background=false (or its old name, --idle=false) keeps it at
+// niceness 10 (--nice; 0: the priority it was started with, this
+// test's) throughout.
 func TestCaptureYieldsCPU(t *testing.T) {
 	peers.RequireRoot(t)
 	_, own, _ := schedOf("/proc/self/stat")
 	for _, c := range []struct {
 		args   []string
-		policy int // 5: SCHED_IDLE
-		nice   int // -1: any (the idle class has no niceness)
-	}{{nil, 5, -1}, {[]string{"--nice", "19"}, 5, -1}, {[]string{"--idle=false"}, 0, 10}, {[]string{"--idle=false", "--nice", "0"}, 0, 0}, {[]string{"--idle=false", "--nice", "19"}, 0, 19}} {
+		policy int // 3: SCHED_BATCH, the background
+		nice   int
+	}{{nil, 3, 19}, {[]string{"--nice", "5"}, 3, 19}, {[]string{"--background=false"}, 0, 10}, {[]string{"--idle=false"}, 0, 10},
+		{[]string{"--background=false", "--nice", "0"}, 0, 0}, {[]string{"--background=false", "--nice", "19"}, 0, 19}} {
 		l := startCapture(t, append([]string{"--port", fmt.Sprint(peers.FreePort(t))}, c.args...)...)
 		pid := l.cmd.Process.Pid
 		dir := fmt.Sprintf("/proc/%d/task", pid)
@@ -490,22 +492,19 @@ func TestCaptureYieldsCPU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := c.nice
-		if want >= 0 {
-			want = max(want, own) // a niceness is never raised back
-		}
+		want := max(c.nice, own) // a niceness is never raised back
 		for _, task := range tasks {
 			p, n, raw := schedOf(dir + "/" + task.Name() + "/stat")
-			if raw != "" && (p != c.policy || want >= 0 && n != want) { // "": the thread ended
+			if raw != "" && (p != c.policy || n != want) { // "": the thread ended
 				t.Errorf("capture %q: thread %s at policy/niceness %s, want %d/%d", c.args, task.Name(), raw, c.policy, want)
 			}
 		}
-		if g := guardOf(t, pid); (g != 0) != (c.policy == 5) {
+		if g := guardOf(t, pid); (g != 0) != (c.policy == 3) {
 			t.Errorf("capture %q: guard process %d", c.args, g)
 		}
 		l.stop(t)
-		if c.policy == 5 && !strings.Contains(l.stderr.String(), "priority: idle class") {
-			t.Errorf("capture %q: the summary does not say it ran idle:\n%s", c.args, l.stderr.String())
+		if c.policy == 3 && !strings.Contains(l.stderr.String(), "priority: background") {
+			t.Errorf("capture %q: the summary does not say it ran in the background:\n%s", c.args, l.stderr.String())
 		}
 	}
 }
@@ -531,13 +530,13 @@ func TestCtrlCToTheGroup(t *testing.T) {
 		t.Fatal("the capture did not stop on SIGINT to its group")
 	}
 	sum := l.stderr.String()
-	if !strings.Contains(sum, "priority: idle class") || strings.Contains(sum, "warning") {
+	if !strings.Contains(sum, "priority: background") || strings.Contains(sum, "warning") {
 		t.Errorf("want the summary's priority line and no warning:\n%s", sum)
 	}
 }
 
 // TestCaptureUnderLoad: with every core kept busy by other processes, a
-// capture in the idle class still starts, copies all that is sent (a
+// capture in the background still starts, copies all that is sent (a
 // 32 MiB burst, into a ring that holds it) and drains it after SIGINT,
 // raised by its guard where it starves (TestGuardRaisesStarved in
 // agent/priority tests the rule).

@@ -41,7 +41,7 @@ type options struct {
 	cgroupRoot string
 	bufferMiB  int
 	nice       int
-	idle       bool
+	background bool
 	procs      int
 	agent      string
 	// Through Kubernetes (kube.go).
@@ -76,11 +76,12 @@ a comment naming its process and cgroup; without -w the kernel only
 counts the second. The decoder gets each packet once.
 
 The traffic watched comes first: once attached, the capture runs in the
-idle scheduling class, on CPU time nothing else wants, and any thread that
-wakes preempts it at once. A small guard process ("hoptap priority-guard")
-raises it to niceness 10 (--nice) while its ring buffer is half full or it
-is starved, so that nothing is lost for want of CPU; --idle=false keeps it
-at that niceness throughout. It reads the kernel's events in batches:
+background (SCHED_BATCH at niceness 19), on the CPU time others leave: a
+thread that wakes on its core preempts it, and the scheduler wakes
+threads on an idle core first. A small guard process ("hoptap
+priority-guard") raises it to niceness 10 (--nice) while its ring buffer
+is half full or it is starved, so that nothing is lost for want of CPU;
+--background=false keeps it at that niceness throughout. It reads the kernel's events in batches:
 output trails the traffic by up to a quarter of a second.
 
 Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) and cgroup v2.
@@ -120,8 +121,11 @@ agent reached directly.`,
 	f.StringSliceVar(&o.containers, "container", nil, "only sockets of this container, by id or a 12+ character prefix (repeatable; in the kernel)")
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
-	f.IntVar(&o.nice, "nice", DefaultNice, "niceness, 1-19, while not idle (--idle): the capture yields the CPU to the traffic it watches, whose threads preempt it (on a host saturated for longer than the ring buffer holds it may lose events, counted); 0: the priority it was started with")
-	f.BoolVar(&o.idle, "idle", true, "run in the idle scheduling class while keeping up, raised to --nice by a guard process when half the ring buffer waits or the capture is starved; false: at --nice throughout")
+	f.IntVar(&o.nice, "nice", DefaultNice, "niceness, 1-19, while not in the background (--background): the capture yields the CPU to the traffic it watches, whose threads preempt it (on a host saturated for longer than the ring buffer holds it may lose events, counted); 0: the priority it was started with")
+	f.BoolVar(&o.background, "background", true, "run in the background (SCHED_BATCH, niceness 19) while keeping up, raised to --nice by a guard process when half the ring buffer waits or the capture is starved; false: at --nice throughout")
+	// Its name before the background replaced the idle class.
+	f.BoolVar(&o.background, "idle", true, "")
+	f.MarkDeprecated("idle", "use --background (the capture now waits in SCHED_BATCH at niceness 19, not the idle class)")
 	f.IntVar(&o.procs, "procs", 1, "Go processors to run on (GOMAXPROCS): 1 keeps the ring's reader and the decoder on one core's caches; GOMAXPROCS in the environment wins")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
@@ -261,7 +265,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		// The printer is synchronous: nothing of a call outlives its event.
 		Decoder:    dopts,
 		AfterBatch: func() { printer.Flush() },
-		Idle:       o.idle,
+		Background: o.background,
 		Ready: func(p *bpf.Probe) {
 			for _, w := range p.Warnings() {
 				fmt.Fprintf(stderr, "hoptap: warning: %s\n", w)
@@ -360,8 +364,8 @@ func printSummary(w io.Writer, s *capture.Summary) {
 		fmt.Fprintf(w, "pid filter: %d observations of other connections left out, %d waited for their socket's owner, %d given up at the hold limits\n",
 			s.PIDFiltered, s.HeldForAttrib, s.HeldDroppedBounds)
 	}
-	if s.Idle {
-		fmt.Fprintf(w, "priority: idle class; raised to niceness %d %d times (%d with half the ring waiting, %d starved), %s in all; the guard's cpu %s is in the total\n",
+	if s.Background {
+		fmt.Fprintf(w, "priority: background (SCHED_BATCH, niceness 19); raised to niceness %d %d times (%d with half the ring waiting, %d starved), %s in all; the guard's cpu %s is in the total\n",
 			s.Nice, s.Priority.Raises, s.Priority.Behind, s.Priority.Raises-s.Priority.Behind, s.Priority.Raised.Round(time.Millisecond), s.Priority.CPU.Round(time.Millisecond))
 	}
 	if s.OwnersForgotten > 0 {
