@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -28,7 +29,10 @@ const GuardCommand = "priority-guard"
 
 // The guard's rules. It looks every guardTick, and whenever the programs
 // wake the ring's reader (a quarter of the ring written, for a lazy
-// reader), so that a burst is seen as it fills the ring. A process is
+// reader), so that a burst is seen as it fills the ring. (Once a second,
+// not four times: on this VM each wake-up of a Go process costs a few
+// context switches, about 100 µs of CPU in all, counted as the
+// capture's.) A process is
 // starved when over the last starvedWindow its threads waited, runnable,
 // for starvedWait in all, and ran less than a starvedRun-th of that: in
 // the background it then gets almost nothing (a core busy with two
@@ -40,7 +44,7 @@ const GuardCommand = "priority-guard"
 // reRaise of being lowered, up to maxHold), and is lowered once an
 // eighth or less of the ring waits.
 const (
-	guardTick     = 250 * time.Millisecond
+	guardTick     = time.Second
 	starvedWindow = time.Second
 	starvedWait   = 500 * time.Millisecond
 	starvedRun    = 20
@@ -208,6 +212,7 @@ func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
 	// threads busy doing it.
 	runtime.GOMAXPROCS(1)
 	w := &watch{pid: *pid, nice: *nice, now: time.Now, wr: waitReader{dir: "/proc/" + strconv.Itoa(*pid) + "/task"}}
+	defer w.wr.close()
 	if *ringSize > 0 {
 		l, err := bpf.OpenRingLevel(3, *ringSize) // cmd.ExtraFiles[0]
 		if err != nil {
@@ -386,12 +391,16 @@ func (w *watch) lower(final bool) {
 
 // waitReader reads the run-queue wait of a process's threads: the time
 // they spent runnable but waiting for a CPU (the second field of each
-// thread's schedstat). With plain system calls into one buffer, and the
-// thread list read again only every taskRefresh or when a thread ended:
-// the guard runs every guardTick for as long as the capture does.
+// thread's schedstat). Each thread's file stays open and is read again
+// from its start, into one buffer, and the thread list is read again
+// only every taskRefresh or when a thread ended: the guard runs every
+// guardTick for as long as the capture does. The reads are raw system
+// calls: they do not block, and one the runtime is told of wakes its
+// monitor thread, which then polls every 20 µs until the guard sleeps
+// again, a few more context switches a tick.
 type waitReader struct {
 	dir     string
-	tasks   []string // schedstat paths
+	tasks   map[string]int // thread id: its schedstat, open
 	listed  time.Time
 	buf     [128]byte
 	stalled bool
@@ -407,10 +416,12 @@ func (r *waitReader) times(now time.Time) (run, wait time.Duration, err error) {
 		}
 	}
 	r.stalled = false
-	for _, path := range r.tasks {
-		ran, waited, ok := r.read(path)
+	for tid, fd := range r.tasks {
+		ran, waited, ok := r.read(fd)
 		if !ok {
 			r.stalled = true // the thread ended: list again next time
+			unix.Close(fd)
+			delete(r.tasks, tid)
 			continue
 		}
 		run += time.Duration(ran)
@@ -419,35 +430,71 @@ func (r *waitReader) times(now time.Time) (run, wait time.Duration, err error) {
 	return run, wait, nil
 }
 
+// list opens the schedstat of threads not seen before, and closes those
+// of threads gone.
 func (r *waitReader) list(now time.Time) error {
 	tasks, err := os.ReadDir(r.dir)
 	if err != nil {
 		return fmt.Errorf("the capture's threads: %w", err)
 	}
-	r.tasks = r.tasks[:0]
+	if r.tasks == nil {
+		r.tasks = make(map[string]int)
+	}
+	seen := make(map[string]bool, len(tasks))
 	for _, t := range tasks {
-		r.tasks = append(r.tasks, r.dir+"/"+t.Name()+"/schedstat")
+		tid := t.Name()
+		seen[tid] = true
+		if _, ok := r.tasks[tid]; ok {
+			continue
+		}
+		fd, err := unix.Open(r.dir+"/"+tid+"/schedstat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			continue // it ended meanwhile
+		}
+		r.tasks[tid] = fd
+	}
+	for tid, fd := range r.tasks {
+		if !seen[tid] {
+			unix.Close(fd)
+			delete(r.tasks, tid)
+		}
 	}
 	r.listed = now
 	return nil
 }
 
-func (r *waitReader) read(path string) (run, wait int64, ok bool) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
+// close closes the files it holds.
+func (r *waitReader) close() {
+	for tid, fd := range r.tasks {
+		unix.Close(fd)
+		delete(r.tasks, tid)
+	}
+}
+
+// read reads "run_ns wait_ns slices\n" from an open schedstat.
+func (r *waitReader) read(fd int) (run, wait int64, ok bool) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(unsafe.Pointer(&r.buf[0])), uintptr(len(r.buf)), 0, 0, 0)
+	if errno != 0 || int(n) <= 0 {
 		return 0, 0, false
 	}
-	n, err := unix.Read(fd, r.buf[:])
-	unix.Close(fd)
-	if err != nil || n <= 0 {
-		return 0, 0, false
+	b := r.buf[:n]
+	run, b, ok1 := leadingInt(b)
+	wait, _, ok2 := leadingInt(b)
+	return run, wait, ok1 && ok2
+}
+
+// leadingInt parses the decimal number that b starts with, after any
+// spaces, and returns the rest.
+func leadingInt(b []byte) (v int64, rest []byte, ok bool) {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
 	}
-	// "run_ns wait_ns slices\n"
-	f := strings.Fields(string(r.buf[:n]))
-	if len(f) < 2 {
-		return 0, 0, false
+	i := 0
+	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		if v > (1<<63-1-9)/10 {
+			return 0, nil, false
+		}
+		v = v*10 + int64(b[i]-'0')
 	}
-	run, err1 := strconv.ParseInt(f[0], 10, 64)
-	wait, err2 := strconv.ParseInt(f[1], 10, 64)
-	return run, wait, err1 == nil && err2 == nil
+	return v, b[i:], i > 0
 }

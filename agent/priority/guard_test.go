@@ -144,6 +144,7 @@ func TestGuardRulesOnTheRing(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	w := &watch{pid: pid, nice: 7, ring: ring, now: func() time.Time { return clock },
 		wr: waitReader{dir: "/proc/" + strconv.Itoa(pid) + "/task"}}
+	defer w.wr.close()
 	if err := Background(pid); err != nil {
 		t.Fatal(err)
 	}
