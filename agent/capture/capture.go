@@ -143,10 +143,13 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	var guard *priority.Guard
 	var guardEnded <-chan struct{}
 	if cfg.Background {
+		// Its niceness now is the one the guard raises it to: in the
+		// background it is 19.
+		nice := priority.Own()
 		if guard, err = startGuard(p); err != nil {
-			s.sum.Warnings = append(s.sum.Warnings, fmt.Sprintf("%v: running at niceness %d", err, priority.Own()))
+			s.sum.Warnings = append(s.sum.Warnings, fmt.Sprintf("%v: running at niceness %d", err, nice))
 		} else {
-			s.sum.Background, s.sum.Nice = true, priority.Own()
+			s.sum.Background, s.sum.Nice = true, nice
 			guardEnded = guard.Ended()
 			defer guard.Stop() // a no-op once stopped below
 		}

@@ -483,8 +483,9 @@ func TestCaptureYieldsCPU(t *testing.T) {
 		args   []string
 		policy int // 3: SCHED_BATCH, the background
 		nice   int
-	}{{nil, 3, 19}, {[]string{"--nice", "5"}, 3, 19}, {[]string{"--background=false"}, 0, 10}, {[]string{"--idle=false"}, 0, 10},
-		{[]string{"--background=false", "--nice", "0"}, 0, 0}, {[]string{"--background=false", "--nice", "19"}, 0, 19}} {
+		raise  int // in the background: the niceness the guard raises it to
+	}{{nil, 3, 19, 10}, {[]string{"--nice", "5"}, 3, 19, 5}, {[]string{"--background=false"}, 0, 10, 0}, {[]string{"--idle=false"}, 0, 10, 0},
+		{[]string{"--background=false", "--nice", "0"}, 0, 0, 0}, {[]string{"--background=false", "--nice", "19"}, 0, 19, 0}} {
 		l := startCapture(t, append([]string{"--port", fmt.Sprint(peers.FreePort(t))}, c.args...)...)
 		pid := l.cmd.Process.Pid
 		dir := fmt.Sprintf("/proc/%d/task", pid)
@@ -503,8 +504,8 @@ func TestCaptureYieldsCPU(t *testing.T) {
 			t.Errorf("capture %q: guard process %d", c.args, g)
 		}
 		l.stop(t)
-		if c.policy == 3 && !strings.Contains(l.stderr.String(), "priority: background") {
-			t.Errorf("capture %q: the summary does not say it ran in the background:\n%s", c.args, l.stderr.String())
+		if line := fmt.Sprintf("priority: background (SCHED_BATCH, niceness 19); raised to niceness %d ", max(c.raise, own)); c.policy == 3 && !strings.Contains(l.stderr.String(), line) {
+			t.Errorf("capture %q: the summary does not say %q:\n%s", c.args, line, l.stderr.String())
 		}
 	}
 }
