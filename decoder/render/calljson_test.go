@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +64,60 @@ func TestJSONCallLine(t *testing.T) {
 	var m map[string]any
 	if err := json.Unmarshal(out.Bytes(), &m); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeSizes records the size of each write it gets.
+type writeSizes struct {
+	bytes.Buffer
+	sizes []int
+}
+
+func (w *writeSizes) Write(b []byte) (int, error) {
+	w.sizes = append(w.sizes, len(b))
+	return w.Buffer.Write(b)
+}
+
+// TestJSONLinesBatched: JSON lines are kept and written together, a
+// batch at a time once they fill the writer's buffer (in one write each,
+// not copied through it), and what a Flush writes in between is exactly
+// the lines so far: the output is the lines in order, however it was
+// flushed.
+func TestJSONLinesBatched(t *testing.T) {
+	e := unaryCall()
+	one := NewPrinter(io.Discard, ModeJSON)
+	one.Call(e)
+	line := string(one.j.b[:one.j.start])
+	n := 3*lineBatch/len(line) + 5
+	var want strings.Builder
+	for range n {
+		want.WriteString(line)
+	}
+	var batched, flushed writeSizes
+	pb, pf := NewPrinter(&batched, ModeJSON), NewPrinter(&flushed, ModeJSON)
+	for i := range n {
+		pb.Call(e)
+		pf.Call(e)
+		if i%7 == 0 {
+			pf.Flush()
+			if flushed.Len() != (i+1)*len(line) {
+				t.Fatalf("after %d lines and a flush, %d bytes written, want %d", i+1, flushed.Len(), (i+1)*len(line))
+			}
+		}
+	}
+	pb.Close()
+	pf.Close()
+	for _, w := range []*writeSizes{&batched, &flushed} {
+		if w.String() != want.String() {
+			t.Fatalf("%d bytes written, want %d lines of %d", w.Len(), n, len(line))
+		}
+	}
+	for i, sz := range batched.sizes[:len(batched.sizes)-1] {
+		if sz < lineBatch || sz >= lineBatch+len(line) {
+			t.Errorf("write %d of %d bytes, want a batch of %d to %d", i, sz, lineBatch, lineBatch+len(line)-1)
+		}
+	}
+	if len(batched.sizes) < 3 {
+		t.Errorf("writes %v: want three batches and the rest", batched.sizes)
 	}
 }

@@ -21,7 +21,12 @@ import (
 // jsonBuf builds one JSON object by appending; it never allocates per
 // field once the buffer has grown.
 type jsonBuf struct {
+	// b holds the lines finished but not yet written (up to start),
+	// then the one being built: the printer writes them in one go once
+	// they fill its writer's buffer, which then passes them through
+	// without a copy (see Printer.jsonLine).
 	b           []byte
+	start       int
 	first       bool
 	showSecrets bool
 	ts          timeCache
@@ -76,10 +81,12 @@ func (c *timeCache) digits(b []byte, ns uint32) []byte {
 
 const twoDigits = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
-func (j *jsonBuf) open() { j.b = append(j.b[:0], '{'); j.first = true }
+func (j *jsonBuf) open() { j.b = append(j.b[:j.start], '{'); j.first = true }
+
+// close ends the line being built and returns it.
 func (j *jsonBuf) close() []byte {
 	j.b = append(j.b, '}', '\n')
-	return j.b
+	return j.b[j.start:]
 }
 
 func (j *jsonBuf) key(k string) {
@@ -424,7 +431,7 @@ func (j *jsonBuf) flagsRun(t http2.Type, f http2.Flags) string {
 // JSONFrame encodes a frame event.
 func (j *jsonBuf) frame(e *decoder.FrameEvent) []byte {
 	f := e.Frame
-	j.b = append(j.b[:0], `{"kind":"frame","ts":`...)
+	j.b = append(j.b[:j.start], `{"kind":"frame","ts":`...)
 	j.first = false
 	j.timeValue(e.TS)
 	j.connFields(e.Conn)
@@ -497,7 +504,7 @@ func (j *jsonBuf) frame(e *decoder.FrameEvent) []byte {
 // once per code.
 func (j *jsonBuf) call(e *decoder.CallEvent, bodies *Bodies) []byte {
 	c := e.Call
-	j.b = append(j.b[:0], `{"kind":"call","ts":`...)
+	j.b = append(j.b[:j.start], `{"kind":"call","ts":`...)
 	j.b = j.appendTime(j.b, c.EndTS)
 	j.first = false
 	j.connFields(e.Conn)

@@ -35,7 +35,10 @@ type Printer struct {
 	first time.Time
 	n     uint64
 	calls *CallTable
-	line  []byte
+	// line holds the text lines finished but not yet written (up to
+	// lineStart), then the one being built, as jsonBuf keeps JSON's.
+	line      []byte
+	lineStart int
 	// arrows: connections' "client → server" and "server → client",
 	// rendered, by connection id, as JSON keeps its connection fields.
 	arrows *[connSlots]arrowRun
@@ -66,7 +69,7 @@ func (p *Printer) WantsHeaderLists() bool { return p.mode == ModeJSON || p.Bodie
 
 // NewPrinter writes mode to w. Call Close at the end.
 func NewPrinter(w io.Writer, mode Mode) *Printer {
-	p := &Printer{w: bufio.NewWriterSize(w, 64<<10), mode: mode}
+	p := &Printer{w: bufio.NewWriterSize(w, lineBatch), mode: mode}
 	if mode == ModeCalls {
 		p.calls = NewCallTable()
 	}
@@ -82,14 +85,52 @@ func (p *Printer) ShowSecrets(show bool) {
 
 // Close writes what is pending (the calls summary) and flushes.
 func (p *Printer) Close() error {
+	p.writeKept()
 	if p.calls != nil {
 		p.calls.Write(p.w)
 	}
-	return p.w.Flush()
+	return p.Flush()
 }
 
 // Flush writes buffered output, for live use.
-func (p *Printer) Flush() error { return p.w.Flush() }
+func (p *Printer) Flush() error {
+	p.writeKept()
+	return p.w.Flush()
+}
+
+// lineBatch is the writer's buffer size (NewPrinter): JSON and text
+// lines are kept until they are as many bytes, then written in one go,
+// which the writer, empty, passes on without copying them into its
+// buffer.
+const lineBatch = 64 << 10
+
+// jsonLine keeps the JSON line just built with those before it.
+func (p *Printer) jsonLine() {
+	p.j.start = len(p.j.b)
+	if p.j.start >= lineBatch {
+		p.writeKept()
+	}
+}
+
+// textLine keeps the text line just built with those before it.
+func (p *Printer) textLine() {
+	p.lineStart = len(p.line)
+	if p.lineStart >= lineBatch {
+		p.writeKept()
+	}
+}
+
+// writeKept writes the lines kept, before anything else is written.
+func (p *Printer) writeKept() {
+	if p.j.start > 0 {
+		p.w.Write(p.j.b[:p.j.start])
+		p.j.b, p.j.start = p.j.b[:0], 0
+	}
+	if p.lineStart > 0 {
+		p.w.Write(p.line[:p.lineStart])
+		p.line, p.lineStart = p.line[:0], 0
+	}
+}
 
 func (p *Printer) stamp(ts time.Time) string { return string(p.appendStamp(nil, ts)) }
 
@@ -156,7 +197,8 @@ func (p *Printer) Frame(e *decoder.FrameEvent) {
 	p.n++
 	switch p.mode {
 	case ModeJSON:
-		p.w.Write(p.j.frame(e))
+		p.j.frame(e)
+		p.jsonLine()
 	case ModeText:
 		p.textFrame(e)
 	case ModeVerbose:
@@ -168,7 +210,8 @@ func (p *Printer) Frame(e *decoder.FrameEvent) {
 func (p *Printer) Call(e *decoder.CallEvent) {
 	switch p.mode {
 	case ModeJSON:
-		p.w.Write(p.j.call(e, p.Bodies))
+		p.j.call(e, p.Bodies)
+		p.jsonLine()
 	case ModeCalls:
 		if p.calls.live {
 			p.calls.writeLive(p.w, e)
@@ -184,7 +227,8 @@ func (p *Printer) Call(e *decoder.CallEvent) {
 func (p *Printer) Conn(e *decoder.ConnEvent) {
 	switch p.mode {
 	case ModeJSON:
-		p.w.Write(p.j.conn(e))
+		p.j.conn(e)
+		p.jsonLine()
 	case ModeText, ModeVerbose:
 		p.textConn(e)
 	}
@@ -221,7 +265,7 @@ func (p *Printer) appendArrowOf(b []byte, c *decoder.Conn, d grpc.Dir) []byte {
 
 func (p *Printer) textFrame(e *decoder.FrameEvent) {
 	f := e.Frame
-	b := p.appendStamp(p.line[:0], e.TS)
+	b := p.appendStamp(p.line[:p.lineStart], e.TS)
 	b = append(b, "  "...)
 	b = p.appendArrowOf(b, e.Conn, e.Dir)
 	b = append(b, "  "...)
@@ -242,7 +286,7 @@ func (p *Printer) textFrame(e *decoder.FrameEvent) {
 	}
 	b = append(b, '\n')
 	p.line = b
-	p.w.Write(b)
+	p.textLine()
 }
 
 // appendSummary appends the info column: the method or status of
@@ -410,5 +454,6 @@ func (p *Printer) textConn(e *decoder.ConnEvent) {
 	default:
 		info = string(e.Kind)
 	}
+	p.writeKept()
 	fmt.Fprintf(p.w, "%s  %s  %s\n", p.stamp(e.TS), where, info)
 }
