@@ -81,8 +81,9 @@ thread that wakes on its core preempts it, and the scheduler wakes
 threads on an idle core first. A small guard process ("hoptap
 priority-guard") raises it to niceness 10 (--nice) while its ring buffer
 is half full or it is starved, so that nothing is lost for want of CPU;
---background=false keeps it at that niceness throughout. It reads the kernel's events in batches:
-output trails the traffic by up to a quarter of a second.
+--background=false keeps it at that niceness throughout. It reads the
+kernel's events in batches: output trails the traffic by up to a quarter
+of a second.
 
 Needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) and cgroup v2.
 Stop with Ctrl-C, -c or --duration; a summary of what was seen and lost
