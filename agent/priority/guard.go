@@ -30,9 +30,9 @@ const GuardCommand = "priority-guard"
 // The guard's rules. It looks every guardTick, and whenever the programs
 // wake the ring's reader (a quarter of the ring written, for a lazy
 // reader), so that a burst is seen as it fills the ring. (Once a second,
-// not four times: on this VM each wake-up of a Go process costs a few
-// context switches, about 100 µs of CPU in all, counted as the
-// capture's.) A process is
+// not four times: on the development VM each look cost 300-400 µs of CPU,
+// most of it the few context switches of waking a Go process, and it is
+// counted as the capture's.) A process is
 // starved when over the last starvedWindow its threads waited, runnable,
 // for starvedWait in all, and ran less than a starvedRun-th of that: in
 // the background it then gets almost nothing (a core busy with two
