@@ -89,7 +89,7 @@ func (p *Printer) Close() error {
 	if p.calls != nil {
 		p.calls.Write(p.w)
 	}
-	return p.Flush()
+	return p.w.Flush()
 }
 
 // Flush writes buffered output, for live use.
