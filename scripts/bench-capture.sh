@@ -16,7 +16,10 @@
 # capture run against the two capture-off runs just before and after it
 # (this shared VM's speed drifts by tens of percent within minutes, more
 # than the effect measured), and their median is held to the targets.
-# Targets are printed as MET / NOT MET; the script fails only on real
+# Targets are printed as MET / NOT MET, each median with its
+# distribution-free confidence interval (and a word when it spans the
+# target); the capture-off runs are put to the same test against each
+# other (A/A), which shows the noise. The script fails only on real
 # errors.
 #
 # A saturation run is long (60,000 calls, some seconds): longer than the
