@@ -10,7 +10,7 @@ The median comes with its distribution-free confidence interval (order
 statistics of the rounds' ratios), and the capture-off runs are held to
 the same test against each other (an A/A test: what the bench reports
 when nothing changes). A verdict whose interval spans the target says
-so: this shared VM's noise, not the capture, decides it.
+so: on this shared VM's noise it could go either way.
 
 Usage: bench-capture-report.py WORKDIR ROUNDS RATE_ROUNDS RATE off CONFIG...
 """
@@ -60,13 +60,12 @@ def median_ci(values, level=0.95):
     xs, n = sorted(values), len(values)
     if n == 0:
         return 0, 0, 0
-    k, below = 1, 0.0
+    k = 1
     cdf = [sum(comb(n, i) for i in range(j)) / 2 ** n for j in range(n + 2)]
     for j in range(1, n // 2 + 1):
         if 2 * cdf[j] <= 1 - level:
             k = j
-    below = cdf[k]
-    return xs[k - 1], xs[n - k], 1 - 2 * below
+    return xs[k - 1], xs[n - k], 1 - 2 * cdf[k]
 
 
 def judged(value, lo, hi, target, unit, conf):
@@ -166,6 +165,8 @@ def null_ratios(kind, x):
     return out
 
 
+# With one capture a round has only the two capture-off runs around it,
+# none between two others.
 if len(names) > 2:
     aa_s = [(1 - v) * 100 for v in null_ratios("sat", "rps")]
     aa_p = [(v - 1) * 100 for v in null_ratios("rate", "p99")]
