@@ -15,6 +15,12 @@
 // spent 10-16 % more CPU per call for no better p99. The agent runs at
 // the priority it is given (its config's nice), where the effect on the
 // peers' p99 was within the noise.
+//
+// The scheduler weighs groups before threads (a session's autogroup, or
+// a cgroup with the cpu controller): a thread's class and niceness order
+// it only among the threads of its own group. Against another group's
+// threads the capture's group weighs as that group does, whatever its
+// threads' niceness (README, "What the background yields to").
 package priority
 
 import (
