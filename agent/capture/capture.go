@@ -185,6 +185,9 @@ loop:
 			if err := priority.Normal(0, s.sum.Nice); err != nil {
 				s.sum.Warnings = append(s.sum.Warnings, err.Error())
 			}
+			if err := guard.RestoreSession(); err != nil {
+				s.sum.Warnings = append(s.sum.Warnings, err.Error())
+			}
 			continue
 		case b, ok := <-events:
 			if !ok {

@@ -75,6 +75,11 @@ type GuardStats struct {
 	// StartCPU is the guard's CPU time to start (a process of this
 	// binary), not in CPU.
 	StartCPU time.Duration
+	// Session: the process's session went to the background with it
+	// (lowerSession), from niceness SessionNice, and came back when it
+	// ended.
+	Session     bool
+	SessionNice int
 }
 
 // Guard is a running guard process: a separate process because one in
@@ -112,6 +117,9 @@ func StartGuard(cfg GuardConfig) (*Guard, error) {
 		cmd.Args = append(cmd.Args, "--ring-size", strconv.FormatUint(cfg.RingSize, 10))
 	}
 	cmd.Stderr = os.Stderr
+	// A session of its own: the guard must run when the capture's
+	// session, lowered with it, does not (lowerSession).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, fmt.Errorf("priority guard: %w", err)
@@ -135,7 +143,8 @@ func StartGuard(cfg GuardConfig) (*Guard, error) {
 	// Its first line says whether it put this process in the background.
 	line, rerr := g.out.ReadString('\n')
 	var startNS int64
-	if _, err := fmt.Sscanf(line, "background cpu_ns %d\n", &startNS); err != nil {
+	sess := -1
+	if _, err := fmt.Sscanf(line, "background cpu_ns %d session %d\n", &startNS, &sess); err != nil {
 		in.Close()
 		out.Close()
 		werr := cmd.Wait()
@@ -150,11 +159,25 @@ func StartGuard(cfg GuardConfig) (*Guard, error) {
 		}
 	}
 	g.stats.StartCPU = time.Duration(startNS)
+	g.stats.Session, g.stats.SessionNice = sess >= 0, max(sess, 0)
 	go func() {
 		g.err = cmd.Wait()
 		close(g.ended)
 	}()
 	return g, nil
+}
+
+// RestoreSession gives this process's session back the niceness it had
+// if the guard lowered it and did not live to restore it (Ended before
+// Stop), unless someone changed it meanwhile.
+func (g *Guard) RestoreSession() error {
+	if !g.stats.Session {
+		return nil
+	}
+	if n, err := AutogroupNice(os.Getpid()); err != nil || n != BackgroundNice {
+		return err
+	}
+	return setAutogroupNice(os.Getpid(), g.stats.SessionNice)
 }
 
 // Ended is closed if the guard process exits; Stop says why.
@@ -232,7 +255,18 @@ func RunGuard(args []string, stdin io.Reader, stdout io.Writer) int {
 		Normal(*pid, *nice)
 		return fail(fmt.Errorf("cannot use the background: %w", err))
 	}
-	fmt.Fprintf(stdout, "background cpu_ns %d\n", cpuNanos())
+	// Its session too, where sessions are scheduling groups and it is
+	// alone in its own; not doing so costs only that it yields less.
+	sess, err := lowerSession(*pid)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hoptap: priority guard: %v; its session stays as it was\n", err)
+	}
+	w.sess = sess
+	orig := -1 // not lowered
+	if sess != nil {
+		orig = sess.orig
+	}
+	fmt.Fprintf(stdout, "background cpu_ns %d session %d\n", cpuNanos(), orig)
 	eof := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, stdin)
@@ -270,8 +304,10 @@ loop:
 		}
 	}
 	// The process is stopping, or gone: whatever it still does (a drain,
-	// a summary), it does at its own niceness.
+	// a summary), it does at its own niceness, in its session as it was.
 	Normal(*pid, *nice)
+	sess.restore()
+	w.sess = nil
 	w.lower(true)
 	fmt.Fprintf(stdout, "stats raises %d behind %d raised_ns %d cpu_ns %d\n", w.raises, w.behind, int64(w.raisedFor), cpuNanos())
 	return 0
@@ -314,6 +350,9 @@ type watch struct {
 	}
 	wr  waitReader
 	now func() time.Time
+	// sess: the process's session, lowered and raised with it; nil:
+	// left as it is.
+	sess *session
 	// waits: the process's total run-queue wait when last looked at,
 	// oldest first, over starvedWindow.
 	waits  []waitSample
@@ -350,6 +389,13 @@ func (w *watch) step() error {
 		if err := Normal(w.pid, w.nice); err != nil {
 			return err
 		}
+		if w.sess != nil {
+			// Raised within its session alone, a capture whose session
+			// another one starves would stay starved.
+			if err := w.sess.to(max(w.sess.orig, w.nice)); err != nil {
+				return err
+			}
+		}
 		hold := baseHold
 		if w.raises > 0 && now.Sub(w.since) < reRaise {
 			hold = min(2*w.hold, maxHold) // the last raise's
@@ -363,6 +409,9 @@ func (w *watch) step() error {
 		w.waits = w.waits[len(w.waits)-1:] // a fresh window at the new priority
 	case w.raised && now.Sub(w.since) >= w.hold && (size == 0 || backlog <= size/8) && !starved:
 		if err := Background(w.pid); err != nil {
+			return err
+		}
+		if err := w.sess.to(BackgroundNice); err != nil {
 			return err
 		}
 		w.lower(false)

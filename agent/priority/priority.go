@@ -20,7 +20,9 @@
 // a cgroup with the cpu controller): a thread's class and niceness order
 // it only among the threads of its own group. Against another group's
 // threads the capture's group weighs as that group does, whatever its
-// threads' niceness (README, "What the background yields to").
+// threads' niceness. The guard takes the capture's session along when
+// the capture is alone in it (lowerSession); README, "What the
+// background yields to".
 package priority
 
 import (

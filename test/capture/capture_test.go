@@ -510,6 +510,95 @@ func TestCaptureYieldsCPU(t *testing.T) {
 	}
 }
 
+// loneCapture starts a capture for duration in a session of its own,
+// with the shell that waits for it and then prints the session's
+// autogroup line; pid is the capture's.
+func loneCapture(t *testing.T, duration string, port int) (l *live, pid int) {
+	t.Helper()
+	script := fmt.Sprintf("%s capture --port %d --duration %s; cat /proc/self/autogroup", hoptap, port, duration)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	l = startCaptureCmd(t, cmd)
+	kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	f := strings.Fields(string(kids))
+	if len(f) != 1 {
+		t.Fatalf("the shell's children: %q, want the capture", kids)
+	}
+	pid, _ = strconv.Atoi(f[0])
+	return l, pid
+}
+
+// waitEnd waits for a capture to end by itself, well: "the capture did
+// not end " + when, else.
+func waitEnd(t *testing.T, l *live, when string) {
+	t.Helper()
+	select {
+	case err := <-l.done:
+		if err != nil {
+			t.Fatalf("%v\n%s", err, l.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the capture did not end " + when)
+	}
+}
+
+// autogroup is the niceness of process pid's session ("": it is gone).
+func autogroup(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/autogroup", pid))
+	_, nice, _ := strings.Cut(strings.TrimSpace(string(b)), " nice ")
+	return nice
+}
+
+// TestCaptureTakesItsSessionAlong: where sessions are scheduling groups,
+// a capture alone in its session (here with the shell that started it,
+// waiting) takes the session to the background with it, so that it
+// yields to other sessions' threads too, and gives it back its niceness
+// when it ends; its guard, in a session of its own, is not lowered.
+// (The other tests' captures share the test's session with other
+// processes, which is then left alone: TestCaptureYieldsCPU.)
+func TestCaptureTakesItsSessionAlong(t *testing.T) {
+	peers.RequireRoot(t)
+	if b, _ := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled"); strings.TrimSpace(string(b)) != "1" {
+		t.Skip("sessions are not scheduling groups here (kernel.sched_autogroup_enabled is 0)")
+	}
+	if b, _ := os.ReadFile("/proc/self/cgroup"); !regexp.MustCompile(`(?m)^\d+:(cpu|cpu,[^:]*|[^:]*,cpu|[^:]*,cpu,[^:]*):/$`).Match(b) &&
+		!regexp.MustCompile(`(?m)^0::/$`).Match(b) {
+		t.Skip("in a cgroup the cpu controller may divide: sessions are not scheduling groups there")
+	}
+	port := peers.FreePort(t)
+	l, pid := loneCapture(t, "3s", port)
+	if n := autogroup(pid); n != "19" {
+		t.Errorf("capturing: its session's niceness is %q, want 19", n)
+	}
+	if g := guardOf(t, pid); g == 0 {
+		t.Error("the capture has no guard")
+	} else if n := autogroup(g); n == "19" {
+		t.Errorf("the guard's session is at niceness %s: lowered with the capture's", n)
+	}
+	waitEnd(t, l, "after its 3 s")
+	if out := strings.TrimSpace(l.stdout.String()); !strings.HasSuffix(out, " nice 0") {
+		t.Errorf("after the capture, the shell's session: %q, want niceness 0 again", out)
+	}
+	if want := "its session (alone in it) went with it, and is back as it was"; !strings.Contains(l.stderr.String(), want) {
+		t.Errorf("the summary does not say %q:\n%s", want, l.stderr.String())
+	}
+
+	// A guard killed: the capture, raised, gives its session back too.
+	l, pid = loneCapture(t, "60s", port)
+	g := guardOf(t, pid)
+	if g == 0 || autogroup(pid) != "19" {
+		t.Fatalf("second capture: guard %d, session at niceness %q", g, autogroup(pid))
+	}
+	syscall.Kill(g, syscall.SIGKILL)
+	for deadline := time.Now().Add(10 * time.Second); autogroup(pid) != "0"; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("its guard killed, the capture's session stays at niceness %q", autogroup(pid))
+		}
+	}
+	syscall.Kill(pid, syscall.SIGINT)
+	waitEnd(t, l, "on SIGINT")
+}
+
 // TestCtrlCToTheGroup stops a capture as Ctrl-C in a terminal does, with
 // SIGINT to its whole process group, its priority guard included: the
 // capture still exits 0 with its summary, the guard having waited for it.

@@ -366,8 +366,12 @@ func printSummary(w io.Writer, s *capture.Summary) {
 			s.PIDFiltered, s.HeldForAttrib, s.HeldDroppedBounds)
 	}
 	if s.Background {
-		fmt.Fprintf(w, "priority: background (SCHED_BATCH, niceness 19); raised to niceness %d %d times (%d with half the ring waiting, %d starved), %s in all; the guard's cpu %s is in the total\n",
-			s.Nice, s.Priority.Raises, s.Priority.Behind, s.Priority.Raises-s.Priority.Behind, s.Priority.Raised.Round(time.Millisecond), s.Priority.CPU.Round(time.Millisecond))
+		sess := ""
+		if s.Priority.Session {
+			sess = "; its session (alone in it) went with it, and is back as it was"
+		}
+		fmt.Fprintf(w, "priority: background (SCHED_BATCH, niceness 19); raised to niceness %d %d times (%d with half the ring waiting, %d starved), %s in all; the guard's cpu %s is in the total%s\n",
+			s.Nice, s.Priority.Raises, s.Priority.Behind, s.Priority.Raises-s.Priority.Behind, s.Priority.Raised.Round(time.Millisecond), s.Priority.CPU.Round(time.Millisecond), sess)
 	}
 	if s.OwnersForgotten > 0 {
 		fmt.Fprintf(w, "owners: %d socket owners forgotten to stay within bounds (shown as pid=?)\n", s.OwnersForgotten)
