@@ -56,9 +56,12 @@ type Config struct {
 	// address, for finding where the agent's CPU and memory go.
 	Pprof bool `json:"pprof,omitempty"`
 	// Nice, 1 to 19, lowers the agent's priority: it yields the CPU to
-	// the node's workloads, whose threads preempt it when they wake (and
-	// may starve it into counted losses on a saturated node). 0, the
-	// default, keeps the priority it was started with.
+	// the threads of its own scheduling group (its session, or its
+	// cgroup where the cpu controller is on), whose threads preempt it
+	// when they wake (and may starve it into counted losses on a
+	// saturated node). Against other groups, such as other pods, the
+	// groups' weights decide: in Kubernetes the pod's CPU request and
+	// limit. 0, the default, keeps the priority it was started with.
 	Nice int `json:"nice,omitempty"`
 	// Procs is how many Go processors the agent runs on (GOMAXPROCS),
 	// 1 when unset: the ring's reader and the decoder it hands each

@@ -109,7 +109,7 @@ programs are attached and being read).`,
 	f.StringVar(&flags.APITLS.Key, "api-tls-key", "", "the PEM private key of --api-tls-cert")
 	f.StringVar(&flags.APITLS.ClientCA, "api-tls-client-ca", "", "with TLS, accept only clients whose certificate this PEM CA signed (mutual TLS)")
 	f.BoolVar(&flags.Pprof, "pprof", false, "serve Go's profiles under /debug/pprof/ on the metrics address")
-	f.IntVar(&flags.Nice, "nice", 0, "niceness, 1-19: the agent yields the CPU to the node's workloads (it may then lose events on a saturated node, counted); 0: the priority it was started with")
+	f.IntVar(&flags.Nice, "nice", 0, "niceness, 1-19: the agent yields the CPU to the threads of its own scheduling group (its session, or its cgroup: in a pod, the CPU request and limit set its share against other pods); it may then lose events on a saturated node, counted; 0: the priority it was started with")
 	f.IntVar(&flags.Procs, "procs", 1, "Go processors to run on (GOMAXPROCS): 1 keeps the ring's reader and the decoder on one core's caches; GOMAXPROCS in the environment wins")
 	f.StringVar(&flags.LogFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&flags.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
