@@ -209,18 +209,19 @@ func (s *session) to(n int) error {
 // restore gives the session back its niceness, through the process or,
 // once it is gone, an ancestor still in it, unless someone changed it
 // meanwhile.
-func (s *session) restore() {
+func (s *session) restore() error {
 	if s == nil {
-		return
+		return nil
 	}
 	for _, p := range append([]int{s.pid}, s.others...) {
 		cur, err := AutogroupNice(p)
 		if err != nil {
 			continue // gone
 		}
-		if cur == s.set {
-			setAutogroupNice(p, s.orig)
+		if cur != s.set {
+			return nil
 		}
-		return
+		return setAutogroupNice(p, s.orig)
 	}
+	return nil
 }

@@ -174,10 +174,7 @@ func (g *Guard) RestoreSession() error {
 	if !g.stats.Session {
 		return nil
 	}
-	if n, err := AutogroupNice(os.Getpid()); err != nil || n != BackgroundNice {
-		return err
-	}
-	return setAutogroupNice(os.Getpid(), g.stats.SessionNice)
+	return (&session{pid: os.Getpid(), orig: g.stats.SessionNice, set: BackgroundNice}).restore()
 }
 
 // Ended is closed if the guard process exits; Stop says why.
@@ -307,7 +304,6 @@ loop:
 	// a summary), it does at its own niceness, in its session as it was.
 	Normal(*pid, *nice)
 	sess.restore()
-	w.sess = nil
 	w.lower(true)
 	fmt.Fprintf(stdout, "stats raises %d behind %d raised_ns %d cpu_ns %d\n", w.raises, w.behind, int64(w.raisedFor), cpuNanos())
 	return 0
