@@ -3,10 +3,13 @@
 // hoptap's kernel half. cgroup_skb programs at the cgroup v2 root copy TCP
 // packets of every socket on the node into a ring buffer; sock_ops and a
 // tracepoint report connection lifecycle, RTT and retransmits; cgroup sock
-// hooks that run in process context attribute sockets to processes.
+// hooks that run in process context attribute sockets to processes;
+// tcx programs, attached only on interfaces the user names, stamp the
+// same segments where they cross those interfaces (wire timing).
 //
 // Every program only reads: cgroup_skb and sock_addr programs return 1
-// (allow), sock_ops only asks for state callbacks. Nothing here can drop,
+// (allow), tcx programs TCX_NEXT (carry on as if they were not there),
+// sock_ops only asks for state callbacks. Nothing here can drop,
 // alter or delay a packet or a syscall.
 
 #include <linux/bpf.h>
@@ -25,6 +28,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define AF_INET 2
 #define AF_INET6 10
+
+// tcx's "go on to the next program, then the stack", as linux/bpf.h
+// names it since 6.6 (older headers lack it).
+#define TCX_NEXT_ (-1)
 
 // Set by the loader before the programs are verified.
 volatile const __u32 snaplen = 65535;   // bytes kept from the IP header on
@@ -68,6 +75,7 @@ enum event_kind {
 	EV_RETRANS = 4,
 	EV_STAMP = 5,
 	EV_TAG_STAMP = 6,
+	EV_WIRE = 7, // a pkt_event from a tcx program: headers only, no socket
 };
 
 enum pkt_flag {
@@ -201,7 +209,9 @@ enum counter {
 	CNT_ELIDED_BYTES = 10,
 	CNT_ELIDED_ACKS = 11, // bare ACKs of HTTP/2 connections left out (elide_acks, elide_control)
 	CNT_WAKEUPS = 12,     // wake-ups of the reader forced (wakeup_flag)
-	CNT_MAX = 13,
+	CNT_WIRE = 13,        // segments stamped at a chosen interface (tcx)
+	CNT_WIRE_UNPARSED = 14, // TCP packets at a chosen interface whose headers could not be parsed
+	CNT_MAX = 15,
 };
 
 struct {
@@ -566,8 +576,19 @@ static __always_inline void tell_elided(struct __sk_buff *skb, struct pkt_event 
 		*(volatile __u64 *)slot = cookie << 1 | (st->el_len[d] != 0);
 }
 
-// emit copies caplen bytes of the packet into a ring buffer record of
-// size hdr+N, N being a constant the verifier can check.
+// load reads packet bytes: from the IP header on (cgroup_skb's packets
+// start there) or, with rel, from the network header of a packet that
+// starts with its link-layer header (tcx).
+static __always_inline long load(struct __sk_buff *skb, __u32 off, void *to, __u32 n, int rel)
+{
+	if (rel)
+		return bpf_skb_load_bytes_relative(skb, off, to, n, BPF_HDR_START_NET);
+	return bpf_skb_load_bytes(skb, off, to, n);
+}
+
+// emit copies caplen bytes of the packet (from where load's rel says)
+// into a ring buffer record of size hdr+N, N being a constant the
+// verifier can check.
 #define EMIT_CLASS(N)                                                        \
 	if (caplen <= N) {                                                   \
 		struct {                                                     \
@@ -577,7 +598,7 @@ static __always_inline void tell_elided(struct __sk_buff *skb, struct pkt_event 
 		if (!rec)                                                    \
 			goto lost;                                           \
 		rec->h = *hdr;                                               \
-		if (bpf_skb_load_bytes(skb, 0, rec->data, ((caplen - 1) & (N - 1)) + 1) < 0) { \
+		if (load(skb, 0, rec->data, ((caplen - 1) & (N - 1)) + 1, rel) < 0) { \
 			bpf_ringbuf_discard(rec, 0);                         \
 			count(CNT_UNPARSED, 1);                              \
 			return;                                              \
@@ -586,7 +607,7 @@ static __always_inline void tell_elided(struct __sk_buff *skb, struct pkt_event 
 		return;                                                      \
 	}
 
-static __always_inline void emit(struct __sk_buff *skb, struct pkt_event *hdr)
+static __always_inline void emit(struct __sk_buff *skb, struct pkt_event *hdr, int rel)
 {
 	__u32 caplen = hdr->caplen;
 	if (caplen == 0 || caplen > 65536)
@@ -734,69 +755,88 @@ static __always_inline int seg_kind(struct __sk_buff *skb, __u32 off, __u32 payl
 	return SEG_NEEDED;
 }
 
-static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
-{
-	__u32 len = skb->len;
-	__u8 vihl;
-	if (bpf_skb_load_bytes(skb, 0, &vihl, 1) < 0)
-		return;
-	__u32 iphl;
+// A TCP segment's headers, as parse_seg reads them.
+struct seg {
 	struct prefix_key src, dst;
-	__u16 sport, dport;
 	struct tcphdr th;
+	__u32 iphl;
+	__u32 iplen; // the IP header's own length field (0 for IPv6 jumbograms)
+};
+
+enum parse_result {
+	PARSE_OK = 0,
+	PARSE_NOT_TCP = 1,  // not ours: left alone, not counted
+	PARSE_UNPARSED = 2, // TCP, or maybe, but its headers cannot be followed
+};
+
+// parse_seg reads the IP and TCP headers (load's rel says from where).
+static __always_inline int parse_seg(struct __sk_buff *skb, int rel, struct seg *s)
+{
+	__u8 vihl;
+	if (load(skb, 0, &vihl, 1, rel) < 0)
+		return PARSE_NOT_TCP;
 	if ((vihl >> 4) == 4) {
 		struct iphdr ip;
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)) < 0)
-			return;
+		if (load(skb, 0, &ip, sizeof(ip), rel) < 0)
+			return PARSE_NOT_TCP;
 		if (ip.protocol != IPPROTO_TCP)
-			return;
-		if (ip.frag_off & bpf_htons(0x3fff)) {
-			count(CNT_UNPARSED, 1);
-			return;
-		}
-		iphl = (ip.ihl & 0xf) * 4;
-		if (iphl < sizeof(ip)) {
-			count(CNT_UNPARSED, 1);
-			return;
-		}
-		v4_key(&src, ip.saddr);
-		v4_key(&dst, ip.daddr);
+			return PARSE_NOT_TCP;
+		if (ip.frag_off & bpf_htons(0x3fff))
+			return PARSE_UNPARSED;
+		s->iphl = (ip.ihl & 0xf) * 4;
+		if (s->iphl < sizeof(ip))
+			return PARSE_UNPARSED;
+		s->iplen = bpf_ntohs(ip.tot_len);
+		v4_key(&s->src, ip.saddr);
+		v4_key(&s->dst, ip.daddr);
 	} else if ((vihl >> 4) == 6) {
 		struct ipv6hdr ip6;
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)) < 0)
-			return;
+		if (load(skb, 0, &ip6, sizeof(ip6), rel) < 0)
+			return PARSE_NOT_TCP;
 		// Follow extension headers (hop-by-hop, routing, destination
 		// options) to TCP; fragments are not reassembled.
 		__u8 nh = ip6.nexthdr;
-		iphl = sizeof(ip6);
+		s->iphl = sizeof(ip6);
+		s->iplen = ip6.payload_len ? bpf_ntohs(ip6.payload_len) + sizeof(ip6) : 0;
 		for (int i = 0; i < 4 && nh != IPPROTO_TCP; i++) {
 			if (nh != IPPROTO_HOPOPTS && nh != IPPROTO_ROUTING && nh != IPPROTO_DSTOPTS)
-				return;
+				return PARSE_NOT_TCP;
 			__u8 ext[2];
-			if (bpf_skb_load_bytes(skb, iphl, ext, 2) < 0) {
-				count(CNT_UNPARSED, 1);
-				return;
-			}
+			if (load(skb, s->iphl, ext, 2, rel) < 0)
+				return PARSE_UNPARSED;
 			nh = ext[0];
-			iphl += (ext[1] + 1) * 8;
+			s->iphl += (ext[1] + 1) * 8;
 		}
-		if (nh != IPPROTO_TCP) {
-			count(CNT_UNPARSED, 1);
-			return;
-		}
-		src.prefixlen = 128;
-		dst.prefixlen = 128;
-		__builtin_memcpy(src.addr, &ip6.saddr, 16);
-		__builtin_memcpy(dst.addr, &ip6.daddr, 16);
+		if (nh != IPPROTO_TCP)
+			return PARSE_UNPARSED;
+		s->src.prefixlen = 128;
+		s->dst.prefixlen = 128;
+		__builtin_memcpy(s->src.addr, &ip6.saddr, 16);
+		__builtin_memcpy(s->dst.addr, &ip6.daddr, 16);
 	} else {
-		return;
+		return PARSE_NOT_TCP;
 	}
-	if (bpf_skb_load_bytes(skb, iphl, &th, sizeof(th)) < 0) {
+	if (load(skb, s->iphl, &s->th, sizeof(s->th), rel) < 0)
+		return PARSE_UNPARSED;
+	return PARSE_OK;
+}
+
+static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
+{
+	__u32 len = skb->len;
+	struct seg sg;
+	int parsed = parse_seg(skb, 0, &sg);
+	if (parsed == PARSE_NOT_TCP)
+		return;
+	if (parsed != PARSE_OK) {
 		count(CNT_UNPARSED, 1);
 		return;
 	}
-	sport = bpf_ntohs(th.source);
-	dport = bpf_ntohs(th.dest);
+	struct prefix_key src = sg.src, dst = sg.dst;
+	struct tcphdr th = sg.th;
+	__u32 iphl = sg.iphl;
+	__u16 sport = bpf_ntohs(th.source);
+	__u16 dport = bpf_ntohs(th.dest);
 	if (!port_selected(sport, dport) || !addr_selected(&src, &dst) || !cgroup_selected(skb)) {
 		count(CNT_FILTERED, 1);
 		return;
@@ -919,7 +959,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	}
 	hdr.caplen = caplen;
 	count(CNT_PACKETS, 1);
-	emit(skb, &hdr);
+	emit(skb, &hdr, 0);
 }
 
 SEC("cgroup_skb/ingress")
@@ -934,6 +974,57 @@ int hoptap_egress(struct __sk_buff *skb)
 {
 	capture(skb, 1);
 	return 1;
+}
+
+// wire stamps a TCP segment where it crosses an interface the user chose
+// (tcx): its headers and the time, so that user space can tell how long
+// the node's stack held it between a socket and this interface. The same
+// port and host filters apply; there is no socket here, so the cgroup
+// filter cannot (user space keeps the stamps of segments it kept).
+static __always_inline void wire(struct __sk_buff *skb, __u8 dir)
+{
+	struct seg sg;
+	int parsed = parse_seg(skb, 1, &sg);
+	if (parsed == PARSE_NOT_TCP)
+		return;
+	__u32 thl = sg.th.doff * 4;
+	__u32 hdrlen = sg.iphl + thl;
+	if (parsed != PARSE_OK || thl < sizeof(sg.th) || sg.iplen < hdrlen) {
+		count(CNT_WIRE_UNPARSED, 1);
+		return;
+	}
+	if (!port_selected(bpf_ntohs(sg.th.source), bpf_ntohs(sg.th.dest)) || !addr_selected(&sg.src, &sg.dst))
+		return;
+	__u32 caplen = hdrlen;
+	__u32 snap = snaplen;
+	if (caplen > snap)
+		caplen = snap;
+	struct pkt_event hdr = {
+		.kind = EV_WIRE,
+		.dir = dir,
+		.len = sg.iplen,
+		.caplen = caplen,
+		.ifindex = skb->ifindex,
+		.ts = bpf_ktime_get_ns(),
+	};
+	if (caplen < hdrlen)
+		hdr.flags |= PKT_SNAPLEN;
+	count(CNT_WIRE, 1);
+	emit(skb, &hdr, 1);
+}
+
+SEC("tcx/ingress")
+int hoptap_wire_ingress(struct __sk_buff *skb)
+{
+	wire(skb, 0);
+	return TCX_NEXT_;
+}
+
+SEC("tcx/egress")
+int hoptap_wire_egress(struct __sk_buff *skb)
+{
+	wire(skb, 1);
+	return TCX_NEXT_;
 }
 
 // owner reports the process using a socket, once per (socket, process).

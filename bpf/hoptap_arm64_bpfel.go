@@ -158,6 +158,8 @@ const (
 	hoptapProgHoptapRetransmit   = "hoptap_retransmit"
 	hoptapProgHoptapSockCreate   = "hoptap_sock_create"
 	hoptapProgHoptapSockops      = "hoptap_sockops"
+	hoptapProgHoptapWireEgress   = "hoptap_wire_egress"
+	hoptapProgHoptapWireIngress  = "hoptap_wire_ingress"
 	hoptapVarClassCache          = "class_cache"
 	hoptapVarDropTwins           = "drop_twins"
 	hoptapVarElideAcks           = "elide_acks"
@@ -234,6 +236,8 @@ type hoptapProgramSpecs struct {
 	HoptapRetransmit   *ebpf.ProgramSpec `ebpf:"hoptap_retransmit"`
 	HoptapSockCreate   *ebpf.ProgramSpec `ebpf:"hoptap_sock_create"`
 	HoptapSockops      *ebpf.ProgramSpec `ebpf:"hoptap_sockops"`
+	HoptapWireEgress   *ebpf.ProgramSpec `ebpf:"hoptap_wire_egress"`
+	HoptapWireIngress  *ebpf.ProgramSpec `ebpf:"hoptap_wire_ingress"`
 }
 
 // hoptapMapSpecs contains maps before they are loaded into the kernel.
@@ -362,6 +366,8 @@ type hoptapPrograms struct {
 	HoptapRetransmit   *ebpf.Program `ebpf:"hoptap_retransmit"`
 	HoptapSockCreate   *ebpf.Program `ebpf:"hoptap_sock_create"`
 	HoptapSockops      *ebpf.Program `ebpf:"hoptap_sockops"`
+	HoptapWireEgress   *ebpf.Program `ebpf:"hoptap_wire_egress"`
+	HoptapWireIngress  *ebpf.Program `ebpf:"hoptap_wire_ingress"`
 }
 
 func (p *hoptapPrograms) Close() error {
@@ -377,6 +383,8 @@ func (p *hoptapPrograms) Close() error {
 		p.HoptapRetransmit,
 		p.HoptapSockCreate,
 		p.HoptapSockops,
+		p.HoptapWireEgress,
+		p.HoptapWireIngress,
 	)
 }
 

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -89,6 +91,11 @@ type Options struct {
 	// unary gRPC's segments). A connection's handshake is copied whole.
 	// ElideControl leaves them out too, while it is on.
 	ElideAcks bool
+	// Wire names interfaces (of this network namespace) whose ingress
+	// and egress tcx stamps every selected TCP segment crossing them:
+	// KindWire events, headers only, for how long the node's stack held
+	// each segment between a socket and the interface. Linux 6.6+.
+	Wire []string
 }
 
 // Kind is the kind of an Event.
@@ -100,6 +107,12 @@ const (
 	KindOwner      Kind = 2 // a process used a socket
 	KindSock       Kind = 3 // a connection was established or closed
 	KindRetransmit Kind = 4 // the kernel retransmitted a segment
+	// KindWire is a TCP segment crossing an interface of Options.Wire,
+	// laid out as a KindPacket event: Dir (ingress: arriving through
+	// the interface, egress: leaving through it), Ifindex, TS, Len and
+	// Data, its IP and TCP headers only. It has no socket: Cookie and
+	// Cgroup are 0.
+	KindWire Kind = 7
 )
 
 // Dir is where a packet was seen.
@@ -259,6 +272,10 @@ type Counters struct {
 	// Wake-ups of the reader forced by the programs: one for each
 	// wakeup threshold's worth of events that came to wait.
 	Wakeups uint64
+	// Options.Wire: segments stamped at the chosen interfaces (those
+	// the ring had no room for are in Lost), and TCP packets there
+	// whose headers could not be followed.
+	Wire, WireUnparsed uint64
 }
 
 // Probe is the loaded and attached programs.
@@ -286,6 +303,7 @@ type Probe struct {
 	batchBytes uint64
 	poll       atomic.Int64 // the longest the reader sleeps (a time.Duration)
 	elidable   bool         // opened with ElideControl
+	wire       []WireInterface
 }
 
 // PollInterval is the longest an event waits in the ring buffer when
@@ -328,6 +346,10 @@ func EndsTag(src, dst netip.AddrPort) uint64 {
 // reading. Errors say what is missing and how to fix it.
 func Open(opts Options) (*Probe, error) {
 	root, err := Preflight(opts.CgroupRoot)
+	if err != nil {
+		return nil, err
+	}
+	wire, err := wireInterfaces(opts.Wire)
 	if err != nil {
 		return nil, err
 	}
@@ -393,6 +415,10 @@ func Open(opts Options) (*Probe, error) {
 		return nil, err
 	}
 	if err := p.attach(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	if err := p.attachWire(wire); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -493,6 +519,50 @@ func (p *Probe) attach() error {
 	}
 	return nil
 }
+
+// WireInterface is an interface of Options.Wire.
+type WireInterface struct {
+	Name  string
+	Index int
+}
+
+// wireInterfaces looks the names up, each once.
+func wireInterfaces(names []string) ([]WireInterface, error) {
+	var out []WireInterface
+	for _, n := range names {
+		ifc, err := net.InterfaceByName(n)
+		if err != nil {
+			return nil, fmt.Errorf("wire interface %q: not in this network namespace (ip -br link lists them)", n)
+		}
+		if !slices.ContainsFunc(out, func(w WireInterface) bool { return w.Index == ifc.Index }) {
+			out = append(out, WireInterface{Name: ifc.Name, Index: ifc.Index})
+		}
+	}
+	return out, nil
+}
+
+// attachWire links the tcx programs to both directions of each
+// interface, ahead of any program already there: they see the segment
+// as it crossed, then hand it on untouched (TCX_NEXT).
+func (p *Probe) attachWire(ifcs []WireInterface) error {
+	for _, w := range ifcs {
+		for _, h := range []struct {
+			prog   *ebpf.Program
+			attach ebpf.AttachType
+		}{{p.objs.HoptapWireIngress, ebpf.AttachTCXIngress}, {p.objs.HoptapWireEgress, ebpf.AttachTCXEgress}} {
+			l, err := link.AttachTCX(link.TCXOptions{Interface: w.Index, Program: h.prog, Attach: h.attach, Anchor: link.Head()})
+			if err != nil {
+				return fmt.Errorf("attaching tcx on %s: %w (wire timing needs tcx, Linux 6.6+)", w.Name, err)
+			}
+			p.links = append(p.links, l)
+		}
+	}
+	p.wire = ifcs
+	return nil
+}
+
+// Wire lists the interfaces the tcx programs are attached to.
+func (p *Probe) Wire() []WireInterface { return p.wire }
 
 // Warnings lists optional hooks that could not be attached.
 func (p *Probe) Warnings() []string { return p.warnings }
@@ -646,18 +716,20 @@ func (p *Probe) parse(r []byte) (Event, bool) {
 	return e, ok
 }
 
-// packetSlot readies out for a KindPacket event: cleared whole if it
-// held another kind, whose fields packets and stamps do not set.
-func packetSlot(out *Event) {
-	if out.Kind != KindPacket {
-		*out = Event{Kind: KindPacket}
+// packetSlot readies out for a KindPacket (or KindWire) event: cleared
+// whole if it held another kind, whose fields packets and stamps do not
+// set.
+func packetSlot(out *Event, k Kind) {
+	if out.Kind != KindPacket && out.Kind != KindWire {
+		*out = Event{}
 	}
+	out.Kind = k
 }
 
 // stampInto sets what both kinds of stamp say alike: a second, ingress
 // observation with no data, its length and both times.
 func (p *Probe) stampInto(r []byte, out *Event) {
-	packetSlot(out)
+	packetSlot(out, KindPacket)
 	out.Dir, out.Twin = Ingress, true
 	out.Truncated, out.Omitted, out.Class, out.Ifindex, out.Data, out.Elided = false, false, 0, 0, nil, 0
 	out.Len = int(le.Uint32(r[4:]))
@@ -671,8 +743,8 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 	if len(r) < 1 {
 		return false
 	}
-	switch Kind(r[0]) {
-	case KindPacket:
+	switch k := Kind(r[0]); k {
+	case KindPacket, KindWire:
 		if len(r) < pktHdrLen {
 			return false
 		}
@@ -684,7 +756,7 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		// slots, and a whole-struct copy (pointers in it) was the dearest
 		// step per record. What a stamp sets and a packet does not is
 		// cleared; another kind's slot is cleared whole.
-		packetSlot(out)
+		packetSlot(out, k)
 		out.Dir = Dir(r[1])
 		out.Truncated = r[2]&1 != 0
 		out.Omitted = r[2]&2 != 0
@@ -824,7 +896,7 @@ func (p *Probe) Counters() (Counters, error) {
 	if p.objs.Counters == nil {
 		return c, errors.New("reading counters: the probe was not opened")
 	}
-	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes, &c.ElidedAcks, &c.Wakeups}
+	dst := []*uint64{&c.Packets, &c.Lost, &c.LostBytes, &c.LostOther, &c.Truncated, &c.Omitted, &c.Unparsed, &c.Filtered, &c.Twins, &c.Elided, &c.ElidedBytes, &c.ElidedAcks, &c.Wakeups, &c.Wire, &c.WireUnparsed}
 	for i, d := range dst {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(uint32(i), &per); err != nil {
