@@ -108,6 +108,17 @@ type Summary struct {
 	Background bool
 	Priority   priority.GuardStats
 	Nice       int // the niceness it was raised to
+	// --wire: the interfaces stamped, the stamps kept (in Packets too)
+	// and those of other connections (--pid, --cgroup), and the hops
+	// between points. HopsDisordered pairs of observations came out of
+	// time order, so neither hop is known; HopsOther are hops past the
+	// bound on pairs of points told apart.
+	WireInterfaces []bpf.WireInterface
+	Wire           uint64
+	WireFiltered   uint64
+	Hops           []Hop
+	HopsDisordered uint64
+	HopsOther      uint64
 }
 
 // Lost is every event or byte the capture knows it missed.
@@ -124,17 +135,18 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer p.Close()
-	if cfg.Views != nil && cfg.PcapNG != nil {
+	if cfg.Views != nil && (cfg.PcapNG != nil || cfg.wire()) {
 		if err := p.SetTwinPayload(true); err != nil {
 			return nil, err
 		}
 	}
 	s := newSession(cfg, p)
 	if cfg.PcapNG != nil {
-		if s.pcap, err = NewPcapNG(cfg.PcapNG, p.CgroupRoot(), cfg.Probe); err != nil {
+		if s.pcap, err = NewPcapNG(cfg.PcapNG, p.CgroupRoot(), cfg.Probe, p.Wire()); err != nil {
 			return nil, err
 		}
 	}
+	s.sum.WireInterfaces = p.Wire()
 	s.sum.ScannedSockets = scanSockets(s.owners)
 	if !bpf.CanTrace() {
 		s.sum.Warnings = append(s.sum.Warnings, "no CAP_SYS_PTRACE: sockets opened before the capture are not attributed to their processes")
@@ -241,16 +253,23 @@ func startGuard(p *bpf.Probe) (*priority.Guard, error) {
 func (cfg *Config) prepare() {
 	// Without a pcapng file or views nobody needs both copies of a
 	// packet; views need the second one's time and socket only.
-	cfg.Probe.DropTwins = cfg.PcapNG == nil && cfg.Views == nil
+	// Wire timing follows every segment to its receiving socket: it
+	// needs the second copies (paired, so decoded once) and no segment
+	// left out.
+	wire := cfg.wire()
+	cfg.Probe.DropTwins = cfg.PcapNG == nil && cfg.Views == nil && !wire
 	cfg.Probe.StampTwins = cfg.Views != nil
 	// Segments of whole PING and WINDOW_UPDATE frames may be left out
 	// only where no file records the packets; the decoder must know.
-	cfg.Probe.ElideControl = cfg.Probe.ElideControl && cfg.PcapNG == nil
+	cfg.Probe.ElideControl = cfg.Probe.ElideControl && cfg.PcapNG == nil && !wire
 	cfg.Decoder.TCP.Elision = cfg.Probe.ElideControl
 	// Bare ACKs likewise, where no one takes packets at all (the agent
 	// hands packets to watchers: its ElideControl covers them).
-	cfg.Probe.ElideAcks = cfg.PcapNG == nil && cfg.Packets == nil
+	cfg.Probe.ElideAcks = cfg.PcapNG == nil && cfg.Packets == nil && !wire
 }
+
+// wire says whether segments are stamped at interfaces too (--wire).
+func (cfg *Config) wire() bool { return len(cfg.Probe.Wire) > 0 }
 
 // Replay decodes recorded batches of a probe's events as Run decodes
 // them live, with no kernel: it measures the pipeline behind the ring.
@@ -339,6 +358,9 @@ type session struct {
 	preparsed bool
 	closing   [][2]netip.AddrPort // with views: closed connections the directory forgets after the views are given
 	pids      *pidFilter
+	hops      *hops    // --wire: segments followed from point to point
+	wireConns *recents // --wire with --pid or --cgroup: connections kept at a socket lately
+	hop       hopRef   // the packet being handled's previous point
 	pcap      *PcapNG
 	full      bool
 	sum       Summary
@@ -367,8 +389,14 @@ func newSession(cfg Config, p *bpf.Probe) *session {
 		cfg.Decoder.Frames = s.views.wantsFrame(cfg.Decoder.Frames)
 	}
 	s.dec = decoder.New(sink, cfg.Decoder)
-	if cfg.PcapNG != nil { // pairs are matched for the file's comments
+	if cfg.PcapNG != nil || cfg.wire() { // pairs are matched for the file's comments, or decoded once
 		s.obs = newObservations()
+	}
+	if cfg.wire() {
+		s.hops = newHops()
+		if len(cfg.PIDs) > 0 || len(cfg.Probe.Cgroups) > 0 {
+			s.wireConns = newRecents()
+		}
 	}
 	s.sum.Warnings = p.Warnings()
 	s.sum.CgroupRoot = p.CgroupRoot()
@@ -390,7 +418,7 @@ func (s *session) event(e *bpf.Event) {
 			return
 		case e.Twin && e.Data == nil: // a stamp: the kernel read the ends
 			t = tcpInfo{ok: true, src: e.Local, dst: e.Remote}
-		case !e.Twin && s.views != nil && s.pids == nil && s.obs == nil:
+		case !e.Twin && s.views != nil && s.pids == nil && s.obs == nil && s.hops == nil:
 			// Parsed once, by the decoder, which decodes it next.
 			seg, _ := s.dec.Parse(0, layers.LinkTypeRaw, e.Data, e.TS, e.Len, e.Elided)
 			if seg != nil {
@@ -399,7 +427,7 @@ func (s *session) event(e *bpf.Event) {
 			s.parsed, s.preparsed = seg, true
 			s.packet(e, &t)
 			return
-		case s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil:
+		case s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil || s.hops != nil:
 			t, _ = parseTCP(e.Data, e.Len)
 		}
 		if s.pids != nil {
@@ -411,6 +439,8 @@ func (s *session) event(e *bpf.Event) {
 			}
 		}
 		s.packet(e, &t)
+	case bpf.KindWire:
+		s.wire(e)
 	case bpf.KindOwner:
 		s.owners.set(e)
 		if s.pids != nil {
@@ -482,6 +512,13 @@ func (s *session) packet(e *bpf.Event, t *tcpInfo) {
 		s.sum.BothEnds++
 	}
 	stamp := e.Twin && e.Data == nil // no copy of the packet to record
+	s.hop = hopRef{}
+	if s.hops != nil && t.ok && !stamp {
+		s.hop = s.hops.observe(t, e.Len, point{dir: e.Dir}, frame, e.TS)
+		if s.wireConns != nil {
+			s.wireConns.add(mkConnKey(t.src, t.dst), e.TS)
+		}
+	}
 	if s.pcap != nil && !stamp {
 		s.pcap.Write(e, s.comment(e, twin))
 	}
@@ -606,7 +643,48 @@ func (s *session) comment(e *bpf.Event, twin *observation) string {
 	if e.Omitted {
 		b = append(b, " payload=not-copied(not HTTP/2 or TLS)"...)
 	}
+	b = s.appendHop(b)
 	return string(b)
+}
+
+// wire keeps a segment's stamp at an interface of --wire: in the file,
+// with the point it came from, and in the hops.
+func (s *session) wire(e *bpf.Event) {
+	t, ok := parseTCP(e.Data, e.Len)
+	if !ok {
+		return // the kernel copies whole headers only; nothing to pair
+	}
+	if s.wireConns != nil && !s.wireConns.has(mkConnKey(t.src, t.dst)) {
+		s.sum.WireFiltered++
+		return
+	}
+	s.sum.Packets++
+	s.sum.Wire++
+	frame := s.sum.Packets
+	s.hop = s.hops.observe(&t, e.Len, point{ifindex: e.Ifindex, dir: e.Dir}, frame, e.TS)
+	if s.pcap != nil {
+		b := make([]byte, 0, 64)
+		b = fmt.Appendf(b, "wire=%s %s", wireName(s.sum.WireInterfaces)(e.Ifindex), e.Dir)
+		s.pcap.WriteWire(e, string(s.appendHop(b)))
+	}
+	if s.cfg.Count > 0 && s.sum.Packets >= uint64(s.cfg.Count) {
+		s.full = true
+	}
+}
+
+// appendHop tells where the packet being handled was seen right before,
+// and how long before (--wire).
+func (s *session) appendHop(b []byte) []byte {
+	if !s.hop.ok {
+		return b
+	}
+	from := s.hop.at
+	if from.socket() {
+		b = fmt.Appendf(b, " hop=%s#%d", from.dir, s.hop.frame)
+	} else {
+		b = fmt.Appendf(b, " hop=%s/%s#%d", wireName(s.sum.WireInterfaces)(from.ifindex), from.dir, s.hop.frame)
+	}
+	return fmt.Appendf(b, " since=%s", s.hop.after)
 }
 
 func (s *session) housekeep() {
@@ -626,6 +704,9 @@ func (s *session) housekeep() {
 	if s.pids != nil {
 		s.pids.expire(now)
 	}
+	if s.wireConns != nil {
+		s.wireConns.expire(now)
+	}
 }
 
 func (s *session) summary() *Summary {
@@ -642,6 +723,10 @@ func (s *session) summary() *Summary {
 	sum.SRTTP50 = pct(s.srtt, 0.5)
 	sum.SRTTMax = pct(s.srtt, 1)
 	sum.CPU = cpuTime() - sum.StartupCPU
+	if s.hops != nil {
+		sum.Hops = s.hops.summary(wireName(sum.WireInterfaces))
+		sum.HopsDisordered, sum.HopsOther = s.hops.disordered, s.hops.other
+	}
 	return &sum
 }
 

@@ -13,15 +13,18 @@ import (
 )
 
 // PcapNG writes one interface block per capture point (egress,
-// ingress) and a comment per packet naming its direction and process.
+// ingress, and each interface of --wire) and a comment per packet
+// naming its direction and process.
 type PcapNG struct {
-	w   *pcapgo.NgWriter
-	ifc [2]int // by bpf.Dir
-	err error
+	w    *pcapgo.NgWriter
+	ifc  [2]int         // by bpf.Dir
+	wire map[uint32]int // by ifindex
+	err  error
 }
 
-// NewPcapNG starts a pcapng stream for packets captured at root with o.
-func NewPcapNG(out io.Writer, root string, o bpf.Options) (*PcapNG, error) {
+// NewPcapNG starts a pcapng stream for packets captured at root with o,
+// and for the segments stamped at wire's interfaces.
+func NewPcapNG(out io.Writer, root string, o bpf.Options, wire []bpf.WireInterface) (*PcapNG, error) {
 	snap := o.Snaplen
 	if snap <= 0 || snap > bpf.MaxSnaplen {
 		snap = bpf.MaxSnaplen
@@ -45,12 +48,47 @@ func NewPcapNG(out io.Writer, root string, o bpf.Options) (*PcapNG, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pcapng: %w", err)
 	}
-	p := &PcapNG{w: w}
+	p := &PcapNG{w: w, wire: map[uint32]int{}}
 	p.ifc[bpf.Ingress] = 0
 	if p.ifc[bpf.Egress], err = w.AddInterface(ifc(bpf.Egress)); err != nil {
 		return nil, fmt.Errorf("pcapng: %w", err)
 	}
+	for _, wi := range wire {
+		i, err := w.AddInterface(pcapgo.NgInterface{
+			Name:                "wire-" + wi.Name,
+			Description:         fmt.Sprintf("tcx ingress and egress on %s: the same segments where they crossed it, IP and TCP headers only", wi.Name),
+			OS:                  runtime.GOOS,
+			LinkType:            layers.LinkTypeRaw,
+			TimestampResolution: 9,
+			SnapLength:          uint32(snap),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pcapng: %w", err)
+		}
+		p.wire[uint32(wi.Index)] = i
+	}
 	return p, nil
+}
+
+// Directions of a wire stamp, as pcapng's packet flags say them.
+var (
+	inbound  = pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionInbound}
+	outbound = pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionOutbound}
+)
+
+// WriteWire adds a segment stamped at an interface (bpf.KindWire), in
+// that interface's block, flagged inbound or outbound.
+func (p *PcapNG) WriteWire(e *bpf.Event, comment string) {
+	i, ok := p.wire[e.Ifindex]
+	if p.err != nil || !ok {
+		return
+	}
+	flags := &inbound
+	if e.Dir == bpf.Egress {
+		flags = &outbound
+	}
+	ci := gopacket.CaptureInfo{Timestamp: e.TS, CaptureLength: len(e.Data), Length: max(e.Len, len(e.Data)), InterfaceIndex: i}
+	p.err = p.w.WritePacketWithOptions(ci, e.Data, pcapgo.NgPacketOptions{Comments: []string{comment}, Flags: flags})
 }
 
 // Write adds a packet; the first error sticks (Err).

@@ -298,9 +298,9 @@ func statusIn(got *int, allowed []any) bool {
 
 // TestCaptureLeavesTrafficAlone sends the same 32 MiB through an echo
 // server in one pod from a client in another, with the capture off and
-// then on (copying every payload byte): the bytes that arrive are the
-// bytes sent, both times, and the capture's copy of the client's stream
-// is exact too.
+// then on (copying every payload byte, and stamping every segment where
+// it crosses the host): the bytes that arrive are the bytes sent, both
+// times, and the capture's copy of the client's stream is exact too.
 func TestCaptureLeavesTrafficAlone(t *testing.T) {
 	tb := peers.NewTestbed(t)
 	srv, cli := tb.Pod(t, 2), tb.Pod(t, 3)
@@ -308,7 +308,9 @@ func TestCaptureLeavesTrafficAlone(t *testing.T) {
 	send := startEcho(t, srv, cli, port)
 	off := send(t)
 	file := filepath.Join(t.TempDir(), "echo.pcapng")
-	l := startCapture(t, "--payload", "all", "-B", "256", "--port", fmt.Sprint(port), "-w", file)
+	// With both pods' host-side veths stamped too (tcx), which must
+	// leave the traffic as alone as the cgroup programs do.
+	l := startCapture(t, "--payload", "all", "-B", "256", "--port", fmt.Sprint(port), "-w", file, "--wire", srv.Host+","+cli.Host)
 	on := send(t)
 	l.stop(t)
 	t.Logf("summary:\n%s", l.stderr.String())

@@ -46,6 +46,7 @@ func NewTestbed(t testing.TB) *Testbed {
 type Pod struct {
 	NS   string
 	Addr string // its address on the bridge
+	Host string // the host's end of its veth pair, on the bridge
 }
 
 // Pod adds namespace number n (2..254) with address 198.18.<net>.<n>.
@@ -65,7 +66,7 @@ func (tb *Testbed) Pod(t testing.TB, n int) Pod {
 	ipRun(t, "-n", ns, "link", "set", peer, "name", "eth0")
 	ipRun(t, "-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
 	ipRun(t, "-n", ns, "link", "set", "eth0", "up")
-	return Pod{NS: ns, Addr: addr}
+	return Pod{NS: ns, Addr: addr, Host: host}
 }
 
 // Command runs name in the pod's namespace.

@@ -108,7 +108,7 @@ func fromAgents(ctx context.Context, stdout, stderr io.Writer, o *options) error
 		} else {
 			out = io.Discard
 		}
-		if pcap, err = capture.NewPcapNG(w, watched, bpf.Options{Snaplen: o.snaplen}); err != nil {
+		if pcap, err = capture.NewPcapNG(w, watched, bpf.Options{Snaplen: o.snaplen}, nil); err != nil {
 			return err
 		}
 		defer pcap.Flush()
