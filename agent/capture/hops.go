@@ -192,7 +192,7 @@ func wireName(ifcs []bpf.WireInterface) func(uint32) string {
 // only those the filters kept are kept. Bounded: a full set takes no
 // more until housekeeping forgets the quiet ones.
 type recents struct {
-	m       map[connKey]time.Time
+	m map[connKey]time.Time
 }
 
 const maxRecents = 1 << 16
