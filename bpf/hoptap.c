@@ -832,17 +832,19 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		count(CNT_UNPARSED, 1);
 		return;
 	}
-	struct prefix_key src = sg.src, dst = sg.dst;
-	struct tcphdr th = sg.th;
+	// Used in place: copies cost the sending application instructions
+	// on every packet.
+	struct prefix_key *src = &sg.src, *dst = &sg.dst;
+	struct tcphdr *th = &sg.th;
 	__u32 iphl = sg.iphl;
-	__u16 sport = bpf_ntohs(th.source);
-	__u16 dport = bpf_ntohs(th.dest);
-	if (!port_selected(sport, dport) || !addr_selected(&src, &dst) || !cgroup_selected(skb)) {
+	__u16 sport = bpf_ntohs(th->source);
+	__u16 dport = bpf_ntohs(th->dest);
+	if (!port_selected(sport, dport) || !addr_selected(src, dst) || !cgroup_selected(skb)) {
 		count(CNT_FILTERED, 1);
 		return;
 	}
-	__u32 thl = th.doff * 4;
-	if (thl < sizeof(th) || iphl + thl > len) {
+	__u32 thl = th->doff * 4;
+	if (thl < sizeof(*th) || iphl + thl > len) {
 		count(CNT_UNPARSED, 1);
 		return;
 	}
@@ -851,18 +853,18 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 
 	__u64 now = bpf_ktime_get_ns();
 	__u64 twin_ts = 0;
-	__u8 tcpflags = ((__u8 *)&th)[13];
+	__u8 tcpflags = ((__u8 *)th)[13];
 	struct twin_key tk = {};
 	struct twin_slot *seen = 0;
 	if (drop_twins || stamp_twins) {
-		tk.sport = th.source;
-		tk.dport = th.dest;
-		tk.seq = th.seq;
-		tk.ack = th.ack_seq;
+		tk.sport = th->source;
+		tk.dport = th->dest;
+		tk.seq = th->seq;
+		tk.ack = th->ack_seq;
 		tk.len = len;
 		tk.flags = tcpflags;
-		__builtin_memcpy(tk.saddr, src.addr, 16);
-		__builtin_memcpy(tk.daddr, dst.addr, 16);
+		__builtin_memcpy(tk.saddr, src->addr, 16);
+		__builtin_memcpy(tk.daddr, dst->addr, 16);
 		__u32 slot = twin_slot(&tk);
 		seen = bpf_map_lookup_elem(&twins, &slot);
 		if (seen && !dir && twin_equal(&seen->k, &tk)) {
@@ -877,9 +879,9 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 				// The receiving socket's own segments name it, but for
 				// a connection's setup and end.
 				if (paylen > 0 && !(tcpflags & 0x07))
-					emit_tag_stamp(&src, &dst, sport, dport, len, now, twin_ts);
+					emit_tag_stamp(src, dst, sport, dport, len, now, twin_ts);
 				else
-					emit_stamp(skb, &src, &dst, sport, dport, len, now, twin_ts);
+					emit_stamp(skb, src, dst, sport, dport, len, now, twin_ts);
 				return;
 			}
 		}
@@ -935,7 +937,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		seen->needed = drop_twins || kind == SEG_NEEDED;
 	}
 	if (elide_allowed && !twin_ts) {
-		__u32 seq = bpf_ntohl(th.seq);
+		__u32 seq = bpf_ntohl(th->seq);
 		if (elide_here) {
 			if (kind == SEG_CONTROL && elide(skb, hdr.cookie, dir, seq, paylen))
 				return;
