@@ -733,6 +733,7 @@ func TestProbeLoadsWithEveryOption(t *testing.T) {
 				o.Ports = []uint16{443, 50051}
 				o.Prefixes = []netip.Prefix{netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("::1/128")}
 				o.Cgroups = []uint64{cg}
+				o.Wire = []string{"lo"}
 			}
 			p, err := Open(o)
 			if err != nil {
