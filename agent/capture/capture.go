@@ -418,7 +418,7 @@ func (s *session) event(e *bpf.Event) {
 			return
 		case e.Twin && e.Data == nil: // a stamp: the kernel read the ends
 			t = tcpInfo{ok: true, src: e.Local, dst: e.Remote}
-		case !e.Twin && s.views != nil && s.pids == nil && s.obs == nil && s.hops == nil:
+		case !e.Twin && s.views != nil && s.pids == nil && s.obs == nil:
 			// Parsed once, by the decoder, which decodes it next.
 			seg, _ := s.dec.Parse(0, layers.LinkTypeRaw, e.Data, e.TS, e.Len, e.Elided)
 			if seg != nil {
@@ -427,7 +427,7 @@ func (s *session) event(e *bpf.Event) {
 			s.parsed, s.preparsed = seg, true
 			s.packet(e, &t)
 			return
-		case s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil || s.hops != nil:
+		case s.pids != nil || !s.cfg.Probe.DropTwins || s.cfg.Packets != nil:
 			t, _ = parseTCP(e.Data, e.Len)
 		}
 		if s.pids != nil {
@@ -664,8 +664,8 @@ func (s *session) wire(e *bpf.Event) {
 	s.hop = s.hops.observe(&t, e.Len, point{ifindex: e.Ifindex, dir: e.Dir}, frame, e.TS)
 	if s.pcap != nil {
 		b := make([]byte, 0, 64)
-		b = fmt.Appendf(b, "wire=%s %s", wireName(s.sum.WireInterfaces)(e.Ifindex), e.Dir)
-		s.pcap.WriteWire(e, string(s.appendHop(b)))
+		b = fmt.Appendf(b, "wire=%s %s", ifName(s.sum.WireInterfaces, e.Ifindex), e.Dir)
+		s.pcap.Write(e, string(s.appendHop(b)))
 	}
 	if s.cfg.Count > 0 && s.sum.Packets >= uint64(s.cfg.Count) {
 		s.full = true
@@ -682,7 +682,7 @@ func (s *session) appendHop(b []byte) []byte {
 	if from.socket() {
 		b = fmt.Appendf(b, " hop=%s#%d", from.dir, s.hop.frame)
 	} else {
-		b = fmt.Appendf(b, " hop=%s/%s#%d", wireName(s.sum.WireInterfaces)(from.ifindex), from.dir, s.hop.frame)
+		b = fmt.Appendf(b, " hop=%s/%s#%d", ifName(s.sum.WireInterfaces, from.ifindex), from.dir, s.hop.frame)
 	}
 	return fmt.Appendf(b, " since=%s", s.hop.after)
 }
@@ -724,7 +724,7 @@ func (s *session) summary() *Summary {
 	sum.SRTTMax = pct(s.srtt, 1)
 	sum.CPU = cpuTime() - sum.StartupCPU
 	if s.hops != nil {
-		sum.Hops = s.hops.summary(wireName(sum.WireInterfaces))
+		sum.Hops = s.hops.summary(sum.WireInterfaces)
 		sum.HopsDisordered, sum.HopsOther = s.hops.disordered, s.hops.other
 	}
 	return &sum

@@ -19,6 +19,11 @@ type point struct {
 
 func (p point) socket() bool { return p.ifindex == 0 }
 
+// A segment's path through the node starts at a socket's egress and
+// ends at a socket's ingress.
+func (p point) startsPath() bool { return p.socket() && p.dir == bpf.Egress }
+func (p point) endsPath() bool   { return p.socket() && p.dir == bpf.Ingress }
+
 // segKey names one segment at every point of its path through the node.
 // Addresses and ports are left out on purpose: NAT between a socket and
 // an interface rewrites them, and sequence and acknowledgment numbers
@@ -94,7 +99,7 @@ func (h *hops) observe(t *tcpInfo, length int, p point, frame uint64, ts time.Ti
 	s := &h.slots[k.slot()]
 	now := ts.UnixNano()
 	var ref hopRef
-	if s.used && s.k == k && !(p.socket() && p.dir == bpf.Egress) && !(s.at.socket() && s.at.dir == bpf.Ingress) {
+	if s.used && s.k == k && !p.startsPath() && !s.at.endsPath() {
 		d := time.Duration(now - s.ts)
 		switch {
 		case d < 0:
@@ -142,21 +147,22 @@ type Hop struct {
 // socket's ingress.
 func rank(p point) int {
 	switch {
-	case !p.socket():
-		return 1
-	case p.dir == bpf.Egress:
+	case p.startsPath():
 		return 0
+	case p.endsPath():
+		return 2
 	}
-	return 2
+	return 1
 }
 
-// summary lists the hops, most segments first; name names an interface.
-func (h *hops) summary(name func(uint32) string) []Hop {
+// summary lists the hops in path order, then busiest first; ifcs name
+// the interfaces.
+func (h *hops) summary(ifcs []bpf.WireInterface) []Hop {
 	var out []Hop
 	for k, st := range h.stats {
 		s := slices.Clone(st.samples)
 		out = append(out, Hop{
-			From: pointName(k.from, name), To: pointName(k.to, name),
+			From: pointName(k.from, ifcs), To: pointName(k.to, ifcs),
 			Segments: st.n, P50: pct(s, 0.5), P99: pct(s, 0.99), Max: st.max,
 			rank: rank(k.from)*3 + rank(k.to),
 		})
@@ -169,23 +175,21 @@ func (h *hops) summary(name func(uint32) string) []Hop {
 	return out
 }
 
-func pointName(p point, name func(uint32) string) string {
+func pointName(p point, ifcs []bpf.WireInterface) string {
 	if p.socket() {
 		return "socket " + p.dir.String()
 	}
-	return name(p.ifindex) + " " + p.dir.String()
+	return ifName(ifcs, p.ifindex) + " " + p.dir.String()
 }
 
-// wireName is an interface's name from the probe's list, or its index.
-func wireName(ifcs []bpf.WireInterface) func(uint32) string {
-	return func(i uint32) string {
-		for _, w := range ifcs {
-			if uint32(w.Index) == i {
-				return w.Name
-			}
+// ifName is an interface's name from the probe's list, or its index.
+func ifName(ifcs []bpf.WireInterface, i uint32) string {
+	for _, w := range ifcs {
+		if uint32(w.Index) == i {
+			return w.Name
 		}
-		return fmt.Sprintf("if%d", i)
 	}
+	return fmt.Sprintf("if%d", i)
 }
 
 // recents is the connections seen lately, so that the wire stamps of

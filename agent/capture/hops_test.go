@@ -49,8 +49,7 @@ func TestHopsFollowOnePath(t *testing.T) {
 		t.Fatalf("out of order: %+v, disordered %d", r, h.disordered)
 	}
 
-	name := func(i uint32) string { return map[uint32]string{5: "veth-a", 6: "veth-b"}[i] }
-	got := h.summary(name)
+	got := h.summary([]bpf.WireInterface{{Name: "veth-a", Index: 5}, {Name: "veth-b", Index: 6}})
 	want := []Hop{
 		{From: "socket egress", To: "veth-a ingress", Segments: 1, P50: 3 * time.Microsecond, P99: 3 * time.Microsecond, Max: 3 * time.Microsecond},
 		{From: "veth-a ingress", To: "veth-b egress", Segments: 1, P50: 2 * time.Microsecond, P99: 2 * time.Microsecond, Max: 2 * time.Microsecond},
@@ -89,7 +88,7 @@ func TestHopsBounded(t *testing.T) {
 		// Hop times 1..n ns: the true median is n/2.
 		h.observe(seg, 40, point{ifindex: 1}, 2, t0.Add(time.Duration(i+1)))
 	}
-	hop := h.summary(func(uint32) string { return "x" })[0]
+	hop := h.summary(nil)[0]
 	st := h.stats[hopKey{point{dir: bpf.Egress}, point{ifindex: 1}}]
 	if len(st.samples) != maxHopSamples || hop.Segments != n || hop.Max != n {
 		t.Fatalf("%d samples, %+v", len(st.samples), hop)

@@ -76,33 +76,31 @@ var (
 	outbound = pcapgo.NgEpbFlags{Direction: pcapgo.NgEpbFlagDirectionOutbound}
 )
 
-// WriteWire adds a segment stamped at an interface (bpf.KindWire), in
-// that interface's block, flagged inbound or outbound.
-func (p *PcapNG) WriteWire(e *bpf.Event, comment string) {
-	i, ok := p.wire[e.Ifindex]
-	if p.err != nil || !ok {
-		return
-	}
-	flags := &inbound
-	if e.Dir == bpf.Egress {
-		flags = &outbound
-	}
-	ci := gopacket.CaptureInfo{Timestamp: e.TS, CaptureLength: len(e.Data), Length: max(e.Len, len(e.Data)), InterfaceIndex: i}
-	p.err = p.w.WritePacketWithOptions(ci, e.Data, pcapgo.NgPacketOptions{Comments: []string{comment}, Flags: flags})
-}
-
-// Write adds a packet; the first error sticks (Err).
+// Write adds a packet: a socket's observation in its direction's block,
+// a wire stamp (bpf.KindWire) in its interface's, flagged inbound or
+// outbound. The first error sticks (Err).
 func (p *PcapNG) Write(e *bpf.Event, comment string) {
 	if p.err != nil {
 		return
+	}
+	i, opts := p.ifc[e.Dir&1], pcapgo.NgPacketOptions{Comments: []string{comment}}
+	if e.Kind == bpf.KindWire {
+		var ok bool
+		if i, ok = p.wire[e.Ifindex]; !ok {
+			return
+		}
+		opts.Flags = &inbound
+		if e.Dir == bpf.Egress {
+			opts.Flags = &outbound
+		}
 	}
 	ci := gopacket.CaptureInfo{
 		Timestamp:      e.TS,
 		CaptureLength:  len(e.Data),
 		Length:         max(e.Len, len(e.Data)),
-		InterfaceIndex: p.ifc[e.Dir&1],
+		InterfaceIndex: i,
 	}
-	p.err = p.w.WritePacketWithOptions(ci, e.Data, pcapgo.NgPacketOptions{Comments: []string{comment}})
+	p.err = p.w.WritePacketWithOptions(ci, e.Data, opts)
 }
 
 // Flush writes what is buffered.
