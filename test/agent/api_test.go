@@ -122,7 +122,8 @@ func TestCaptureFromAgentErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-V"}, "-V detail trees are not streamed"},
-		{[]string{"--pid", "1"}, "--pid, --cgroup and --container"},
+		{[]string{"--pid", "1"}, "--pid, --cgroup, --container and --wire work in the kernel of this node only"},
+		{[]string{"--wire", "lo"}, "--pid, --cgroup, --container and --wire work in the kernel of this node only"},
 		{nil, "/nonexistent.sock"},
 		{[]string{"--node", "n1"}, "give one or the other"},
 	} {
