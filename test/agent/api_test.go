@@ -179,3 +179,92 @@ func streamCalls(t *testing.T, b *bed, args ...string) []byte {
 	}
 	return peers.CompleteLines(stdout.Bytes())
 }
+
+// TestAgentKnowsChannelsOlderThanTheWatch: a gRPC channel opens while the
+// agent runs and is watched only later, as a long-lived channel is. The
+// agent has followed its HPACK state from the first frame, so "capture
+// --agent" names every call's method; a capture of its own, started at
+// the same time, joins the connection mid-way, shows ? where the headers
+// refer to entries it never saw, and says why.
+func TestAgentKnowsChannelsOlderThanTheWatch(t *testing.T) {
+	port := peers.FreePort(t)
+	a := startAgent(t, "--host", "127.0.0.1", "--port", fmt.Sprint(port))
+	var demoLog peers.SyncBuffer
+	demo := exec.Command(hoptapBin, "demo", "--count", "0", "--interval", "20ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
+	demo.Stdout, demo.Stderr = &demoLog, &demoLog
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { demo.Process.Kill(); demo.Wait() }()
+	until(t, "the demo's second round", func() bool { return strings.Contains(demoLog.String(), "round 2:") })
+
+	type watch struct {
+		cmd            *exec.Cmd
+		stdout, stderr peers.SyncBuffer
+	}
+	start := func(ready string, args ...string) *watch {
+		w := &watch{cmd: exec.Command(hoptapBin, append([]string{"capture", "--calls", "--port", fmt.Sprint(port)}, args...)...)}
+		w.cmd.Stdout, w.cmd.Stderr = &w.stdout, &w.stderr
+		if err := w.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.cmd.Process.Kill() })
+		until(t, ready, func() bool { return strings.Contains(w.stderr.String(), ready) })
+		return w
+	}
+	viaAgent := start("watching the agent", "--agent", a.sock)
+	local := start("capturing at")
+	const note = "hoptap: note: calls on 127.0.0.1:"
+	until(t, "20 calls through the agent and the local note", func() bool {
+		return len(callMethods(viaAgent.stdout.Bytes())) >= 20 && strings.Contains(local.stderr.String(), note)
+	})
+	for _, w := range []*watch{viaAgent, local} {
+		w.cmd.Process.Signal(os.Interrupt)
+		if err := w.cmd.Wait(); err != nil {
+			t.Fatalf("hoptap %v: %v\n%s", w.cmd.Args, err, w.stderr.String())
+		}
+	}
+	known := func(ms []string) (n int) {
+		for _, m := range ms {
+			if strings.HasPrefix(m, "/grpc.testing.TestService/") {
+				n++
+			}
+		}
+		return n
+	}
+	agentCalls, localCalls := callMethods(viaAgent.stdout.Bytes()), callMethods(local.stdout.Bytes())
+	t.Logf("through the agent: %d of %d calls named; the local capture: %d of %d", known(agentCalls), len(agentCalls), known(localCalls), len(localCalls))
+	if known(agentCalls) != len(agentCalls) {
+		t.Errorf("the agent, which saw the channel open, names %d of %d calls' methods:\n%s", known(agentCalls), len(agentCalls), viaAgent.stdout.String())
+	}
+	if known(localCalls) == len(localCalls) || !strings.Contains(local.stderr.String(), "1 joined mid-way") {
+		t.Errorf("the local capture joined mid-way, yet names all %d methods:\n%s\n%s", len(localCalls), local.stdout.String(), local.stderr.String())
+	}
+	if strings.Count(local.stderr.String(), note) != 1 || strings.Contains(viaAgent.stderr.String(), note) {
+		t.Errorf("want the note once, from the local capture only:\n%s\n%s", local.stderr.String(), viaAgent.stderr.String())
+	}
+}
+
+// callMethods is the METHOD column of --calls rows, up to the summary.
+func callMethods(out []byte) []string {
+	var ms []string
+	for _, line := range strings.Split(string(peers.CompleteLines(out)), "\n") {
+		if line == "" && len(ms) > 0 {
+			break
+		}
+		if f := strings.Fields(line); len(f) > 4 && f[0] != "TIME" {
+			ms = append(ms, f[4])
+		}
+	}
+	return ms
+}
+
+// until polls cond until it holds, failing after 30 s.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no %s in 30 s", what)
+		}
+	}
+}

@@ -732,3 +732,46 @@ func TestDemoLiveCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoJoinedMidway starts the capture after hoptap demo's channel is
+// open, as a newcomer who runs the demo first does: its calls show ? for
+// the method, and a note says why, once, while the capture runs.
+func TestDemoJoinedMidway(t *testing.T) {
+	port := peers.FreePort(t)
+	demo := exec.Command(hoptap, "demo", "--count", "0", "--interval", "20ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
+	log := &peers.SyncBuffer{}
+	demo.Stdout, demo.Stderr = log, log
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { demo.Process.Kill(); demo.Wait() })
+	waitFor(t, "the demo's first round", func() bool { return strings.Contains(log.String(), "round 2:") })
+	l := startCapture(t, "--calls", "--port", fmt.Sprint(port))
+	const note = "hoptap: note: calls on 127.0.0.1:"
+	waitFor(t, "the note on mid-way calls", func() bool { return strings.Contains(l.stderr.String(), note) })
+	demo.Process.Signal(os.Interrupt)
+	if err := demo.Wait(); err != nil {
+		t.Fatalf("hoptap demo: %v\n%s", err, log.String())
+	}
+	l.stop(t)
+	text, stderr := l.stdout.String(), l.stderr.String()
+	if n := strings.Count(stderr, note); n != 1 || !strings.Contains(stderr, "open before the capture began") {
+		t.Errorf("want the note once on stderr, got %d:\n%s", n, stderr)
+	}
+	if strings.Contains(text, "note:") {
+		t.Errorf("the note went to standard output:\n%s", text)
+	}
+	if !strings.Contains(stderr, "1 joined mid-way") || !strings.Contains(text, "\n?") {
+		t.Errorf("want a connection joined mid-way and calls whose method is ?, got:\n%s\n%s", text, stderr)
+	}
+}
+
+// waitFor polls cond until it holds, failing after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no %s in 30 s", what)
+		}
+	}
+}

@@ -230,6 +230,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 			return err
 		}
 	}
+	if !o.Quiet {
+		sink = newMidwayHint(sink, stderr)
+	}
 	// Containers and cgroups are resolved against the root the probe will
 	// use, before anything is loaded.
 	if len(o.cgroups) > 0 || len(o.containers) > 0 {
