@@ -36,10 +36,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 // Set by the loader before the programs are verified.
 volatile const __u32 snaplen = 65535;   // bytes kept from the IP header on
 volatile const __u32 payload_mode = 0;  // 0 auto, 1 all, 2 headers only
-volatile const __u32 filter_ports = 0;  // port_bits must match
-// The selected ports, one bit each: a load and a shift per packet, where a
-// hash map cost two helper calls.
-volatile const __u64 port_bits[1024] = {};
+volatile const __u32 filter_ports = 0;  // port_list or port_bits must match
+// Up to PORT_LIST selected ports, compared one by one from a single cache
+// line (port_count of them); more go in port_bits. The packets come
+// seconds apart to the program's data at a fixed rate, so every line it
+// touches is a miss, and the bitmap's two lines (one per port of the
+// segment) cost more than the compares.
+#define PORT_LIST 16
+volatile const __u32 port_count = 0;
+volatile const __u16 port_list[PORT_LIST] __attribute__((aligned(32))) = {};
 volatile const __u32 filter_hosts = 0;  // the prefixes map must match
 volatile const __u32 filter_cgroups = 0; // the cgroups map must match
 // Do not copy a packet's second observation (a local receiver's ingress
@@ -48,6 +53,8 @@ volatile const __u32 drop_twins = 0;
 // Copy a second observation's headers only, flagged as a twin with the
 // time of the first: the receiver's timing without the payload twice.
 volatile const __u32 stamp_twins = 0;
+// CPUs the twins table has rows for.
+volatile const __u32 twin_cpus = 1;
 // Set at run time: copy stamped twins' payload too (someone records the
 // packets themselves).
 volatile __u32 twin_payload = 0;
@@ -67,6 +74,10 @@ volatile const __u32 elide_acks = 0;
 // Wake the reader only once this much is waiting; it also polls on a
 // short timer. Waking per event would cost a context switch per packet.
 volatile const __u64 wakeup_bytes = 1 << 20;
+// More ports than PORT_LIST, one bit each: a load and a shift per port,
+// where a hash map cost two helper calls. Last, so that the scalars above
+// share their cache lines.
+volatile const __u64 port_bits[1024] = {};
 
 enum event_kind {
 	EV_PACKET = 1,
@@ -276,20 +287,33 @@ struct twin_slot {
 // Segments copied at a local sender's egress, so that their arrival at a
 // local receiver's ingress is recognised (drop_twins, stamp_twins). A local
 // receiver's ingress runs on the sender's CPU (loopback and veth deliver
-// through that CPU's backlog), so a per-CPU, direct-mapped table does:
-// no lock and no allocation per packet, unlike a hash map. A slot
-// overwritten before its twin arrived only means the twin is copied.
+// through that CPU's backlog), so a direct-mapped table per CPU does: no
+// lock and no allocation per packet, unlike a hash map. A slot
+// overwritten before its twin arrived only means the twin is copied. One
+// plain array, TWIN_SLOTS rows per CPU (the loader sizes it): a per-CPU
+// array reaches each slot through a table of pointers, a second cache
+// miss per packet.
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TWIN_SLOTS);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TWIN_SLOTS); // times twin_cpus, set by the loader
 	__type(key, __u32);
 	__type(value, struct twin_slot);
 } twins SEC(".maps");
+
 
 static __always_inline __u32 twin_slot(const struct twin_key *k)
 {
 	__u32 h = k->seq * 0x9e3779b1u ^ k->ack * 0x85ebca6bu ^ ((__u32)k->sport << 16 | k->dport) ^ k->len;
 	return (h ^ (h >> 15)) & (TWIN_SLOTS - 1);
+}
+
+static __always_inline struct twin_slot *twin_lookup(const struct twin_key *k)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (cpu >= twin_cpus)
+		return 0;
+	__u32 idx = cpu * TWIN_SLOTS + twin_slot(k);
+	return bpf_map_lookup_elem(&twins, &idx);
 }
 
 static __always_inline int twin_equal(const struct twin_key *a, const struct twin_key *b)
@@ -324,8 +348,23 @@ struct {
 // 64-bit word (written and read whole, so never torn), direct-mapped. A
 // hit spares the socket-storage lookup, the dearest helper per packet; a
 // miss (another socket in the slot) takes it, and refills the slot.
+//
+// Beside it, for elide_control, by direction: whether the socket has
+// bytes left out not yet told, as cookie << 1 | pending, so that a
+// segment need not look at its socket's storage to know it has nothing
+// to tell. Each word is written only by its own path (the class word by
+// classify, a direction's word by that direction, one at a time per
+// socket, like the storage it mirrors); a word of another socket (the
+// slot is shared) says nothing, and the storage is looked at. The three
+// share a slot of 32 bytes, within one cache line (global data is page
+// aligned), so that a packet misses once for them, not twice.
 #define CLASS_SLOTS 4096
-__u64 class_cache[CLASS_SLOTS] = {};
+struct sock_slot {
+	__u64 class;
+	__u64 elide[2];
+	__u64 pad;
+};
+struct sock_slot sock_cache[CLASS_SLOTS] __attribute__((aligned(64))) = {};
 
 static __always_inline __u32 cookie_slot(__u64 cookie)
 {
@@ -334,20 +373,12 @@ static __always_inline __u32 cookie_slot(__u64 cookie)
 
 static __always_inline __u64 *class_slot(__u64 cookie)
 {
-	return &class_cache[cookie_slot(cookie) & (CLASS_SLOTS - 1)];
+	return &sock_cache[cookie_slot(cookie) & (CLASS_SLOTS - 1)].class;
 }
-
-// elide_control, by direction: whether a socket has bytes left out not
-// yet told, as cookie << 1 | pending, so that a segment need not look at
-// its socket's storage to know it has nothing to tell. Each word is
-// written only by its direction's path (one at a time per socket, like
-// the storage it mirrors); a word of another socket (the slot is shared)
-// says nothing, and the storage is looked at.
-__u64 elide_cache[2][CLASS_SLOTS] = {};
 
 static __always_inline __u64 *elide_slot(__u64 cookie, __u8 dir)
 {
-	return &elide_cache[dir & 1][cookie_slot(cookie) & (CLASS_SLOTS - 1)];
+	return &sock_cache[cookie_slot(cookie) & (CLASS_SLOTS - 1)].elide[dir & 1];
 }
 
 // Per socket: the last process that used it, so each is reported once.
@@ -400,6 +431,16 @@ static __always_inline int port_selected(__u16 a, __u16 b)
 {
 	if (!filter_ports)
 		return 1;
+	if (port_count) {
+		for (int i = 0; i < PORT_LIST; i++) {
+			if (i >= port_count)
+				break;
+			__u16 p = port_list[i];
+			if (p == a || p == b)
+				return 1;
+		}
+		return 0;
+	}
 	return port_bit(a) || port_bit(b);
 }
 
@@ -668,7 +709,7 @@ static __always_inline void emit_tag_stamp(struct prefix_key *src, struct prefix
 
 // emit_stamp sends a second observation as its stamp alone: the
 // receiver's socket and time, the segment's ends, the sender's time.
-static __always_inline void emit_stamp(struct __sk_buff *skb, struct prefix_key *src, struct prefix_key *dst,
+static __always_inline void emit_stamp(struct __sk_buff *skb, __u64 cookie, struct prefix_key *src, struct prefix_key *dst,
 				       __u16 sport, __u16 dport, __u32 len, __u64 now, __u64 twin_ts)
 {
 	count(CNT_PACKETS, 1);
@@ -683,7 +724,7 @@ static __always_inline void emit_stamp(struct __sk_buff *skb, struct prefix_key 
 	e->len = len;
 	e->ts = now;
 	e->twin_ts = twin_ts;
-	e->cookie = bpf_get_socket_cookie(skb);
+	e->cookie = cookie;
 	e->cgroup = bpf_skb_cgroup_id(skb);
 	__builtin_memcpy(e->saddr, src->addr, 16);
 	__builtin_memcpy(e->daddr, dst->addr, 16);
@@ -850,10 +891,22 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	}
 	__u32 hdrlen = iphl + thl;
 	__u32 paylen = len - hdrlen;
+	__u8 tcpflags = ((__u8 *)th)[13];
+	__u64 cookie = bpf_get_socket_cookie(skb);
+	// elide_acks, elide_control: a bare acknowledgment of a connection
+	// known to be HTTP/2 tells the decoder nothing it needs. Only once the
+	// socket's payload was recognised, so a handshake's last ACK (which
+	// dates it) is always copied. Its twin, not remembered, is left out
+	// alike at the receiver. At egress this is decided before the clock
+	// and the twin table are read: no twin is ever found there.
+	int elide_ack = (elide_acks || (elide_allowed && elide_control)) && paylen == 0 && !(tcpflags & 0x07);
+	if (dir && elide_ack && classify_cached(cookie) == CLASS_H2) {
+		count(CNT_ELIDED_ACKS, 1);
+		return;
+	}
 
 	__u64 now = bpf_ktime_get_ns();
 	__u64 twin_ts = 0;
-	__u8 tcpflags = ((__u8 *)th)[13];
 	struct twin_key tk = {};
 	struct twin_slot *seen = 0;
 	if (drop_twins || stamp_twins) {
@@ -865,8 +918,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		tk.flags = tcpflags;
 		__builtin_memcpy(tk.saddr, src->addr, 16);
 		__builtin_memcpy(tk.daddr, dst->addr, 16);
-		__u32 slot = twin_slot(&tk);
-		seen = bpf_map_lookup_elem(&twins, &slot);
+		seen = twin_lookup(&tk);
 		if (seen && !dir && twin_equal(&seen->k, &tk)) {
 			twin_ts = seen->ts;
 			__u32 needed = seen->needed;
@@ -881,7 +933,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 				if (paylen > 0 && !(tcpflags & 0x07))
 					emit_tag_stamp(src, dst, sport, dport, len, now, twin_ts);
 				else
-					emit_stamp(skb, src, dst, sport, dport, len, now, twin_ts);
+					emit_stamp(skb, cookie, src, dst, sport, dport, len, now, twin_ts);
 				return;
 			}
 		}
@@ -893,17 +945,11 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 		.len = len,
 		.ifindex = skb->ifindex,
 		.ts = now,
-		.cookie = bpf_get_socket_cookie(skb),
+		.cookie = cookie,
 		.cgroup = bpf_skb_cgroup_id(skb),
 		.twin_ts = twin_ts,
 	};
-	// elide_acks, elide_control: a bare acknowledgment of a connection
-	// known to be HTTP/2 tells the decoder nothing it needs. Only once the
-	// socket's payload was recognised, so a handshake's last ACK (which
-	// dates it) is always copied. Its twin, not remembered, is left out
-	// alike at the receiver.
-	if ((elide_acks || (elide_allowed && elide_control)) && !twin_ts && paylen == 0 && !(tcpflags & 0x07) &&
-	    classify_cached(hdr.cookie) == CLASS_H2) {
+	if (!dir && elide_ack && !twin_ts && classify_cached(cookie) == CLASS_H2) {
 		count(CNT_ELIDED_ACKS, 1);
 		return;
 	}

@@ -90,6 +90,13 @@ type hoptapSockEvent struct {
 	Raddr        [16]uint8
 }
 
+type hoptapSockSlot struct {
+	_     structs.HostLayout
+	Class uint64
+	Elide [2]uint64
+	Pad   uint64
+}
+
 type hoptapStampEvent struct {
 	_      structs.HostLayout
 	Kind   uint8
@@ -160,19 +167,21 @@ const (
 	hoptapProgHoptapSockops      = "hoptap_sockops"
 	hoptapProgHoptapWireEgress   = "hoptap_wire_egress"
 	hoptapProgHoptapWireIngress  = "hoptap_wire_ingress"
-	hoptapVarClassCache          = "class_cache"
 	hoptapVarDropTwins           = "drop_twins"
 	hoptapVarElideAcks           = "elide_acks"
 	hoptapVarElideAllowed        = "elide_allowed"
-	hoptapVarElideCache          = "elide_cache"
 	hoptapVarElideControl        = "elide_control"
 	hoptapVarFilterCgroups       = "filter_cgroups"
 	hoptapVarFilterHosts         = "filter_hosts"
 	hoptapVarFilterPorts         = "filter_ports"
 	hoptapVarPayloadMode         = "payload_mode"
 	hoptapVarPortBits            = "port_bits"
+	hoptapVarPortCount           = "port_count"
+	hoptapVarPortList            = "port_list"
 	hoptapVarSnaplen             = "snaplen"
+	hoptapVarSockCache           = "sock_cache"
 	hoptapVarStampTwins          = "stamp_twins"
+	hoptapVarTwinCpus            = "twin_cpus"
 	hoptapVarTwinPayload         = "twin_payload"
 	hoptapVarUnusedOwnerEvent    = "unused_owner_event"
 	hoptapVarUnusedPktEvent      = "unused_pkt_event"
@@ -258,19 +267,21 @@ type hoptapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hoptapVariableSpecs struct {
-	ClassCache          *ebpf.VariableSpec `ebpf:"class_cache"`
 	DropTwins           *ebpf.VariableSpec `ebpf:"drop_twins"`
 	ElideAcks           *ebpf.VariableSpec `ebpf:"elide_acks"`
 	ElideAllowed        *ebpf.VariableSpec `ebpf:"elide_allowed"`
-	ElideCache          *ebpf.VariableSpec `ebpf:"elide_cache"`
 	ElideControl        *ebpf.VariableSpec `ebpf:"elide_control"`
 	FilterCgroups       *ebpf.VariableSpec `ebpf:"filter_cgroups"`
 	FilterHosts         *ebpf.VariableSpec `ebpf:"filter_hosts"`
 	FilterPorts         *ebpf.VariableSpec `ebpf:"filter_ports"`
 	PayloadMode         *ebpf.VariableSpec `ebpf:"payload_mode"`
 	PortBits            *ebpf.VariableSpec `ebpf:"port_bits"`
+	PortCount           *ebpf.VariableSpec `ebpf:"port_count"`
+	PortList            *ebpf.VariableSpec `ebpf:"port_list"`
 	Snaplen             *ebpf.VariableSpec `ebpf:"snaplen"`
+	SockCache           *ebpf.VariableSpec `ebpf:"sock_cache"`
 	StampTwins          *ebpf.VariableSpec `ebpf:"stamp_twins"`
+	TwinCpus            *ebpf.VariableSpec `ebpf:"twin_cpus"`
 	TwinPayload         *ebpf.VariableSpec `ebpf:"twin_payload"`
 	UnusedOwnerEvent    *ebpf.VariableSpec `ebpf:"unused_owner_event"`
 	UnusedPktEvent      *ebpf.VariableSpec `ebpf:"unused_pkt_event"`
@@ -328,19 +339,21 @@ func (m *hoptapMaps) Close() error {
 //
 // It can be passed to loadHoptapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hoptapVariables struct {
-	ClassCache          *ebpf.Variable `ebpf:"class_cache"`
 	DropTwins           *ebpf.Variable `ebpf:"drop_twins"`
 	ElideAcks           *ebpf.Variable `ebpf:"elide_acks"`
 	ElideAllowed        *ebpf.Variable `ebpf:"elide_allowed"`
-	ElideCache          *ebpf.Variable `ebpf:"elide_cache"`
 	ElideControl        *ebpf.Variable `ebpf:"elide_control"`
 	FilterCgroups       *ebpf.Variable `ebpf:"filter_cgroups"`
 	FilterHosts         *ebpf.Variable `ebpf:"filter_hosts"`
 	FilterPorts         *ebpf.Variable `ebpf:"filter_ports"`
 	PayloadMode         *ebpf.Variable `ebpf:"payload_mode"`
 	PortBits            *ebpf.Variable `ebpf:"port_bits"`
+	PortCount           *ebpf.Variable `ebpf:"port_count"`
+	PortList            *ebpf.Variable `ebpf:"port_list"`
 	Snaplen             *ebpf.Variable `ebpf:"snaplen"`
+	SockCache           *ebpf.Variable `ebpf:"sock_cache"`
 	StampTwins          *ebpf.Variable `ebpf:"stamp_twins"`
+	TwinCpus            *ebpf.Variable `ebpf:"twin_cpus"`
 	TwinPayload         *ebpf.Variable `ebpf:"twin_payload"`
 	UnusedOwnerEvent    *ebpf.Variable `ebpf:"unused_owner_event"`
 	UnusedPktEvent      *ebpf.Variable `ebpf:"unused_pkt_event"`

@@ -48,6 +48,13 @@ func ParsePayloadMode(s string) (PayloadMode, error) {
 // MaxSnaplen is the most bytes kept of one packet, from its IP header on.
 const MaxSnaplen = 65535
 
+// portList is the C side's PORT_LIST: the ports compared one by one;
+// twinSlots its TWIN_SLOTS, the twins table's rows per CPU.
+const (
+	portList  = 16
+	twinSlots = 256
+)
+
 // Options say what the kernel copies. Zero values copy everything TCP.
 type Options struct {
 	// CgroupRoot is where the programs attach; empty finds the cgroup v2
@@ -384,13 +391,31 @@ func Open(opts Options) (*Probe, error) {
 		"elide_allowed":  b2u(opts.ElideControl),
 		"elide_acks":     b2u(opts.ElideAcks),
 	}
+	// A few ports are compared one by one (one cache line); more go in
+	// the bitmap.
 	var ports [1024]uint64
-	for _, port := range opts.Ports {
+	var list [portList]uint16
+	listed := slices.Compact(slices.Sorted(slices.Values(opts.Ports)))
+	for _, port := range listed {
 		ports[port>>6] |= 1 << (port & 63)
+	}
+	if len(listed) <= portList {
+		copy(list[:], listed)
+		set["port_count"] = uint32(len(listed))
 	}
 	if err := spec.Variables["port_bits"].Set(ports); err != nil {
 		return nil, fmt.Errorf("setting port_bits: %w", err)
 	}
+	if err := spec.Variables["port_list"].Set(list); err != nil {
+		return nil, fmt.Errorf("setting port_list: %w", err)
+	}
+	// The twins table: TWIN_SLOTS rows for each CPU the kernel may run.
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return nil, fmt.Errorf("counting CPUs: %w", err)
+	}
+	spec.Maps["twins"].MaxEntries = twinSlots * uint32(cpus)
+	set["twin_cpus"] = uint32(cpus)
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("setting %s: %w", name, err)

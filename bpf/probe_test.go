@@ -3,6 +3,7 @@ package bpf
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -231,14 +232,26 @@ func sinkListener(t *testing.T) (port uint16, dial func() net.Conn) {
 }
 
 // TestProbePortFilter selects two of three listeners' ports in the kernel
-// (the port bitmap) and expects every packet of those two and none of the
-// third; the kernel counts the third's as filtered.
+// and expects every packet of those two and none of the third; the kernel
+// counts the third's as filtered. Both ways the kernel holds ports: a
+// short list, and the bitmap for more than portList (unused low ports
+// fill it up).
 func TestProbePortFilter(t *testing.T) {
 	requireRoot(t)
+	for _, filler := range []int{0, portList} {
+		t.Run(fmt.Sprintf("%d more ports", filler), func(t *testing.T) { testPortFilter(t, filler) })
+	}
+}
+
+func testPortFilter(t *testing.T, filler int) {
 	pa, dialA := sinkListener(t)
 	pb, dialB := sinkListener(t)
 	pc, dialC := sinkListener(t)
-	p, err := Open(Options{Ports: []uint16{pa, pb}, Payload: PayloadAll})
+	ports := []uint16{pa, pb}
+	for i := range filler {
+		ports = append(ports, uint16(i+1))
+	}
+	p, err := Open(Options{Ports: ports, Payload: PayloadAll})
 	if err != nil {
 		t.Fatal(err)
 	}
