@@ -38,8 +38,8 @@ volatile const __u32 snaplen = 65535;   // bytes kept from the IP header on
 volatile const __u32 payload_mode = 0;  // 0 auto, 1 all, 2 headers only
 volatile const __u32 filter_ports = 0;  // port_list or port_bits must match
 // Up to PORT_LIST selected ports, compared one by one from a single cache
-// line (port_count of them); more go in port_bits. The packets come
-// seconds apart to the program's data at a fixed rate, so every line it
+// line (port_count of them); more go in port_bits. At a fixed rate the
+// program's data has gone cold by the next segment, so every line it
 // touches is a miss, and the bitmap's two lines (one per port of the
 // segment) cost more than the compares.
 #define PORT_LIST 16
@@ -299,7 +299,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct twin_slot);
 } twins SEC(".maps");
-
 
 static __always_inline __u32 twin_slot(const struct twin_key *k)
 {
