@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -913,6 +914,52 @@ func (p *Probe) SetElideControl(on bool) error {
 		return fmt.Errorf("setting elide_control: %w", err)
 	}
 	return nil
+}
+
+// ProgramStat is how often one of the probe's programs ran, and for how
+// long, while the kernel counted (EnableRunStats).
+type ProgramStat struct {
+	Name    string
+	Runs    uint64
+	Runtime time.Duration
+}
+
+// EnableRunStats has the kernel count every BPF program's runs and run
+// time (as sysctl kernel.bpf_stats_enabled does) until the returned
+// closer is closed. It costs each run of every program on the host two
+// clock reads. Needs CAP_SYS_ADMIN.
+func EnableRunStats() (io.Closer, error) {
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return nil, fmt.Errorf("counting the programs' run time: %w", err)
+	}
+	return c, nil
+}
+
+// RunStats reads the run counts and times of the programs that see
+// packets (the cgroup_skb and, with Wire, tcx ones), those that ran.
+func (p *Probe) RunStats() ([]ProgramStat, error) {
+	progs := []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"egress", p.objs.HoptapEgress}, {"ingress", p.objs.HoptapIngress},
+		{"wire egress", p.objs.HoptapWireEgress}, {"wire ingress", p.objs.HoptapWireIngress},
+	}
+	var out []ProgramStat
+	for _, pr := range progs {
+		if pr.prog == nil {
+			continue
+		}
+		st, err := pr.prog.Stats()
+		if err != nil {
+			return out, fmt.Errorf("reading the %s program's run time: %w", pr.name, err)
+		}
+		if st.RunCount > 0 {
+			out = append(out, ProgramStat{Name: pr.name, Runs: st.RunCount, Runtime: st.Runtime})
+		}
+	}
+	return out, nil
 }
 
 // Counters reads the kernel's counters.

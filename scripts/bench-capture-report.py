@@ -44,8 +44,11 @@ def capture(kind, r, cap):
     elapsed = float(m.group(2)) * {"ms": 1e-3, "s": 1, "m": 60, None: 1}[m.group(3)]
     cpu = float(m.group(6)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[m.group(7)]
     p = re.search(r"raised to niceness \d+ (\d+) times", text)
+    # --bpf-stats: the programs' run time, spent in the peers' own path.
+    b = re.search(r"kernel: programs .*?: ([\d.]+)(µs|ms|s) in all", text)
+    kernel = float(b.group(1)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[b.group(2)] if b else None
     return {"events": int(k.group(1)), "lost": int(k.group(2)) + int(m.group(5)), "calls": int(m.group(4)),
-            "cpu": cpu, "elapsed": elapsed, "raises": int(p.group(1)) if p else None}
+            "cpu": cpu, "elapsed": elapsed, "raises": int(p.group(1)) if p else None, "kernel": kernel}
 
 
 def verdict(ok):
@@ -108,6 +111,8 @@ for kind, label in (("sat", "saturation"), ("rate", f"fixed {rate}/s")):
             row["cpu_per_k"] = med([x["cpu"] * 1e6 / max(1, x["calls"]) for x in c])
             row["events_s"] = med([x["events"] / x["elapsed"] for x in c])
             row["lost"] = sum(x["lost"] for x in c)
+            k = [x["kernel"] * 1e6 / max(1, x["calls"]) for x in c if x["kernel"] is not None]
+            row["kernel_per_k"] = med(k) if len(k) == len(c) else None
             # Raises from the background by the priority guard, all runs.
             raises = [x["raises"] for x in c if x["raises"] is not None]
             extra = f"{row['cpu_per_k']:>15.2f} {row['events_s']:>9.0f} {row['lost']:>5} {sum(raises) if raises else '-':>6}"
@@ -150,6 +155,9 @@ for cap in names[1:]:
     print(f"  p99 increase at fixed rate:    {p99_inc * 100:6.2f} %   (target <= 5 %)   {judged(p99_inc * 100, lo_p, hi_p, 5, '%', conf_p)}")
     print(f"  capture CPU per 1,000 calls:   {cpu:6.2f} ms  (target <= 5 ms)   {verdict(cpu <= 5)}")
     print(f"  lost events:                   {lost:6d}     (target 0)        {verdict(lost == 0)}")
+    if on_s["kernel_per_k"] is not None and on_r["kernel_per_k"] is not None:
+        print(f"  kernel programs per 1,000 calls: {on_s['kernel_per_k']:.2f} ms at saturation, {on_r['kernel_per_k']:.2f} ms at the fixed rate "
+              f"(--bpf-stats: in the peers' own path, on top of the capture's CPU)")
 
 # The A/A test: each capture-off run but the first and last of a round
 # against the two capture-off runs two places beside it (a capture run

@@ -69,7 +69,7 @@ with_capture() {
 	local out=$1 args=$2
 	shift 2
 	# shellcheck disable=SC2086
-	"$HOPTAP" capture $args --port $port ${BENCH_PROFILE:+--cpuprofile "$BENCH_PROFILE"} >/dev/null 2>"$out.capture" &
+	"$HOPTAP" capture $args --port $port --bpf-stats ${BENCH_PROFILE:+--cpuprofile "$BENCH_PROFILE"} >/dev/null 2>"$out.capture" &
 	local cap=$!
 	pids+=("$cap")
 	wait_line "$out.capture" "capturing at" "$cap" 100

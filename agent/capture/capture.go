@@ -39,6 +39,10 @@ type Config struct {
 	AfterBatch func()
 	// Ready runs once the programs are attached.
 	Ready func(p *bpf.Probe)
+	// RunStats has the kernel count the programs' runs and run time
+	// while capturing (Summary.Programs): the capture's cost in the
+	// traffic's own path, which CPU does not include.
+	RunStats bool
 	// Background runs the capture in the background once attached
 	// (priority.Background: SCHED_BATCH at niceness 19), under a guard
 	// process that raises it back to the niceness it had while it falls
@@ -119,6 +123,10 @@ type Summary struct {
 	Hops           []Hop
 	HopsDisordered uint64
 	HopsOther      uint64
+	// Programs: the packet programs' runs and run time (Config.RunStats),
+	// spent in the traffic's path (the applications' system time and
+	// softirqs), not in CPU.
+	Programs []bpf.ProgramStat
 }
 
 // Lost is every event or byte the capture knows it missed.
@@ -168,6 +176,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	if cfg.Sockets != nil {
 		cfg.Sockets(&Sockets{s: s})
+	}
+	if cfg.RunStats {
+		if c, err := bpf.EnableRunStats(); err != nil {
+			s.sum.Warnings = append(s.sum.Warnings, err.Error())
+			cfg.RunStats = false
+		} else {
+			defer c.Close()
+		}
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(p)
@@ -228,6 +244,11 @@ loop:
 		sum.Warnings = append(sum.Warnings, err.Error())
 	}
 	sum.BothEnds += sum.Kernel.Twins
+	if cfg.RunStats {
+		if sum.Programs, err = p.RunStats(); err != nil {
+			sum.Warnings = append(sum.Warnings, err.Error())
+		}
+	}
 	if s.pcap != nil {
 		s.pcap.Flush()
 		sum.WriteErr = s.pcap.Err()

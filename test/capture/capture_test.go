@@ -775,3 +775,33 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// TestBPFStats: with --bpf-stats the summary says how often the packet
+// programs ran and for how long; every packet the capture kept, and
+// every second observation it counted, is one of those runs.
+func TestBPFStats(t *testing.T) {
+	port := peers.FreePort(t)
+	l := startCapture(t, "--bpf-stats", "--calls", "--port", fmt.Sprint(port))
+	out, err := exec.Command(hoptap, "demo", "--count", "2", "--interval", "10ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hoptap demo: %v\n%s", err, out)
+	}
+	l.stop(t)
+	sum := l.stderr.String()
+	var egress, ingress, both, egressRuns, ingressRuns uint64
+	var egressEach, ingressEach string
+	for _, line := range strings.Split(sum, "\n") {
+		if strings.HasPrefix(line, "capture: ") {
+			fmt.Sscanf(line[strings.Index(line, "(")+1:], "%d egress, %d ingress; %d seen", &egress, &ingress, &both)
+		}
+		if strings.HasPrefix(line, "kernel: programs ") {
+			fmt.Sscanf(line, "kernel: programs egress %d runs at %s ingress %d runs at %s", &egressRuns, &egressEach, &ingressRuns, &ingressEach)
+		}
+	}
+	if egress == 0 || both == 0 || egressRuns < egress || ingressRuns < max(ingress, both) || !strings.HasSuffix(egressEach, "s,") || !strings.HasSuffix(ingressEach, "s:") {
+		t.Fatalf("want egress runs >= %d packets and ingress runs >= max(%d, %d) observations, with their times, in:\n%s", egress, ingress, both, sum)
+	}
+	if !strings.Contains(sum, "a call, in the traffic's own path") {
+		t.Errorf("no cost per call in:\n%s", sum)
+	}
+}

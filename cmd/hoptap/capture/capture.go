@@ -38,6 +38,7 @@ type options struct {
 	cgroups    []string
 	containers []string
 	wire       []string
+	runStats   bool
 	payload    string
 	cgroupRoot string
 	bufferMiB  int
@@ -132,6 +133,7 @@ agent reached directly.`,
 	f.StringSliceVar(&o.pids, "pid", nil, "only connections with a socket of this process (repeatable)")
 	f.StringSliceVar(&o.cgroups, "cgroup", nil, "only sockets in this cgroup v2 or below it: a path, absolute or under the cgroup root (repeatable; in the kernel)")
 	f.StringSliceVar(&o.containers, "container", nil, "only sockets of this container, by id or a 12+ character prefix (repeatable; in the kernel)")
+	f.BoolVar(&o.runStats, "bpf-stats", false, "have the kernel time the capture's programs (its cost in the traffic's own path, which cpu leaves out) and print it in the summary; every BPF program on the host pays two clock reads a run meanwhile")
 	f.StringSliceVar(&o.wire, "wire", nil, "also stamp the selected segments where they cross this interface of this host, both ways (tcx, Linux 6.6+), for per-hop times through the node; headers only (repeatable)")
 	f.StringVar(&o.payload, "payload", "auto", "which payloads to copy: auto (HTTP/2 and TLS connections only), all, or headers (none)")
 	f.StringVar(&o.cgroupRoot, "cgroup-root", "", "cgroup v2 mount to attach at, or a hybrid host's cgroup mount with it at unified/ (default: found in /proc/self/mountinfo)")
@@ -283,6 +285,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		Decoder:    dopts,
 		AfterBatch: func() { printer.Flush() },
 		Background: o.background,
+		RunStats:   o.runStats,
 		Ready: func(p *bpf.Probe) {
 			for _, w := range p.Warnings() {
 				fmt.Fprintf(stderr, "hoptap: warning: %s\n", w)
@@ -394,6 +397,7 @@ func printSummary(w io.Writer, s *capture.Summary) {
 	if k.Twins > 0 {
 		fmt.Fprintf(w, "kernel: %d second observations of packets between two local sockets counted, not copied (-w keeps both)\n", k.Twins)
 	}
+	printRunStats(w, s)
 	tcp := fmt.Sprintf("tcp: %d sockets established, %d closed, %d retransmits", s.Established, s.Closed, s.Retransmits)
 	if s.HandshakeP50 > 0 {
 		tcp += fmt.Sprintf(", connect p50 %s", s.HandshakeP50)
@@ -419,6 +423,26 @@ func printSummary(w io.Writer, s *capture.Summary) {
 		fmt.Fprintf(w, "owners: %d socket owners forgotten to stay within bounds (shown as pid=?)\n", s.OwnersForgotten)
 	}
 	view.PrintSummaryLosses(w, s.Decoder, s.OmittedDecoded)
+}
+
+// printRunStats prints the programs' own cost (--bpf-stats), which the
+// applications pay in their system time and softirqs.
+func printRunStats(w io.Writer, s *capture.Summary) {
+	if len(s.Programs) == 0 {
+		return
+	}
+	var parts []string
+	var total time.Duration
+	for _, p := range s.Programs {
+		parts = append(parts, fmt.Sprintf("%s %d runs at %s", p.Name, p.Runs, (p.Runtime/time.Duration(p.Runs)).Round(time.Nanosecond)))
+		total += p.Runtime
+	}
+	per := ""
+	if s.Decoder.Calls > 0 {
+		per = fmt.Sprintf(", %s a call", (total / time.Duration(s.Decoder.Calls)).Round(10*time.Nanosecond))
+	}
+	fmt.Fprintf(w, "kernel: programs %s: %s in all%s, in the traffic's own path (not in cpu above)\n",
+		strings.Join(parts, ", "), total.Round(10*time.Microsecond), per)
 }
 
 // printHops prints the wire stamps and the hops between points (--wire).
