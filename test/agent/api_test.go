@@ -122,8 +122,9 @@ func TestCaptureFromAgentErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-V"}, "-V detail trees are not streamed"},
-		{[]string{"--pid", "1"}, "--pid, --cgroup, --container and --wire work in the kernel of this node only"},
-		{[]string{"--wire", "lo"}, "--pid, --cgroup, --container and --wire work in the kernel of this node only"},
+		{[]string{"--pid", "1"}, "--pid, --cgroup, --container, --wire and --bpf-stats work in the kernel of this node only"},
+		{[]string{"--wire", "lo"}, "--pid, --cgroup, --container, --wire and --bpf-stats work in the kernel of this node only"},
+		{[]string{"--bpf-stats"}, "--pid, --cgroup, --container, --wire and --bpf-stats work in the kernel of this node only"},
 		{nil, "/nonexistent.sock"},
 		{[]string{"--node", "n1"}, "give one or the other"},
 	} {

@@ -42,8 +42,8 @@ func fromAgents(ctx context.Context, stdout, stderr io.Writer, o *options) error
 	case o.Calls:
 		format = "calls"
 	}
-	if len(o.pids) > 0 || len(o.cgroups) > 0 || len(o.containers) > 0 || len(o.wire) > 0 {
-		return errors.New("the agents take --port, --host, --method and --status; --pid, --cgroup, --container and --wire work in the kernel of this node only")
+	if len(o.pids) > 0 || len(o.cgroups) > 0 || len(o.containers) > 0 || len(o.wire) > 0 || o.runStats {
+		return errors.New("the agents take --port, --host, --method and --status; --pid, --cgroup, --container, --wire and --bpf-stats work in the kernel of this node only")
 	}
 	spec, err := o.Spec()
 	if err != nil {
