@@ -383,13 +383,7 @@ func lastLine(s string) string {
 // TestDemoLive is the README's first contact: "hoptap demo" under
 // "hoptap capture" shows every round's calls with their statuses.
 func TestDemoLive(t *testing.T) {
-	port := peers.FreePort(t)
-	l := startCapture(t, "-o", "json", "--port", fmt.Sprint(port))
-	out, err := exec.Command(hoptap, "demo", "--count", "3", "--interval", "10ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("hoptap demo: %v\n%s", err, out)
-	}
-	l.stop(t)
+	l := demoUnder(t, 3, "-o", "json")
 	got := map[string]int{}
 	for _, c := range peers.HoptapCalls(t, l.stdout.Bytes()) {
 		st := "?"
@@ -714,13 +708,7 @@ func TestOpenSocketsAttributed(t *testing.T) {
 // TestDemoLiveCalls: "capture --calls" prints a row per call as it ends,
 // then the per-method summary.
 func TestDemoLiveCalls(t *testing.T) {
-	port := peers.FreePort(t)
-	l := startCapture(t, "--calls", "--port", fmt.Sprint(port))
-	out, err := exec.Command(hoptap, "demo", "--count", "2", "--interval", "10ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("hoptap demo: %v\n%s", err, out)
-	}
-	l.stop(t)
+	l := demoUnder(t, 2, "--calls")
 	text := string(l.stdout.Bytes())
 	rows, perMethod := strings.Count(text, " /grpc.testing.TestService/"), strings.Count(text, "\n/grpc.testing.TestService/")
 	if !strings.HasPrefix(text, "TIME ") || !strings.Contains(text, "\nMETHOD ") || rows != 16 || perMethod != 6 {
@@ -780,13 +768,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // programs ran and for how long; every packet the capture kept, and
 // every second observation it counted, is one of those runs.
 func TestBPFStats(t *testing.T) {
-	port := peers.FreePort(t)
-	l := startCapture(t, "--bpf-stats", "--calls", "--port", fmt.Sprint(port))
-	out, err := exec.Command(hoptap, "demo", "--count", "2", "--interval", "10ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("hoptap demo: %v\n%s", err, out)
-	}
-	l.stop(t)
+	l := demoUnder(t, 2, "--bpf-stats", "--calls")
 	sum := l.stderr.String()
 	var egress, ingress, both, egressRuns, ingressRuns uint64
 	var egressEach, ingressEach string
@@ -804,4 +786,18 @@ func TestBPFStats(t *testing.T) {
 	if !strings.Contains(sum, "a call, in the traffic's own path") {
 		t.Errorf("no cost per call in:\n%s", sum)
 	}
+}
+
+// demoUnder runs rounds of hoptap demo under a capture with args, and
+// stops the capture once the demo is done.
+func demoUnder(t *testing.T, rounds int, args ...string) *live {
+	t.Helper()
+	port := peers.FreePort(t)
+	l := startCapture(t, append(args, "--port", fmt.Sprint(port))...)
+	out, err := exec.Command(hoptap, "demo", "--count", fmt.Sprint(rounds), "--interval", "10ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hoptap demo: %v\n%s", err, out)
+	}
+	l.stop(t)
+	return l
 }
