@@ -25,23 +25,14 @@ func TestNginxHopAgreesWithTshark(t *testing.T) {
 	// its 1ms deadline, and when the server's fires first it resets the
 	// upstream stream, which nginx answers with an HTTP 502 page, so the
 	// client sees UNAVAILABLE, not DEADLINE_EXCEEDED, and fails the case
-	// (a race, seen about one run in three).
-	//
-	// One case is racy in the grpc-go client itself: cancel_after_begin
-	// cancels the context, then calls CloseAndRecv, which now and then
-	// returns the server's OK before it notices the cancel
-	// ("CloseAndRecv() got error code 0, want 1"). That case gets a
-	// second try; the calls of both tries stay in the capture.
+	// (a race, seen about one run in three). cancel_after_begin gets a
+	// second try (peers.InteropCaseOnceMore).
 	file := peers.Record(t, []int{front, backend}, func() {
 		for _, c := range peers.InteropCases {
 			if c == "timeout_on_sleeping_server" {
 				continue
 			}
-			out, err := peers.InteropCase(t, "127.0.0.1", front, c)
-			if err != nil && c == "cancel_after_begin" {
-				t.Logf("interop client %s lost its race, once more: %v\n%s", c, err, out)
-				out, err = peers.InteropCase(t, "127.0.0.1", front, c)
-			}
+			out, err := peers.InteropCaseOnceMore(t, "127.0.0.1", front, c)
 			if err != nil {
 				t.Fatalf("interop client %s through nginx: %v\n%s", c, err, out)
 			}

@@ -1,6 +1,7 @@
 package peers
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -17,4 +18,20 @@ func InteropCase(t testing.TB, host string, port int, name string) ([]byte, erro
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return exec.CommandContext(ctx, bin, "-server_host="+host, fmt.Sprintf("-server_port=%d", port), "-use_tls=false", "-test_case="+name).CombinedOutput()
+}
+
+// InteropCaseOnceMore is InteropCase, with a second try for the one case
+// that is racy in the grpc-go client itself: cancel_after_begin cancels
+// the context, then calls CloseAndRecv, which now and then returns the
+// server's OK before it notices the cancel ("CloseAndRecv() got error
+// code 0, want 1"), more often on a loaded machine. The calls of both
+// tries reach the wire, and a capture keeps them.
+func InteropCaseOnceMore(t testing.TB, host string, port int, name string) ([]byte, error) {
+	t.Helper()
+	out, err := InteropCase(t, host, port, name)
+	if err != nil && name == "cancel_after_begin" && bytes.Contains(out, []byte("got error code 0, want 1")) {
+		t.Logf("interop client %s lost its race, once more: %v\n%s", name, err, out)
+		out, err = InteropCase(t, host, port, name)
+	}
+	return out, err
 }

@@ -135,12 +135,12 @@ var InteropCases = []string{
 }
 
 // InteropClient runs the interop client once per test case against
-// host:port; every case must pass.
+// host:port; every case must pass (cancel_after_begin on its second try
+// at most: InteropCaseOnceMore).
 func InteropClient(t testing.TB, host string, port int, cases ...string) {
 	t.Helper()
-	bin := Tool(t, "interop-client")
 	for _, c := range cases {
-		out, err := exec.Command(bin, "-server_host="+host, fmt.Sprintf("-server_port=%d", port), "-use_tls=false", "-test_case="+c).CombinedOutput()
+		out, err := InteropCaseOnceMore(t, host, port, c)
 		if err != nil {
 			t.Fatalf("interop client %s: %v\n%s", c, err, out)
 		}
