@@ -128,6 +128,7 @@ type bed struct {
 	server, proxy, client peers.Pod
 	serverCmd             *exec.Cmd
 	subnet                string
+	retries               int // interop cases run again (interop)
 }
 
 // agentArgs selects this testbed's traffic.
@@ -148,13 +149,21 @@ func newBed(t *testing.T) *bed {
 }
 
 // interop runs cases from the client pod against host:port; it returns
-// the first error, with the client's output.
+// the first error, with the client's output. cancel_after_begin gets a
+// second try when the client loses its own race (peers.OnceMore),
+// counted in b.retries: a connection more.
 func (b *bed) interop(t *testing.T, host string, port int, cases ...string) error {
 	t.Helper()
 	bin := peers.Tool(t, "interop-client")
 	for _, c := range cases {
-		out, err := b.client.Command(bin, "-server_host="+host, fmt.Sprintf("-server_port=%d", port),
-			"-use_tls=false", "-test_case="+c).CombinedOutput()
+		run := func() ([]byte, error) {
+			return b.client.Command(bin, "-server_host="+host, fmt.Sprintf("-server_port=%d", port),
+				"-use_tls=false", "-test_case="+c).CombinedOutput()
+		}
+		out, again, err := peers.OnceMore(t, c, run)
+		if again {
+			b.retries++
+		}
 		if err != nil {
 			return fmt.Errorf("interop client %s: %v\n%s", c, err, out)
 		}

@@ -131,11 +131,7 @@ func interopClient(t *testing.T, client peers.Pod, server peers.Pod, cases ...st
 		run := func() ([]byte, error) {
 			return client.Command(bin, "-server_host="+server.Addr, fmt.Sprintf("-server_port=%d", serverPort), "-use_tls=false", "-test_case="+c).CombinedOutput()
 		}
-		out, err := run()
-		if err != nil && peers.LostCancelRace(c, out) {
-			t.Logf("interop client %s lost its race, once more: %v\n%s", c, err, out)
-			out, err = run()
-		}
+		out, _, err := peers.OnceMore(t, c, run)
 		if err != nil {
 			t.Fatalf("interop client %s: %v\n%s", c, err, out)
 		}
@@ -160,7 +156,7 @@ var want = map[string][]wantCall{
 	"ping_pong":                  {{method: "FullDuplexCall", status: []any{0}}},
 	"empty_stream":               {{method: "FullDuplexCall", status: []any{0}}},
 	"timeout_on_sleeping_server": {{method: "FullDuplexCall", status: []any{nil, 4}, optional: true}},
-	// A first try that lost the client's own race (peers.LostCancelRace)
+	// A first try that lost the client's own race (peers.OnceMore)
 	// ended OK, and the case ran again.
 	"cancel_after_begin": {{method: "StreamingInputCall", status: []any{0}, optional: true}, {method: "StreamingInputCall", status: []any{nil, 1}, optional: true}},
 	"cancel_after_first_response": {

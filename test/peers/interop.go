@@ -21,23 +21,27 @@ func InteropCase(t testing.TB, host string, port int, name string) ([]byte, erro
 }
 
 // InteropCaseOnceMore is InteropCase, with a second try for the one case
-// that is racy in the grpc-go client itself: cancel_after_begin cancels
-// the context, then calls CloseAndRecv, which now and then returns the
-// server's OK before it notices the cancel ("CloseAndRecv() got error
-// code 0, want 1"), more often on a loaded machine. The calls of both
-// tries reach the wire, and a capture keeps them.
+// that is racy in the grpc-go client itself (OnceMore).
 func InteropCaseOnceMore(t testing.TB, host string, port int, name string) ([]byte, error) {
 	t.Helper()
-	out, err := InteropCase(t, host, port, name)
-	if err != nil && LostCancelRace(name, out) {
-		t.Logf("interop client %s lost its race, once more: %v\n%s", name, err, out)
-		out, err = InteropCase(t, host, port, name)
-	}
+	out, _, err := OnceMore(t, name, func() ([]byte, error) { return InteropCase(t, host, port, name) })
 	return out, err
 }
 
-// LostCancelRace says whether a failed interop case is cancel_after_begin
-// losing the grpc-go client's own race (InteropCaseOnceMore).
-func LostCancelRace(name string, out []byte) bool {
-	return name == "cancel_after_begin" && bytes.Contains(out, []byte("got error code 0, want 1"))
+// OnceMore runs interop case name with run and, when it failed as
+// cancel_after_begin losing the grpc-go client's own race, once more;
+// again says whether it did. That case cancels the context, then calls
+// CloseAndRecv, which now and then returns the server's OK before it
+// notices the cancel ("CloseAndRecv() got error code 0, want 1"), more
+// often on a loaded machine. The calls of both tries reach the wire,
+// and a capture keeps them.
+func OnceMore(t testing.TB, name string, run func() ([]byte, error)) (out []byte, again bool, err error) {
+	t.Helper()
+	out, err = run()
+	if err != nil && name == "cancel_after_begin" && bytes.Contains(out, []byte("got error code 0, want 1")) {
+		t.Logf("interop client %s lost its race, once more: %v\n%s", name, err, out)
+		out, err = run()
+		again = true
+	}
+	return out, again, err
 }
