@@ -708,7 +708,7 @@ static __always_inline void emit_tag_stamp(struct prefix_key *src, struct prefix
 
 // emit_stamp sends a second observation as its stamp alone: the
 // receiver's socket and time, the segment's ends, the sender's time.
-static __always_inline void emit_stamp(struct __sk_buff *skb, __u64 cookie, struct prefix_key *src, struct prefix_key *dst,
+static __always_inline void emit_stamp(struct __sk_buff *skb, struct prefix_key *src, struct prefix_key *dst,
 				       __u16 sport, __u16 dport, __u32 len, __u64 now, __u64 twin_ts)
 {
 	count(CNT_PACKETS, 1);
@@ -723,7 +723,7 @@ static __always_inline void emit_stamp(struct __sk_buff *skb, __u64 cookie, stru
 	e->len = len;
 	e->ts = now;
 	e->twin_ts = twin_ts;
-	e->cookie = cookie;
+	e->cookie = bpf_get_socket_cookie(skb);
 	e->cgroup = bpf_skb_cgroup_id(skb);
 	__builtin_memcpy(e->saddr, src->addr, 16);
 	__builtin_memcpy(e->daddr, dst->addr, 16);
@@ -891,7 +891,7 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	__u32 hdrlen = iphl + thl;
 	__u32 paylen = len - hdrlen;
 	__u8 tcpflags = ((__u8 *)th)[13];
-	__u64 cookie = bpf_get_socket_cookie(skb);
+	__u64 cookie = 0;
 	// elide_acks, elide_control: a bare acknowledgment of a connection
 	// known to be HTTP/2 tells the decoder nothing it needs. Only once the
 	// socket's payload was recognised, so a handshake's last ACK (which
@@ -899,9 +899,12 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 	// alike at the receiver. At egress this is decided before the clock
 	// and the twin table are read: no twin is ever found there.
 	int elide_ack = (elide_acks || (elide_allowed && elide_control)) && paylen == 0 && !(tcpflags & 0x07);
-	if (dir && elide_ack && classify_cached(cookie) == CLASS_H2) {
-		count(CNT_ELIDED_ACKS, 1);
-		return;
+	if (dir && elide_ack) {
+		cookie = bpf_get_socket_cookie(skb);
+		if (classify_cached(cookie) == CLASS_H2) {
+			count(CNT_ELIDED_ACKS, 1);
+			return;
+		}
 	}
 
 	__u64 now = bpf_ktime_get_ns();
@@ -932,12 +935,14 @@ static __always_inline void capture(struct __sk_buff *skb, __u8 dir)
 				if (paylen > 0 && !(tcpflags & 0x07))
 					emit_tag_stamp(src, dst, sport, dport, len, now, twin_ts);
 				else
-					emit_stamp(skb, cookie, src, dst, sport, dport, len, now, twin_ts);
+					emit_stamp(skb, src, dst, sport, dport, len, now, twin_ts);
 				return;
 			}
 		}
 	}
 
+	if (!cookie)
+		cookie = bpf_get_socket_cookie(skb); // twins counted or stamped above need none
 	struct pkt_event hdr = {
 		.kind = EV_PACKET,
 		.dir = dir,

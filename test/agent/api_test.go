@@ -197,7 +197,7 @@ func TestAgentKnowsChannelsOlderThanTheWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { demo.Process.Kill(); demo.Wait() }()
-	until(t, "the demo's second round", func() bool { return strings.Contains(demoLog.String(), "round 2:") })
+	peers.Until(t, "the demo's second round", func() bool { return strings.Contains(demoLog.String(), "round 2:") })
 
 	type watch struct {
 		cmd            *exec.Cmd
@@ -210,13 +210,13 @@ func TestAgentKnowsChannelsOlderThanTheWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { w.cmd.Process.Kill() })
-		until(t, ready, func() bool { return strings.Contains(w.stderr.String(), ready) })
+		peers.Until(t, ready, func() bool { return strings.Contains(w.stderr.String(), ready) })
 		return w
 	}
 	viaAgent := start("watching the agent", "--agent", a.sock)
 	local := start("capturing at")
 	const note = "hoptap: note: calls on 127.0.0.1:"
-	until(t, "20 calls through the agent and the local note", func() bool {
+	peers.Until(t, "20 calls through the agent and the local note", func() bool {
 		return len(callMethods(viaAgent.stdout.Bytes())) >= 20 && strings.Contains(local.stderr.String(), note)
 	})
 	for _, w := range []*watch{viaAgent, local} {
@@ -258,14 +258,4 @@ func callMethods(out []byte) []string {
 		}
 	}
 	return ms
-}
-
-// until polls cond until it holds, failing after 30 s.
-func until(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("no %s in 30 s", what)
-		}
-	}
 }

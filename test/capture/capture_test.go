@@ -738,10 +738,10 @@ func TestDemoJoinedMidway(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { demo.Process.Kill(); demo.Wait() })
-	waitFor(t, "the demo's first round", func() bool { return strings.Contains(log.String(), "round 2:") })
+	peers.Until(t, "the demo's first round", func() bool { return strings.Contains(log.String(), "round 2:") })
 	l := startCapture(t, "--calls", "--port", fmt.Sprint(port))
 	const note = "hoptap: note: calls on 127.0.0.1:"
-	waitFor(t, "the note on mid-way calls", func() bool { return strings.Contains(l.stderr.String(), note) })
+	peers.Until(t, "the note on mid-way calls", func() bool { return strings.Contains(l.stderr.String(), note) })
 	demo.Process.Signal(os.Interrupt)
 	if err := demo.Wait(); err != nil {
 		t.Fatalf("hoptap demo: %v\n%s", err, log.String())
@@ -756,16 +756,6 @@ func TestDemoJoinedMidway(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "1 joined mid-way") || !strings.Contains(text, "\n?") {
 		t.Errorf("want a connection joined mid-way and calls whose method is ?, got:\n%s\n%s", text, stderr)
-	}
-}
-
-// waitFor polls cond until it holds, failing after 30 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("no %s in 30 s", what)
-		}
 	}
 }
 

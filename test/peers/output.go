@@ -3,6 +3,8 @@ package peers
 import (
 	"bytes"
 	"sync"
+	"testing"
+	"time"
 )
 
 // SyncBuffer is written by a process's output copier while the test
@@ -36,4 +38,14 @@ func CompleteLines(b []byte) []byte {
 		return b[:i+1]
 	}
 	return nil
+}
+
+// Until polls cond until it holds, failing the test after 30 s.
+func Until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("no %s in 30 s", what)
+		}
+	}
 }

@@ -14,10 +14,11 @@ const maxMidway = 4096
 // midwayHint says once, when it first happens, why a call shows ? for
 // its method: its connection was open before the capture began, so
 // header fields sent as references to HPACK state from before it (as
-// gRPC sends a method it called before) cannot be known. A newcomer who starts the capture after the
-// traffic otherwise sees only question marks until the summary explains
-// them. The agent, running since before the connection opened, has its
-// HPACK state: the note points there too.
+// gRPC sends a method it called before) cannot be known. A newcomer who
+// starts the capture after the traffic otherwise sees only question
+// marks until the summary explains them. The agent, running since
+// before the connection opened, has its HPACK state: the note points
+// there too.
 type midwayHint struct {
 	decoder.Sink
 	w      io.Writer
