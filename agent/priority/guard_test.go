@@ -227,12 +227,9 @@ func TestGuardRaisesStarved(t *testing.T) {
 	// other cores).
 	hog := spinner(t)
 	pinTogether(t, pid, hog.Process.Pid)
-	hogs := []*exec.Cmd{hog}
 	waitFor(t, 10*time.Second, "the starved process was not raised", func() bool { return threadsNot(pid, schedNormal, 4) == "" })
-	for _, h := range hogs {
-		h.Process.Kill()
-		h.Wait()
-	}
+	hog.Process.Kill()
+	hog.Wait()
 	waitFor(t, 10*time.Second, "not lowered again once the CPU was free", func() bool { return threadsNot(pid, schedBatch, BackgroundNice) == "" })
 	st, err := g.Stop()
 	stopped = true
