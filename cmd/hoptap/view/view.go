@@ -190,11 +190,20 @@ func PrintSummary(w io.Writer, s decoder.Stats) { PrintSummaryLosses(w, s, 0) }
 // whose payload was left out on purpose: they are not snap-length cuts.
 func PrintSummaryLosses(w io.Writer, s decoder.Stats, notCopied uint64) {
 	t := s.TCP
-	fmt.Fprintf(w, "%d packets, %d connections (%d HTTP/2, %d TLS, %d other; %d joined mid-way), %d frames, %d calls\n",
-		s.Packets, t.Conns, s.H2Conns, s.TLSConns, s.OtherConns, t.Midstream, s.Frames, s.Calls)
+	fmt.Fprintf(w, "%s, %s (%d HTTP/2, %d TLS, %d other; %d joined mid-way), %s, %s\n",
+		Count(s.Packets, "packet"), Count(uint64(t.Conns), "connection"), s.H2Conns, s.TLSConns, s.OtherConns, t.Midstream,
+		Count(s.Frames, "frame"), Count(s.Calls, "call"))
 	if l := Losses(s, notCopied); len(l) > 0 {
 		fmt.Fprintf(w, "losses: %s\n", strings.Join(l, ", "))
 	}
+}
+
+// Count is n and noun, plural but for one: "1 connection", "2 connections".
+func Count(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatUint(n, 10) + " " + noun + "s"
 }
 
 // Losses lists the decoder's losses; notCopied segments were cut on
