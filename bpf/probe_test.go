@@ -762,6 +762,31 @@ func TestProbeLoadsWithEveryOption(t *testing.T) {
 	}
 }
 
+// TestProbePollInterval: Options.PollInterval is the reader's timeout,
+// over the default and Lazy's.
+func TestProbePollInterval(t *testing.T) {
+	requireRoot(t)
+	for _, c := range []struct {
+		opts Options
+		want time.Duration
+	}{
+		{Options{}, PollInterval},
+		{Options{Lazy: true}, LazyPollInterval},
+		{Options{Lazy: true, PollInterval: 3 * time.Second}, 3 * time.Second},
+	} {
+		c.opts.Ports = []uint16{1} // nothing to copy
+		p, err := Open(c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := time.Duration(p.poll.Load())
+		p.Close()
+		if got != c.want {
+			t.Errorf("Open(Lazy %v, PollInterval %v): the reader waits up to %v, want %v", c.opts.Lazy, c.opts.PollInterval, got, c.want)
+		}
+	}
+}
+
 // TestRingNudge: a reader waiting on a long interval is woken by nudge
 // (SetPollInterval's, so that a shorter interval takes effect at once).
 // Nudged until it wakes: a nudge before the wait began is overridden by
