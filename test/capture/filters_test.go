@@ -169,6 +169,7 @@ func TestErrors(t *testing.T) {
 		{"bad host", []string{hoptap, "capture", "--host", "nonsense"}, `bad host "nonsense"`},
 		{"bad pid", []string{hoptap, "capture", "--pid", "999999999"}, "--pid 999999999: no such process"},
 		{"no container", []string{hoptap, "capture", "--container", "0123456789abcdef"}, "no cgroup under"},
+		{"bad update interval", []string{hoptap, "capture", "--update-interval", "1ms"}, "--update-interval 1ms: want 10ms to 5s"},
 		{"no wire interface", []string{hoptap, "capture", "--wire", "nosuch0"}, `wire interface "nosuch0": not in this network namespace (ip -br link lists them)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -146,7 +146,7 @@ agent reached directly.`,
 	f.BoolVar(&o.background, "idle", true, "")
 	f.MarkDeprecated("idle", "use --background (the capture now waits in SCHED_BATCH at niceness 19, not the idle class)")
 	f.IntVar(&o.procs, "procs", 1, "Go processors to run on (GOMAXPROCS): 1 keeps the ring's reader and the decoder on one core's caches; GOMAXPROCS in the environment wins")
-	f.DurationVar(&o.update, "update-interval", 0, "longest the kernel's events wait before they are decoded and printed, 10ms to 5s (default: 250ms when standard output is a terminal or -w -, else 1s: each wake-up costs the capture its caches again)")
+	f.DurationVar(&o.update, "update-interval", 0, "local capture: longest the kernel's events wait before they are decoded and printed, 10ms to 5s (default: 250ms when standard output is a terminal or -w -, else 1s: each wake-up costs the capture its caches again)")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
