@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -169,13 +170,18 @@ func TestErrors(t *testing.T) {
 		{"bad host", []string{hoptap, "capture", "--host", "nonsense"}, `bad host "nonsense"`},
 		{"bad pid", []string{hoptap, "capture", "--pid", "999999999"}, "--pid 999999999: no such process"},
 		{"no container", []string{hoptap, "capture", "--container", "0123456789abcdef"}, "no cgroup under"},
+		{"negative count", []string{hoptap, "capture", "-c", "-1"}, "-c -1: want a number of packets (0: no limit)"},
+		{"negative duration", []string{hoptap, "capture", "--duration", "-5s"}, "--duration -5s: want a positive duration such as 30s (0: until Ctrl-C)"},
 		{"bad update interval", []string{hoptap, "capture", "--update-interval", "1ms"}, "--update-interval 1ms: want 10ms to 5s"},
 		{"no wire interface", []string{hoptap, "capture", "--wire", "nosuch0"}, `wire interface "nosuch0": not in this network namespace (ip -br link lists them)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := exec.Command(tc.cmd[0], tc.cmd[1:]...).CombinedOutput()
-			if err == nil {
-				t.Fatalf("want an error, got success:\n%s", out)
+			// Bounded: a value wrongly taken would start a capture.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, tc.cmd[0], tc.cmd[1:]...).CombinedOutput()
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("want an error, got %v:\n%s", err, out)
 			}
 			msg := strings.TrimSpace(string(out))
 			if strings.Count(msg, "\n") != 0 || !strings.Contains(msg, tc.want) || !strings.HasPrefix(msg, "hoptap: ") {

@@ -170,6 +170,12 @@ agent reached directly.`,
 const DefaultNice = 10
 
 func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
+	if o.count < 0 {
+		return fmt.Errorf("-c %d: want a number of packets (0: no limit)", o.count)
+	}
+	if o.duration < 0 {
+		return fmt.Errorf("--duration %v: want a positive duration such as 30s (0: until Ctrl-C)", o.duration)
+	}
 	if o.agent != "" || o.node != "" || o.pod != "" {
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
