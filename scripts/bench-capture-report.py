@@ -36,7 +36,7 @@ def ghz(kind, r, cap):
 
 def capture(kind, r, cap):
     text = open(f"{work}/{kind}-{r}-{cap}.json.capture").read()
-    m = re.search(r"capture: (\d+) packets in ([\d.]+)(ms|s|m)?.*?(\d+) calls, (\d+) lost events, \d+ TCP gaps, "
+    m = re.search(r"capture: (\d+) packets? in ([\d.]+)(ms|s|m)?.*?(\d+) calls?, (\d+) lost events?, \d+ TCP gaps?, "
                   r"cpu ([\d.]+)(µs|ms|s)", text)
     k = re.search(r"kernel: (\d+) packets copied, (\d+) lost", text)
     if not m or not k:

@@ -43,7 +43,7 @@ func writeRun(t *testing.T, dir, kind string, round int, name string, r run) {
 		return
 	}
 	sum := fmt.Sprintf("capture: 200000 packets in 10.0s (200000 egress, 0 ingress; 200000 seen at both ends), %d calls, "+
-		"0 lost events, 0 TCP gaps, cpu %dms (+50ms to start)\n"+
+		"0 lost events, 1 TCP gap, cpu %dms (+50ms to start)\n"+ // a count of one in the singular
 		"kernel: 200000 packets copied, 0 lost (0 bytes) and 0 other events lost for want of ring buffer space\n"+
 		"kernel: programs egress 200000 runs at 1.2µs, ingress 200000 runs at 400ns: %dms in all, 1.5µs a call, in the traffic's own path (not in cpu above)\n"+
 		"priority: background (SCHED_BATCH, niceness 19); raised to niceness 10 0 times\n", calls, r.cpuMS, r.cpuMS/2)

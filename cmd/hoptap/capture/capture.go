@@ -438,8 +438,10 @@ func printSummary(w io.Writer, s *capture.Summary) {
 	if len(s.WireInterfaces) > 0 {
 		wire = fmt.Sprintf("; %d at wire interfaces", s.Wire)
 	}
-	fmt.Fprintf(w, "capture: %d packets in %s (%d egress, %d ingress; %d seen at both ends%s), %d calls, %d lost events, %d TCP gaps, cpu %s (+%s to start)\n",
-		s.Packets, s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, wire, s.Decoder.Calls, s.Lost(), s.Decoder.TCP.Gaps, s.CPU.Round(time.Millisecond), s.StartupCPU.Round(time.Millisecond))
+	fmt.Fprintf(w, "capture: %s in %s (%d egress, %d ingress; %d seen at both ends%s), %s, %s, %s, cpu %s (+%s to start)\n",
+		view.Count(s.Packets, "packet"), s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, wire,
+		view.Count(s.Decoder.Calls, "call"), view.Count(s.Lost(), "lost event"), view.Count(s.Decoder.TCP.Gaps, "TCP gap"),
+		s.CPU.Round(time.Millisecond), s.StartupCPU.Round(time.Millisecond))
 	fmt.Fprintf(w, "kernel: %d packets copied, %d lost (%d bytes) and %d other events lost for want of ring buffer space, %d cut by the snap length, %d with payload not copied (not HTTP/2 or TLS), %d unparsed\n",
 		k.Packets, k.Lost, k.LostBytes, k.LostOther, k.Truncated, k.Omitted, k.Unparsed)
 	if k.ElidedAcks > 0 {
