@@ -181,6 +181,10 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		defer stop()
 		return fromAgents(ctx, stdout, stderr, o)
 	}
+	poll, err := o.pollInterval(stdout)
+	if err != nil {
+		return err
+	}
 	if o.nice < 0 || o.nice > 19 {
 		return fmt.Errorf("--nice %d: want 0 to 19", o.nice)
 	}
@@ -202,9 +206,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	if err != nil {
 		return err
 	}
-	if popts.PollInterval, err = o.pollInterval(stdout); err != nil {
-		return err
-	}
+	popts.PollInterval = poll
 	pids, err := parsePIDs(o.pids)
 	if err != nil {
 		return err
