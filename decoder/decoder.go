@@ -85,6 +85,8 @@ type Decoder struct {
 	// Header lists are carved from slabs: one allocation per many blocks.
 	scratch []hpack.Field
 	slab    []hpack.Field
+	// Connections with reset calls waiting for the server, for Tick.
+	lingering []*connState
 }
 
 // fieldsCopy moves a decoded header list into the slab.
@@ -175,9 +177,46 @@ func (d *Decoder) Flush() {
 	d.asm.Flush(d.last)
 }
 
-// Tick lets time pass without packets (live capture): silent
-// connections go quiet and, in the end, expire.
-func (d *Decoder) Tick(now time.Time) { d.asm.Tick(now) }
+// Tick lets time pass without packets (live capture): reset calls stop
+// waiting for the server's status, silent connections go quiet and, in
+// the end, expire.
+func (d *Decoder) Tick(now time.Time) {
+	for _, cs := range d.lingering {
+		if cs.tracker != nil {
+			cs.tracker.Expire(now)
+			cs.flushCalls()
+		}
+	}
+	d.pruneLingering()
+	d.asm.Tick(now)
+}
+
+// watchLingering lists cs for Tick once one of its calls waits after a
+// reset. The list is pruned as it grows, so it stays within twice the
+// connections that still wait, Tick or not (a file has none).
+func (d *Decoder) watchLingering(cs *connState) {
+	if cs.lingerListed || cs.tracker == nil || cs.tracker.Lingering() == 0 {
+		return
+	}
+	if len(d.lingering) == cap(d.lingering) {
+		d.pruneLingering()
+	}
+	cs.lingerListed = true
+	d.lingering = append(d.lingering, cs)
+}
+
+func (d *Decoder) pruneLingering() {
+	keep := d.lingering[:0]
+	for _, cs := range d.lingering {
+		if cs.tracker != nil && cs.tracker.Lingering() > 0 {
+			keep = append(keep, cs)
+		} else {
+			cs.lingerListed = false
+		}
+	}
+	clear(d.lingering[len(keep):])
+	d.lingering = keep
+}
 
 // Stats returns the counters so far.
 func (d *Decoder) Stats() Stats {
@@ -281,7 +320,8 @@ type connState struct {
 	tlsDone   bool
 	// Calls finished while a frame is handled wait for the frame's own
 	// event, so output reads in wire order: the trailers, then the call.
-	done []*grpc.Call
+	done         []*grpc.Call
+	lingerListed bool // in Decoder.lingering
 }
 
 type dirState struct {
@@ -627,7 +667,7 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 	cs.d.stats.Frames++
 	known := cs.info.RoleBy != RoleByPorts
 	if known && cs.tracker != nil {
-		cs.tracker.Activity(d, f.StreamID)
+		cs.tracker.Activity(f.StreamID, ts)
 	}
 	switch f.Type {
 	case http2.TypeData:
@@ -637,6 +677,7 @@ func (h *h2Handler) Frame(f *http2.Frame, ts time.Time) {
 	case http2.TypeRSTStream:
 		if known {
 			cs.calls().RST(d, f.StreamID, uint32(f.ErrCode), ts)
+			cs.d.watchLingering(cs)
 		}
 	case http2.TypeGoAway:
 		cs.d.sink.Conn(&ConnEvent{TS: ts, Conn: &cs.info, Kind: ConnGoAway, Dir: d, HasDir: true,

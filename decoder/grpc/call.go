@@ -93,8 +93,8 @@ type Call struct {
 
 	RSTCode uint32
 	RSTBy   Dir
-	// rst: a RST_STREAM ended the call; it lingers until the peer's frames
-	// in flight for it (often the server's status) have been seen.
+	// rst: a RST_STREAM ended the call. One the client reset lingers until
+	// the server ends its side (often with the status) or for LingerFor.
 	rst    bool
 	GoAway bool
 

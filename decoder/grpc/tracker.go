@@ -282,20 +282,45 @@ func (t *Tracker) RST(d Dir, stream uint32, code uint32, ts time.Time) {
 		return
 	}
 	c.rst, c.RSTCode, c.RSTBy, c.EndTS = true, code, d, ts
+	if d == S2C {
+		// The client sends no status: nothing it still sends can change
+		// the call.
+		t.finish(c, ts, EndRSTStream)
+		return
+	}
 	t.lingering = append(t.lingering, c)
 }
 
-// Activity is called for every frame of direction d. Once the peer of a
-// reset call sends a frame for another stream, frames it had in flight
-// for the reset one have all been seen, and the call ends.
-func (t *Tracker) Activity(d Dir, stream uint32) {
-	if len(t.lingering) == 0 {
-		return
+// LingerFor is how long a call the client reset waits for the server to
+// end its side of the stream. The server's status often follows the
+// reset: frames in flight, or (Python's gRPC) a deadline status sent
+// after the answers to newer streams. A server that says nothing more
+// leaves the call's status unknown once this has passed.
+const LingerFor = time.Second
+
+// Lingering returns the number of reset calls waiting for the server.
+func (t *Tracker) Lingering() int { return len(t.lingering) }
+
+// Activity is called for every frame, at its time: reset calls of other
+// streams that have waited LingerFor end.
+func (t *Tracker) Activity(stream uint32, ts time.Time) {
+	if len(t.lingering) != 0 {
+		t.expire(ts, stream)
 	}
-	for _, c := range slices.Clone(t.lingering) {
-		if c.RSTBy != d && c.Stream != stream {
-			t.finish(c, c.EndTS, EndRSTStream)
+}
+
+// Expire ends the reset calls that have waited LingerFor by now, for
+// live captures, where time passes without frames.
+func (t *Tracker) Expire(now time.Time) { t.expire(now, 0) }
+
+func (t *Tracker) expire(now time.Time, except uint32) {
+	for i := 0; i < len(t.lingering); {
+		c := t.lingering[i]
+		if c.Stream != except && now.Sub(c.EndTS) >= LingerFor {
+			t.finish(c, c.EndTS, EndRSTStream) // removes it from lingering
+			continue
 		}
+		i++
 	}
 }
 

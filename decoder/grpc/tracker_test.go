@@ -349,33 +349,77 @@ func TestRSTStream(t *testing.T) {
 			t.Errorf("%d calls, %d open", len(c.got), tr.Open())
 		}
 	})
-	t.Run("ends when the peer moves on", func(t *testing.T) {
+	t.Run("the status follows newer streams' answers", func(t *testing.T) {
+		// Python's gRPC server: the client's deadline resets stream 1, the
+		// server answers stream 3, then sends stream 1's deadline status.
+		c := newCalls(t, false)
+		tr := c.tr
+		tr.Headers(C2S, 1, request("/pkg.Svc/Sleep"), true, at(0))
+		tr.RST(C2S, 1, 8, at(1))
+		tr.Activity(3, at(1))
+		tr.Headers(C2S, 3, request("/pkg.Svc/Get"), true, at(1))
+		tr.Activity(3, at(1))
+		tr.Headers(S2C, 3, hf(":status", "200", "grpc-status", "0"), true, at(1))
+		if len(c.got) != 1 || c.got[0].Stream != 3 {
+			t.Fatalf("emitted %d calls: the reset one must still wait", len(c.got))
+		}
+		tr.Activity(1, at(1))
+		tr.Headers(S2C, 1, hf(":status", "200", "grpc-status", "4"), true, at(1))
+		if len(c.got) != 2 {
+			t.Fatalf("emitted %d calls, want 2", len(c.got))
+		}
+		call := c.got[1]
+		if call.Stream != 1 || call.End != EndRSTStream || call.EndTS != at(1) {
+			t.Errorf("call %d End=%v EndTS=%v", call.Stream, call.End, call.EndTS)
+		}
+		wantInt(t, "Status", call.Status, 4)
+	})
+	t.Run("ends after LingerFor", func(t *testing.T) {
 		c := newCalls(t, false)
 		tr := c.tr
 		tr.Headers(C2S, 1, request("/pkg.Svc/Get"), false, at(0))
 		tr.Headers(C2S, 3, request("/pkg.Svc/Get"), false, at(0))
-		tr.RST(C2S, 1, 8, at(1))
-		tr.Activity(C2S, 3) // the resetting side's own frames say nothing
-		tr.Activity(S2C, 1)
-		if len(c.got) != 0 {
-			t.Fatal("ended before the server sent a frame of another stream")
+		tr.Headers(C2S, 5, request("/pkg.Svc/Get"), false, at(0))
+		start := at(1)
+		tr.RST(C2S, 1, 8, start)
+		tr.RST(C2S, 3, 8, start.Add(LingerFor/2))
+		tr.Activity(5, start.Add(LingerFor-time.Nanosecond))
+		if len(c.got) != 0 || tr.Lingering() != 2 {
+			t.Fatalf("emitted %d, lingering %d before LingerFor passed", len(c.got), tr.Lingering())
 		}
-		tr.Activity(S2C, 3)
+		tr.Activity(1, start.Add(LingerFor)) // its own stream's frame
+		if len(c.got) != 0 {
+			t.Fatal("ended by a frame of its own stream")
+		}
+		tr.Activity(5, start.Add(LingerFor))
 		call := c.only()
-		if call.Stream != 1 || call.End != EndRSTStream || call.EndTS != at(1) {
+		if call.Stream != 1 || call.End != EndRSTStream || call.EndTS != start {
 			t.Errorf("call %d End=%v EndTS=%v", call.Stream, call.End, call.EndTS)
 		}
 		wantUnknown(t, "Status", call.Status.OK)
+		// Without frames (a live capture's clock).
+		tr.Expire(start.Add(LingerFor))
+		if len(c.got) != 1 || tr.Lingering() != 1 {
+			t.Fatalf("emitted %d, lingering %d", len(c.got), tr.Lingering())
+		}
+		tr.Expire(start.Add(LingerFor * 3 / 2))
+		if len(c.got) != 2 || c.got[1].Stream != 3 || tr.Lingering() != 0 {
+			t.Errorf("emitted %d, lingering %d", len(c.got), tr.Lingering())
+		}
 	})
 	t.Run("by the server", func(t *testing.T) {
 		c := newCalls(t, false)
 		tr := c.tr
 		tr.Headers(C2S, 3, request("/pkg.Svc/Get"), false, at(0))
 		tr.RST(S2C, 3, 7, at(1))
+		// The client sends no status: the call ends at once.
+		call := c.only()
 		tr.Headers(S2C, 3, trailOK, true, at(2)) // not the server's answer to its own reset
 		tr.Data(C2S, 3, wire(msg{false, []byte("in flight")}), at(2))
 		tr.EndStream(C2S, 3, at(3))
-		call := c.only()
+		if len(c.got) != 1 || tr.Open() != 0 {
+			t.Errorf("%d calls, %d open after the late frames", len(c.got), tr.Open())
+		}
 		if call.RSTBy != S2C || call.RSTCode != 7 || call.End != EndRSTStream {
 			t.Errorf("RSTBy=%v RSTCode=%d End=%v", call.RSTBy, call.RSTCode, call.End)
 		}
