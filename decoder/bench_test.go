@@ -72,6 +72,12 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	benchDecodeTo(b, decoder.Options{ReuseCalls: true}, func() decoder.Sink { return render.NewPrinter(io.Discard, render.ModeJSON) })
 }
 
+// BenchmarkDecodeText is the same printed as text (discarded), as
+// `capture` does by default.
+func BenchmarkDecodeText(b *testing.B) {
+	benchDecodeTo(b, decoder.Options{ReuseCalls: true}, func() decoder.Sink { return render.NewPrinter(io.Discard, render.ModeText) })
+}
+
 // BenchmarkDecodeCalls is the same printed as the live table of calls,
 // as `capture --calls` does.
 func BenchmarkDecodeCalls(b *testing.B) {

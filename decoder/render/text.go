@@ -33,7 +33,10 @@ type Printer struct {
 	mode  Mode
 	j     jsonBuf
 	first time.Time
-	n     uint64
+	// first's Unix seconds and nanoseconds: the stamp's integer path.
+	firstSec  int64
+	firstNsec int
+	n         uint64
 	calls *CallTable
 	// line holds the text lines finished but not yet written (up to
 	// lineStart), then the one being built, as jsonBuf keeps JSON's.
@@ -139,13 +142,46 @@ func (p *Printer) stamp(ts time.Time) string { return string(p.appendStamp(nil, 
 // frame line is printed per frame.
 func (p *Printer) appendStamp(b []byte, ts time.Time) []byte {
 	if p.first.IsZero() {
-		p.first = ts
+		p.first, p.firstSec, p.firstNsec = ts, ts.Unix(), ts.Nanosecond()
 	}
 	if p.AbsTime {
 		return ts.UTC().AppendFormat(b, "15:04:05.000000")
 	}
+	// time.Time.Sub checks for overflow by adding back, a good part of a
+	// frame line's cost; within a day of the first event the seconds and
+	// nanoseconds subtract exactly.
+	if sec := ts.Unix() - p.firstSec; sec >= 0 && sec < 86400 {
+		if d := time.Duration(sec)*time.Second + time.Duration(ts.Nanosecond()-p.firstNsec); d >= 0 && d < 24*time.Hour && d%1000 != 500 {
+			return appendStampDay(b, d)
+		}
+	}
 	var num [32]byte
 	return appendPadded(b, appendSeconds(num[:0], ts.Sub(p.first)), 11, true)
+}
+
+// appendStampDay is appendPadded(appendSeconds(d), 11, true) for d in
+// [0, 24h) off a half microsecond, written in place.
+func appendStampDay(b []byte, d time.Duration) []byte {
+	us := int64(d / 1000)
+	if d%1000 > 500 {
+		us++
+	}
+	s, f := us/1e6, us%1e6 // s ≤ 86400: up to five digits
+	n := 1
+	for x := s; x >= 10; x /= 10 {
+		n++
+	}
+	for pad := 11 - n - 7; pad > 0; pad-- {
+		b = append(b, ' ')
+	}
+	var digits [5]byte
+	for i := n - 1; i >= 0; i-- {
+		digits[i] = byte('0' + s%10)
+		s /= 10
+	}
+	b = append(b, digits[:n]...)
+	return append(b, '.', twoDigits[2*(f/1e4)], twoDigits[2*(f/1e4)+1],
+		twoDigits[2*(f/100%100)], twoDigits[2*(f/100%100)+1], twoDigits[2*(f%100)], twoDigits[2*(f%100)+1])
 }
 
 // appendSeconds appends d in seconds with six decimals, as fmt's "%.6f"
