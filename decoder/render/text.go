@@ -37,7 +37,7 @@ type Printer struct {
 	firstSec  int64
 	firstNsec int
 	n         uint64
-	calls *CallTable
+	calls     *CallTable
 	// line holds the text lines finished but not yet written (up to
 	// lineStart), then the one being built, as jsonBuf keeps JSON's.
 	line      []byte
