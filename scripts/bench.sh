@@ -25,11 +25,12 @@ bench_preflight() {
 }
 
 # wait_line FILE PATTERN PID TENTHS: until FILE has a line matching
-# PATTERN; fails if PID exits first or TENTHS tenths of a second pass.
+# PATTERN (it may not exist yet); fails if PID exits first or TENTHS tenths
+# of a second pass.
 wait_line() {
 	local i
 	for i in $(seq "$4"); do
-		grep -q "$2" "$1" && return 0
+		grep -qs "$2" "$1" && return 0
 		kill -0 "$3" 2>/dev/null || die "process $3 exited: $(tail -5 "$1")"
 		sleep 0.1
 	done

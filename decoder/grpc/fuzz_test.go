@@ -58,3 +58,71 @@ func FuzzFramer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTracker drives a tracker with any sequence of frames, resets,
+// GOAWAYs and ticks, on a few streams and at times that go forward, and
+// checks its bookkeeping: no call is emitted twice, waiting reset calls
+// are open ones, and at the close every call begun has been emitted and
+// nothing is left open or waiting.
+func FuzzTracker(f *testing.F) {
+	f.Add([]byte{0x10, 0x31, 0x04, 0x22, 0x12, 0x33, 0x07})
+	f.Add([]byte{0x10, 0x14, 0x12, 0x16, 0x05, 0x41, 0x50, 0x15, 0x06, 0x13})
+	f.Add([]byte{0x30, 0x24, 0x44, 0x17, 0x35, 0x60, 0x27, 0x70})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		emitted := map[*Call]bool{}
+		tr := NewTracker(func(c *Call) {
+			if emitted[c] {
+				t.Fatalf("stream %d emitted twice", c.Stream)
+			}
+			emitted[c] = true
+		}, false)
+		ms := 0
+		for _, op := range ops {
+			stream := uint32(op&0x0f)%6*2 + 1
+			d := Dir(op & 1)
+			ms += int(op>>6) * 400 // up to 1.2 s a step: LingerFor passes
+			ts := at(ms)
+			switch op >> 4 & 3 {
+			case 0:
+				tr.Activity(stream, ts)
+				if d == C2S {
+					tr.Headers(C2S, stream, request("/pkg.Svc/M"), op&0x20 != 0, ts)
+				} else {
+					tr.Headers(S2C, stream, resp200, false, ts)
+				}
+			case 1:
+				tr.Activity(stream, ts)
+				if op&0x80 != 0 {
+					tr.Headers(S2C, stream, trailOK, true, ts)
+				} else {
+					tr.Data(d, stream, wire(msg{false, []byte("m")}), ts)
+					tr.EndStream(d, stream, ts)
+				}
+			case 2:
+				tr.Activity(stream, ts)
+				tr.RST(d, stream, 8, ts)
+			case 3:
+				if op&0x80 != 0 {
+					tr.GoAway(d, stream, ts)
+				} else {
+					tr.Expire(ts)
+				}
+			}
+			for _, c := range tr.lingering {
+				if tr.calls[c.Stream] != c || !c.rst || c.RSTBy != C2S {
+					t.Fatalf("stream %d waits but is not an open call the client reset", c.Stream)
+				}
+				if ts.Sub(c.EndTS) > LingerFor && op>>4&3 == 3 && op&0x80 == 0 {
+					t.Fatalf("stream %d still waits %v after its reset, past an Expire", c.Stream, ts.Sub(c.EndTS))
+				}
+			}
+		}
+		tr.Close(at(ms+1), EndConnClosed)
+		if tr.Open() != 0 || tr.Lingering() != 0 {
+			t.Fatalf("%d open, %d waiting after the close", tr.Open(), tr.Lingering())
+		}
+		if uint64(len(emitted)) != tr.Stats.Calls {
+			t.Fatalf("%d calls emitted, %d begun", len(emitted), tr.Stats.Calls)
+		}
+	})
+}
