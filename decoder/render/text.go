@@ -180,6 +180,11 @@ func appendStampDay(b []byte, d time.Duration) []byte {
 		s /= 10
 	}
 	b = append(b, digits[:n]...)
+	return appendMicros(b, f)
+}
+
+// appendMicros appends '.' and f (0 to 999999) in six digits.
+func appendMicros(b []byte, f int64) []byte {
 	return append(b, '.', twoDigits[2*(f/1e4)], twoDigits[2*(f/1e4)+1],
 		twoDigits[2*(f/100%100)], twoDigits[2*(f/100%100)+1], twoDigits[2*(f%100)], twoDigits[2*(f%100)+1])
 }
@@ -198,8 +203,7 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	}
 	b = strconv.AppendInt(b, us/1e6, 10)
 	f := us % 1e6
-	return append(b, '.', twoDigits[2*(f/1e4)], twoDigits[2*(f/1e4)+1],
-		twoDigits[2*(f/100%100)], twoDigits[2*(f/100%100)+1], twoDigits[2*(f%100)], twoDigits[2*(f%100)+1])
+	return appendMicros(b, f)
 }
 
 // appendPadded appends s padded with spaces to width, on the left when
