@@ -176,6 +176,11 @@ func (r *ring) wait(timeout time.Duration) (stopped bool, err error) {
 		return true, nil
 	}
 	r.poll.SetReadDeadline(time.Now().Add(timeout))
+	// A stop between the check above and this deadline had its own
+	// deadline overwritten: look again, or wait out the timeout.
+	if r.stopped.Load() {
+		return true, nil
+	}
 	err = r.await() // the caller just found the ring empty
 	if r.stopped.Load() {
 		return true, nil
