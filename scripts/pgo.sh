@@ -8,9 +8,9 @@
 # testbed of the benchmarks) it records the agent's ring events
 # (scripts/recevents) and a pcapng of the same traffic (hoptap capture
 # -w); then it profiles the agent's pipeline on the events
-# (BenchmarkReplay in agent/node) and the decoder printing JSON and the
-# calls table on the pcapng (BenchmarkDecodeJSON, BenchmarkDecodeCalls),
-# and merges the profiles. Needs root. Settings (environment):
+# (BenchmarkReplay in agent/node) and the decoder printing JSON, text
+# and the calls table on the pcapng (BenchmarkDecodeJSON, -Text,
+# -Calls), and merges the profiles. Needs root. Settings (environment):
 # PGO_RATE (calls/s, 4000), PGO_SECONDS (10), HOPTAP.
 set -euo pipefail
 
@@ -65,8 +65,8 @@ HOPTAP_BENCH_EVENTS=$work/events.gob go test -pgo=off -run '^$' -bench '^Benchma
 	-cpuprofile "$work/replay.prof" -o "$work/node.test" ./agent/node >"$work/replay.out" ||
 	die "replay benchmark failed: $(cat "$work/replay.out")"
 grep '^BenchmarkReplay' "$work/replay.out" >&2
-note "profiling the decoder with JSON and calls output on the pcapng"
-HOPTAP_BENCH_PCAP=$work/calls.pcapng go test -pgo=off -run '^$' -bench '^BenchmarkDecode(JSON|Calls)$' -benchtime 20x \
+note "profiling the decoder with JSON, text and calls output on the pcapng"
+HOPTAP_BENCH_PCAP=$work/calls.pcapng go test -pgo=off -run '^$' -bench '^BenchmarkDecode(JSON|Text|Calls)$' -benchtime 20x \
 	-cpuprofile "$work/decode.prof" -o "$work/decoder.test" ./decoder >"$work/decode.out" ||
 	die "decoder benchmarks failed: $(cat "$work/decode.out")"
 grep '^BenchmarkDecode' "$work/decode.out" >&2
