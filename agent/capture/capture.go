@@ -88,6 +88,10 @@ type Summary struct {
 	Packets           uint64 // observations kept (after every filter)
 	Egress, Ingress   uint64
 	BothEnds          uint64 // ingress observations of packets also seen at egress (copied or, without pcapng, only counted)
+	// CountReached: the capture stopped at Config.Count. The kernel's
+	// counters then run on until its programs detach, past the packets
+	// taken: its twins are not in BothEnds, which counts copied ones.
+	CountReached bool
 	PIDFiltered       uint64 // observations of other processes' connections
 	Established       uint64 // connections established (sock_ops)
 	Closed            uint64
@@ -243,7 +247,10 @@ loop:
 	if sum.Kernel, err = p.Counters(); err != nil {
 		sum.Warnings = append(sum.Warnings, err.Error())
 	}
-	sum.BothEnds += sum.Kernel.Twins
+	// Past Count, the kernel's twins are not those of the packets taken.
+	if sum.CountReached = s.full; !s.full {
+		sum.BothEnds += sum.Kernel.Twins
+	}
 	if cfg.RunStats {
 		if sum.Programs, err = p.RunStats(); err != nil {
 			sum.Warnings = append(sum.Warnings, err.Error())

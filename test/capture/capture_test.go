@@ -759,6 +759,56 @@ func TestDemoJoinedMidway(t *testing.T) {
 	}
 }
 
+// TestCountStops: -c N takes N packets and exits by itself. Loopback
+// delivers a segment to its receiver before the capture reads its copy,
+// so the kernel has counted the second observations of the packets
+// taken, and those of packets past them until it detached: the packets
+// line claims no count of them, and the kernel line says so.
+func TestCountStops(t *testing.T) {
+	peers.RequireRoot(t)
+	port := peers.FreePort(t)
+	demo := exec.Command(hoptap, "demo", "--count", "0", "--interval", "20ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
+	log := &peers.SyncBuffer{}
+	demo.Stdout, demo.Stderr = log, log
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { demo.Process.Kill(); demo.Wait() })
+	peers.Until(t, "the demo's first round", func() bool { return strings.Contains(log.String(), "round 2:") })
+	var stdout, stderr bytes.Buffer
+	capture := exec.Command(hoptap, "capture", "--calls", "-c", "5", "--port", fmt.Sprint(port))
+	capture.Stdout, capture.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := capture.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- capture.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hoptap capture -c 5: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		capture.Process.Kill()
+		t.Fatalf("hoptap capture -c 5 did not stop by itself:\n%s", stderr.String())
+	}
+	var summary, twins string
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		switch {
+		case strings.HasPrefix(line, "capture: "):
+			summary = line
+		case strings.Contains(line, "second observations of packets between two local sockets"):
+			twins = line
+		}
+	}
+	if !strings.HasPrefix(summary, "capture: 5 packets in ") || strings.Contains(summary, "seen at both ends") {
+		t.Errorf("want 5 packets and no count of both ends, got %q", summary)
+	}
+	if !strings.Contains(twins, "until the programs detached after the -c limit") {
+		t.Errorf("want the kernel's count of second observations said to run past -c, got %q\n%s", twins, stderr.String())
+	}
+}
+
 // TestBPFStats: with --bpf-stats the summary says how often the packet
 // programs ran and for how long; every packet the capture kept, and
 // every second observation it counted, is one of those runs.

@@ -440,8 +440,14 @@ func printSummary(w io.Writer, s *capture.Summary) {
 	if len(s.WireInterfaces) > 0 {
 		wire = fmt.Sprintf("; %d at wire interfaces", s.Wire)
 	}
-	fmt.Fprintf(w, "capture: %s in %s (%d egress, %d ingress; %d seen at both ends%s), %s, %s, %s, cpu %s (+%s to start)\n",
-		view.Count(s.Packets, "packet"), s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, s.BothEnds, wire,
+	both := fmt.Sprintf("; %d seen at both ends", s.BothEnds)
+	if s.CountReached && s.BothEnds == 0 && k.Twins > 0 {
+		// Only the kernel counted them, until it detached after -c:
+		// how many were the packets' own is unknown.
+		both = ""
+	}
+	fmt.Fprintf(w, "capture: %s in %s (%d egress, %d ingress%s%s), %s, %s, %s, cpu %s (+%s to start)\n",
+		view.Count(s.Packets, "packet"), s.Elapsed.Round(time.Millisecond), s.Egress, s.Ingress, both, wire,
 		view.Count(s.Decoder.Calls, "call"), view.Count(s.Lost(), "lost event"), view.Count(s.Decoder.TCP.Gaps, "TCP gap"),
 		s.CPU.Round(time.Millisecond), s.StartupCPU.Round(time.Millisecond))
 	fmt.Fprintf(w, "kernel: %d packets copied, %d lost (%d bytes) and %d other events lost for want of ring buffer space, %d cut by the snap length, %d with payload not copied (not HTTP/2 or TLS), %d unparsed\n",
@@ -450,7 +456,11 @@ func printSummary(w io.Writer, s *capture.Summary) {
 		fmt.Fprintf(w, "kernel: %d bare ACKs of HTTP/2 connections left out, which no decoded output needs (-w keeps them)\n", k.ElidedAcks)
 	}
 	if k.Twins > 0 {
-		fmt.Fprintf(w, "kernel: %d second observations of packets between two local sockets counted, not copied (-w keeps both)\n", k.Twins)
+		until := ""
+		if s.CountReached {
+			until = ", until the programs detached after the -c limit (so also of packets past it)"
+		}
+		fmt.Fprintf(w, "kernel: %d second observations of packets between two local sockets counted, not copied (-w keeps both)%s\n", k.Twins, until)
 	}
 	printRunStats(w, s)
 	tcp := fmt.Sprintf("tcp: %d sockets established, %d closed, %d retransmits", s.Established, s.Closed, s.Retransmits)
