@@ -84,14 +84,14 @@ type Config struct {
 
 // Summary is what a capture saw and lost.
 type Summary struct {
-	Elapsed           time.Duration
-	Packets           uint64 // observations kept (after every filter)
-	Egress, Ingress   uint64
-	BothEnds          uint64 // ingress observations of packets also seen at egress (copied or, without pcapng, only counted)
+	Elapsed         time.Duration
+	Packets         uint64 // observations kept (after every filter)
+	Egress, Ingress uint64
+	BothEnds        uint64 // ingress observations of packets also seen at egress (copied or, without pcapng, only counted)
 	// CountReached: the capture stopped at Config.Count. The kernel's
 	// counters then run on until its programs detach, past the packets
 	// taken: its twins are not in BothEnds, which counts copied ones.
-	CountReached bool
+	CountReached      bool
 	PIDFiltered       uint64 // observations of other processes' connections
 	Established       uint64 // connections established (sock_ops)
 	Closed            uint64
