@@ -731,14 +731,7 @@ func TestDemoLiveCalls(t *testing.T) {
 // the method, and a note says why, once, while the capture runs.
 func TestDemoJoinedMidway(t *testing.T) {
 	port := peers.FreePort(t)
-	demo := exec.Command(hoptap, "demo", "--count", "0", "--interval", "20ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
-	log := &peers.SyncBuffer{}
-	demo.Stdout, demo.Stderr = log, log
-	if err := demo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { demo.Process.Kill(); demo.Wait() })
-	peers.Until(t, "the demo's first round", func() bool { return strings.Contains(log.String(), "round 2:") })
+	demo, log := runDemo(t, port)
 	l := startCapture(t, "--calls", "--port", fmt.Sprint(port))
 	const note = "hoptap: note: calls on 127.0.0.1:"
 	peers.Until(t, "the note on mid-way calls", func() bool { return strings.Contains(l.stderr.String(), note) })
@@ -759,14 +752,10 @@ func TestDemoJoinedMidway(t *testing.T) {
 	}
 }
 
-// TestCountStops: -c N takes N packets and exits by itself. Loopback
-// delivers a segment to its receiver before the capture reads its copy,
-// so the kernel has counted the second observations of the packets
-// taken, and those of packets past them until it detached: the packets
-// line claims no count of them, and the kernel line says so.
-func TestCountStops(t *testing.T) {
-	peers.RequireRoot(t)
-	port := peers.FreePort(t)
+// runDemo starts hoptap demo on port, a round every 20 ms until the test
+// ends, and waits for its second round: its channel is open.
+func runDemo(t *testing.T, port int) (*exec.Cmd, *peers.SyncBuffer) {
+	t.Helper()
 	demo := exec.Command(hoptap, "demo", "--count", "0", "--interval", "20ms", "--addr", fmt.Sprintf("127.0.0.1:%d", port))
 	log := &peers.SyncBuffer{}
 	demo.Stdout, demo.Stderr = log, log
@@ -775,6 +764,18 @@ func TestCountStops(t *testing.T) {
 	}
 	t.Cleanup(func() { demo.Process.Kill(); demo.Wait() })
 	peers.Until(t, "the demo's first round", func() bool { return strings.Contains(log.String(), "round 2:") })
+	return demo, log
+}
+
+// TestCountStops: -c N takes N packets and exits by itself. Loopback
+// delivers a segment to its receiver before the capture reads its copy,
+// so the kernel has counted the second observations of the packets
+// taken, and those of packets past them until it detached: the packets
+// line claims no count of them, and the kernel line says so.
+func TestCountStops(t *testing.T) {
+	peers.RequireRoot(t)
+	port := peers.FreePort(t)
+	runDemo(t, port)
 	var stdout, stderr bytes.Buffer
 	capture := exec.Command(hoptap, "capture", "--calls", "-c", "5", "--port", fmt.Sprint(port))
 	capture.Stdout, capture.Stderr = &stdout, &stderr
