@@ -248,7 +248,8 @@ loop:
 		sum.Warnings = append(sum.Warnings, err.Error())
 	}
 	// Past Count, the kernel's twins are not those of the packets taken.
-	if sum.CountReached = s.full; !s.full {
+	sum.CountReached = s.full
+	if !sum.CountReached {
 		sum.BothEnds += sum.Kernel.Twins
 	}
 	if cfg.RunStats {

@@ -776,25 +776,17 @@ func TestCountStops(t *testing.T) {
 	peers.RequireRoot(t)
 	port := peers.FreePort(t)
 	runDemo(t, port)
-	var stdout, stderr bytes.Buffer
-	capture := exec.Command(hoptap, "capture", "--calls", "-c", "5", "--port", fmt.Sprint(port))
-	capture.Stdout, capture.Stderr = &stdout, &stderr
-	done := make(chan error, 1)
-	if err := capture.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- capture.Wait() }()
+	l := startCapture(t, "--calls", "-c", "5", "--port", fmt.Sprint(port))
 	select {
-	case err := <-done:
+	case err := <-l.done:
 		if err != nil {
-			t.Fatalf("hoptap capture -c 5: %v\n%s", err, stderr.String())
+			t.Fatalf("hoptap capture -c 5: %v\n%s", err, l.stderr.String())
 		}
 	case <-time.After(60 * time.Second):
-		capture.Process.Kill()
-		t.Fatalf("hoptap capture -c 5 did not stop by itself:\n%s", stderr.String())
+		t.Fatalf("hoptap capture -c 5 did not stop by itself:\n%s", l.stderr.String())
 	}
 	var summary, twins string
-	for _, line := range strings.Split(stderr.String(), "\n") {
+	for _, line := range strings.Split(l.stderr.String(), "\n") {
 		switch {
 		case strings.HasPrefix(line, "capture: "):
 			summary = line
@@ -806,7 +798,7 @@ func TestCountStops(t *testing.T) {
 		t.Errorf("want 5 packets and no count of both ends, got %q", summary)
 	}
 	if !strings.Contains(twins, "until the programs detached after the -c limit") {
-		t.Errorf("want the kernel's count of second observations said to run past -c, got %q\n%s", twins, stderr.String())
+		t.Errorf("want the kernel's count of second observations said to run past -c, got %q\n%s", twins, l.stderr.String())
 	}
 }
 
