@@ -472,6 +472,11 @@ func (s *session) event(e *bpf.Event) {
 		s.wire(e)
 	case bpf.KindOwner:
 		s.owners.set(e)
+		if e.Cgroup != 0 {
+			// Named now, while the process is surely in it: a short-lived
+			// container's cgroup may be gone by its socket's last packet.
+			s.cgroups.Name(e.Cgroup)
+		}
 		if s.pids != nil {
 			for _, h := range s.pids.owned(e) {
 				s.packet(&h.ev, &h.t)

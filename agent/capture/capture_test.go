@@ -185,6 +185,64 @@ func TestCgroupsNamesAndContainers(t *testing.T) {
 	}
 }
 
+// TestCgroupsShortLived: a cgroup made after the last scan is named at
+// its first look, and keeps its name once removed (a Job's container may
+// exit before its last packets are read); a missing id is looked for
+// once. Time passing is the last scan's stamp moved back past the floor.
+func TestCgroupsShortLived(t *testing.T) {
+	root := t.TempDir()
+	cg := NewCgroups(root)
+	age := func() { cg.scanned = cg.scanned.Add(-max(minRescan, 10*cg.took) - time.Millisecond) }
+	mk := func(rel string) uint64 {
+		t.Helper()
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		id, ok := inode(p)
+		if !ok {
+			t.Fatalf("no inode for %s", p)
+		}
+		return id
+	}
+	c1 := mk("kubepods/besteffort/pod1/c1")
+	if n := cg.Name(c1); n != "" {
+		t.Errorf("Name right after a scan = %q, want it unknown until the floor passed", n)
+	}
+	if cg.missed[c1] {
+		t.Error("an id looked for within the floor was marked missed")
+	}
+	age()
+	if n := cg.Name(c1); n != "/kubepods/besteffort/pod1/c1" {
+		t.Errorf("Name of a cgroup made since the last scan = %q", n)
+	}
+	// c2 first: tmpfs, unlike cgroupfs, reuses a removed directory's inode.
+	c2 := mk("kubepods/besteffort/pod1/c2")
+	if err := os.Remove(filepath.Join(root, "kubepods/besteffort/pod1/c1")); err != nil {
+		t.Fatal(err)
+	}
+	age()
+	if n := cg.Name(c2); n != "/kubepods/besteffort/pod1/c2" {
+		t.Errorf("Name of the second cgroup = %q", n)
+	}
+	if cg.live[c1] {
+		t.Error("the removed cgroup is still live after a scan")
+	}
+	if n := cg.Name(c1); n != "/kubepods/besteffort/pod1/c1" {
+		t.Errorf("Name of the removed cgroup = %q, want its name kept", n)
+	}
+	const gone = 1 << 62
+	age()
+	if n := cg.Name(gone); n != "" {
+		t.Errorf("Name of a missing id = %q", n)
+	}
+	age()
+	before := cg.scanned
+	if cg.Name(gone) != "" || !cg.scanned.Equal(before) {
+		t.Error("a missed id was looked for again")
+	}
+}
+
 // FuzzParseTCP: arbitrary bytes and lengths never panic the header
 // parser, and what it accepts lies within the packet.
 func FuzzParseTCP(f *testing.F) {
