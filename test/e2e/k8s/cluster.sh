@@ -11,7 +11,8 @@
 #            seconds, default 180). On failure it points at the log that
 #            explains it and tears down again (HOPTAP_K8S_KEEP=1 keeps it).
 #   down     stop everything, remove every interface, route, iptables chain,
-#            mount and cgroup that up created and restore the sysctls that
+#            mount and cgroup that up created (tracefs too, when up had to
+#            mount it, as a node's init would) and restore the sysctls that
 #            were changed. Safe to run when nothing is up, and twice.
 #   env      print shell exports: eval "$(test/e2e/k8s/cluster.sh env)"
 #            (KUBECONFIG, PATH with kubectl, CONTAINERD_ADDRESS/NAMESPACE so
@@ -337,6 +338,24 @@ restore_sysctls() {
 	done
 }
 
+setup_tracefs() {
+	# A node's init mounts tracefs (systemd's sys-kernel-tracing.mount);
+	# the agent, without CAP_SYS_ADMIN, cannot, and its tracepoints need it.
+	mountpoint -q /sys/kernel/tracing && return 0
+	mount -t tracefs nodev /sys/kernel/tracing || die "cannot mount tracefs at /sys/kernel/tracing"
+	echo /sys/kernel/tracing >"$SAVED/mounted"
+	log "mounted tracefs at /sys/kernel/tracing (down unmounts it)"
+}
+
+unmount_host_fs() {
+	local mp
+	[[ -f "$SAVED/mounted" ]] || return 0
+	while IFS= read -r mp; do
+		[[ -n "$mp" ]] && mountpoint -q "$mp" || continue
+		umount "$mp" && log "unmounted $mp" || log "warning: cannot unmount $mp"
+	done <"$SAVED/mounted"
+}
+
 setup_cgroups() {
 	# A private cgroup root: kubelet puts kubepods/ under it, and down can
 	# find (and kill) every pod process by cgroup.
@@ -597,6 +616,7 @@ cmd_up() {
 	log "certificates and configs in $DIR"
 	make_pki
 	write_configs
+	setup_tracefs
 	setup_cgroups
 	setup_network
 
@@ -892,6 +912,7 @@ cmd_down() {
 		cleanup_cni_cache
 	fi
 	remove_host_paths
+	unmount_host_fs
 	restore_sysctls
 	# Everything but the logs (kept for post-mortems).
 	if [[ -d "$DIR" ]]; then

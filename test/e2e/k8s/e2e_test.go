@@ -484,9 +484,25 @@ func (e *e2e) checkCapture(t *testing.T, tshark string) {
 	comments := string(peers.Run(t, tshark, "-r", out, "-T", "fields", "-e", "frame.comment"))
 	for _, w := range []string{"node ", "comm=interop-client", "comm=interop-server", "pod=" + ns + "/captured-", "pod=" + ns + "/" + pod} {
 		if !strings.Contains(comments, w) {
-			t.Errorf("no pcapng comment has %q", w)
+			t.Errorf("no pcapng comment has %q; the client's say:\n%s", w, clientComments(comments))
 		}
 	}
+}
+
+// clientComments lists the distinct comments of the interop client's
+// packets, up to their socket, to show what the capture knew of it.
+func clientComments(comments string) string {
+	var out []string
+	for _, l := range strings.Split(comments, "\n") {
+		if !strings.Contains(l, "comm=interop-client") {
+			continue
+		}
+		l, _, _ = strings.Cut(l, " sock=")
+		if !slices.Contains(out, l) && len(out) < 20 {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // checkUpgrade rolls the DaemonSet to a new image tag while a soak calls
