@@ -6,4 +6,4 @@
 // rebuilds it.
 package bpf
 
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -fdebug-compilation-dir=." -target amd64,arm64 -type pkt_event -type owner_event -type sock_event -type retrans_event -type stamp_event -type tag_stamp_event hoptap hoptap.c -- -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -fdebug-compilation-dir=." -target amd64,arm64 -type pkt_event -type owner_event -type sock_event -type retrans_event -type stamp_event -type tag_stamp_event -type cgroup_event hoptap hoptap.c -- -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu

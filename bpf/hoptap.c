@@ -87,6 +87,7 @@ enum event_kind {
 	EV_STAMP = 5,
 	EV_TAG_STAMP = 6,
 	EV_WIRE = 7, // a pkt_event from a tcx program: headers only, no socket
+	EV_CGROUP = 8, // a cgroup v2 was made: its id and path
 };
 
 enum pkt_flag {
@@ -206,11 +207,25 @@ struct retrans_event {
 	__u8 daddr[16];
 };
 
+// The longest cgroup path carried; a longer one is flagged cut, and user
+// space leaves that cgroup to its scans.
+#define CGROUP_PATH_MAX 512
+
+struct cgroup_event {
+	__u8 kind;
+	__u8 cut;   // the path was longer than CGROUP_PATH_MAX - 1
+	__u16 pad;
+	__u32 level; // depth below the hierarchy's root (1 for its children)
+	__u64 ts;
+	__u64 id;
+	char path[CGROUP_PATH_MAX]; // from the hierarchy's root, NUL-ended
+};
+
 enum counter {
 	CNT_PACKETS = 0,     // packets copied (or attempted)
 	CNT_LOST = 1,        // packet events the ring buffer had no room for
 	CNT_LOST_BYTES = 2,
-	CNT_LOST_OTHER = 3,  // owner/sock/retransmit events lost
+	CNT_LOST_OTHER = 3,  // owner/sock/retransmit/cgroup events lost
 	CNT_TRUNCATED = 4,   // packets cut by the snap length
 	CNT_OMITTED = 5,     // packets whose payload was not copied by policy
 	CNT_UNPARSED = 6,    // TCP packets whose headers could not be parsed
@@ -1286,6 +1301,45 @@ int hoptap_retransmit(struct retransmit_args *args)
 	return 0;
 }
 
+// The layout of /sys/kernel/tracing/events/cgroup/cgroup_mkdir/format
+// (stable since Linux 4.13; the path is a __data_loc string: offset in
+// the low half, length in the high).
+struct cgroup_mkdir_args {
+	__u64 common;
+	int root;
+	int level;
+	__u64 id;
+	__u32 path_loc;
+};
+
+// A container's cgroup can be made, used and removed between two reads
+// of the ring (a Job's init container making one call): its path, sent
+// when it is made, comes before any packet of its sockets, so user space
+// names them even once the cgroup is gone.
+SEC("tracepoint/cgroup/cgroup_mkdir")
+int hoptap_cgroup_mkdir(struct cgroup_mkdir_args *args)
+{
+	if (args->root != 0)
+		return 0; // a cgroup v1 hierarchy's; v2's (the default) is 0
+	struct cgroup_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_LOST_OTHER, 1);
+		return 0;
+	}
+	e->kind = EV_CGROUP;
+	e->pad = 0;
+	e->level = args->level;
+	e->ts = bpf_ktime_get_ns();
+	e->id = args->id;
+	__u32 off = args->path_loc & 0xffff, len = args->path_loc >> 16;
+	e->cut = len > CGROUP_PATH_MAX;
+	long n = bpf_probe_read_kernel_str(e->path, sizeof(e->path), (void *)args + off);
+	if (n < 0)
+		e->path[0] = 0;
+	bpf_ringbuf_submit(e, wakeup_flag(sizeof(*e) + 8));
+	return 0;
+}
+
 // Keep the event types in BTF for bpf2go's -type.
 const struct pkt_event *unused_pkt_event __attribute__((unused));
 const struct owner_event *unused_owner_event __attribute__((unused));
@@ -1293,3 +1347,4 @@ const struct sock_event *unused_sock_event __attribute__((unused));
 const struct retrans_event *unused_retrans_event __attribute__((unused));
 const struct stamp_event *unused_stamp_event __attribute__((unused));
 const struct tag_stamp_event *unused_tag_stamp_event __attribute__((unused));
+const struct cgroup_event *unused_cgroup_event __attribute__((unused));

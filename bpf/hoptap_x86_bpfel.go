@@ -13,6 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type hoptapCgroupEvent struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Cut   uint8
+	Pad   uint16
+	Level uint32
+	Ts    uint64
+	Id    uint64
+	Path  [512]int8
+}
+
 type hoptapClassState struct {
 	_         structs.HostLayout
 	Class     uint8
@@ -154,6 +165,7 @@ const (
 	hoptapMapOwners              = "owners"
 	hoptapMapPrefixes            = "prefixes"
 	hoptapMapTwins               = "twins"
+	hoptapProgHoptapCgroupMkdir  = "hoptap_cgroup_mkdir"
 	hoptapProgHoptapConnect4     = "hoptap_connect4"
 	hoptapProgHoptapConnect6     = "hoptap_connect6"
 	hoptapProgHoptapEgress       = "hoptap_egress"
@@ -183,6 +195,7 @@ const (
 	hoptapVarStampTwins          = "stamp_twins"
 	hoptapVarTwinCpus            = "twin_cpus"
 	hoptapVarTwinPayload         = "twin_payload"
+	hoptapVarUnusedCgroupEvent   = "unused_cgroup_event"
 	hoptapVarUnusedOwnerEvent    = "unused_owner_event"
 	hoptapVarUnusedPktEvent      = "unused_pkt_event"
 	hoptapVarUnusedRetransEvent  = "unused_retrans_event"
@@ -234,6 +247,7 @@ type hoptapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type hoptapProgramSpecs struct {
+	HoptapCgroupMkdir  *ebpf.ProgramSpec `ebpf:"hoptap_cgroup_mkdir"`
 	HoptapConnect4     *ebpf.ProgramSpec `ebpf:"hoptap_connect4"`
 	HoptapConnect6     *ebpf.ProgramSpec `ebpf:"hoptap_connect6"`
 	HoptapEgress       *ebpf.ProgramSpec `ebpf:"hoptap_egress"`
@@ -283,6 +297,7 @@ type hoptapVariableSpecs struct {
 	StampTwins          *ebpf.VariableSpec `ebpf:"stamp_twins"`
 	TwinCpus            *ebpf.VariableSpec `ebpf:"twin_cpus"`
 	TwinPayload         *ebpf.VariableSpec `ebpf:"twin_payload"`
+	UnusedCgroupEvent   *ebpf.VariableSpec `ebpf:"unused_cgroup_event"`
 	UnusedOwnerEvent    *ebpf.VariableSpec `ebpf:"unused_owner_event"`
 	UnusedPktEvent      *ebpf.VariableSpec `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent  *ebpf.VariableSpec `ebpf:"unused_retrans_event"`
@@ -355,6 +370,7 @@ type hoptapVariables struct {
 	StampTwins          *ebpf.Variable `ebpf:"stamp_twins"`
 	TwinCpus            *ebpf.Variable `ebpf:"twin_cpus"`
 	TwinPayload         *ebpf.Variable `ebpf:"twin_payload"`
+	UnusedCgroupEvent   *ebpf.Variable `ebpf:"unused_cgroup_event"`
 	UnusedOwnerEvent    *ebpf.Variable `ebpf:"unused_owner_event"`
 	UnusedPktEvent      *ebpf.Variable `ebpf:"unused_pkt_event"`
 	UnusedRetransEvent  *ebpf.Variable `ebpf:"unused_retrans_event"`
@@ -368,6 +384,7 @@ type hoptapVariables struct {
 //
 // It can be passed to loadHoptapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type hoptapPrograms struct {
+	HoptapCgroupMkdir  *ebpf.Program `ebpf:"hoptap_cgroup_mkdir"`
 	HoptapConnect4     *ebpf.Program `ebpf:"hoptap_connect4"`
 	HoptapConnect6     *ebpf.Program `ebpf:"hoptap_connect6"`
 	HoptapEgress       *ebpf.Program `ebpf:"hoptap_egress"`
@@ -385,6 +402,7 @@ type hoptapPrograms struct {
 
 func (p *hoptapPrograms) Close() error {
 	return _HoptapClose(
+		p.HoptapCgroupMkdir,
 		p.HoptapConnect4,
 		p.HoptapConnect6,
 		p.HoptapEgress,

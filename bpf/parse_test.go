@@ -74,7 +74,25 @@ func TestParseRecords(t *testing.T) {
 		e.Cookie != 21 || e.Cgroup != 22 {
 		t.Errorf("packet = %+v, %v", e, ok)
 	}
-	for _, short := range [][]byte{nil, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {kindStamp, 0}, {kindTagStamp, 0}, {99}} {
+	// A cgroup made: its path as the kernel gave it; a cut one is left
+	// unknown, not shortened.
+	ce := hoptapCgroupEvent{Kind: uint8(KindCgroup), Level: 4, Ts: 3, Id: 1146}
+	for i, c := range "/kubepods/besteffort/pod1/c1" {
+		ce.Path[i] = int8(c)
+	}
+	raw, err = binary.Append(nil, binary.LittleEndian, &ce)
+	if err != nil || len(raw) != cgroupLen {
+		t.Fatalf("cgroup record of %d bytes (%v), want %d", len(raw), err, cgroupLen)
+	}
+	if e, ok := p.parse(raw); !ok || e.Kind != KindCgroup || e.Cgroup != 1146 || e.TS.UnixNano() != 3 ||
+		e.CgroupPath != "/kubepods/besteffort/pod1/c1" {
+		t.Errorf("cgroup = %+v, %v", e, ok)
+	}
+	raw[1] = 1
+	if e, ok := p.parse(raw); !ok || e.CgroupPath != "" || e.Cgroup != 1146 {
+		t.Errorf("cut cgroup = %+v, %v", e, ok)
+	}
+	for _, short := range [][]byte{nil, {byte(KindCgroup), 0}, {byte(KindOwner)}, {byte(KindSock), 0, 0}, {byte(KindRetransmit)}, {kindStamp, 0}, {kindTagStamp, 0}, {99}} {
 		if _, ok := p.parse(short); ok {
 			t.Errorf("parse(%x) accepted", short)
 		}
@@ -91,6 +109,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(append([]byte{byte(KindRetransmit)}, make([]byte, retransLen)...))
 	f.Add(append([]byte{kindStamp}, make([]byte, stampLen)...))
 	f.Add(append([]byte{kindTagStamp}, make([]byte, tagStampLen)...))
+	f.Add(append([]byte{byte(KindCgroup)}, make([]byte, cgroupLen)...))
 	p := &Probe{}
 	f.Fuzz(func(t *testing.T, r []byte) {
 		e, ok := p.parse(r)
@@ -123,7 +142,7 @@ func TestParseIntoReusedSlot(t *testing.T) {
 		binary.LittleEndian.PutUint32(plain[8:], 0)
 		plain[2] = 0
 		return [][]byte{pkt, twin, plain, fill(kindStamp, stampLen), fill(kindTagStamp, tagStampLen), fill(byte(KindOwner), ownerLen),
-			fill(byte(KindSock), sockLen), fill(byte(KindRetransmit), retransLen)}
+			fill(byte(KindSock), sockLen), fill(byte(KindRetransmit), retransLen), fill(byte(KindCgroup), cgroupLen)}
 	}
 	p := &Probe{}
 	for round := range 50 {

@@ -125,6 +125,11 @@ const (
 	// Data, its IP and TCP headers only. It has no socket: Cookie and
 	// Cgroup are 0.
 	KindWire Kind = 7
+	// KindCgroup is a cgroup v2 made: Cgroup is its id and CgroupPath its
+	// path from the hierarchy's root (not the mount's: under a cgroup
+	// namespace the two differ), "" when the kernel's was longer than
+	// the event holds.
+	KindCgroup Kind = 8
 )
 
 // Dir is where a packet was seen.
@@ -212,6 +217,9 @@ type Event struct {
 	Comm      string
 	Hook      OwnerHook
 
+	// KindCgroup
+	CgroupPath string
+
 	// KindSock and KindRetransmit
 	Op            SockOp
 	Local, Remote netip.AddrPort // for retransmits and twin stamps: source and destination
@@ -268,7 +276,7 @@ type Counters struct {
 	Packets   uint64 // packets copied or attempted
 	Lost      uint64 // packet events the ring buffer had no room for
 	LostBytes uint64
-	LostOther uint64 // owner, lifecycle and retransmit events lost
+	LostOther uint64 // owner, lifecycle, retransmit and cgroup events lost
 	Truncated uint64 // packets cut by the snap length
 	Omitted   uint64 // packets whose payload was not copied (not HTTP/2 or TLS)
 	Unparsed  uint64 // TCP packets whose headers could not be followed
@@ -336,6 +344,7 @@ const (
 	retransLen   = 56
 	stampLen     = 80
 	tagStampLen  = 32
+	cgroupLen    = 24 + 512
 	kindStamp    = 5 // a second observation's stamp alone, given as a KindPacket Event
 	kindTagStamp = 6 // the same with its ends hashed (EndsTag)
 )
@@ -544,10 +553,19 @@ func (p *Probe) attach() error {
 			p.links = append(p.links, l)
 		}
 	}
-	tp, err := link.Tracepoint("tcp", "tcp_retransmit_skb", p.objs.HoptapRetransmit, nil)
-	if err != nil {
-		p.warnings = append(p.warnings, fmt.Sprintf("tracepoint tcp:tcp_retransmit_skb not attached: %v", err))
-	} else {
+	for _, t := range []struct {
+		group, name string
+		prog        *ebpf.Program
+		what        string
+	}{
+		{"tcp", "tcp_retransmit_skb", p.objs.HoptapRetransmit, "retransmits"},
+		{"cgroup", "cgroup_mkdir", p.objs.HoptapCgroupMkdir, "naming short-lived containers"},
+	} {
+		tp, err := link.Tracepoint(t.group, t.name, t.prog, nil)
+		if err != nil {
+			p.warnings = append(p.warnings, fmt.Sprintf("tracepoint %s:%s (%s) not attached: %v", t.group, t.name, t.what, err))
+			continue
+		}
 		p.links = append(p.links, tp)
 	}
 	return nil
@@ -867,6 +885,17 @@ func (p *Probe) parseInto(r []byte, out *Event) bool {
 		out.Cookie, out.Cgroup = 0, 0
 		if out.Local.IsValid() || out.Remote.IsValid() {
 			out.Local, out.Remote = netip.AddrPort{}, netip.AddrPort{}
+		}
+		return true
+	case KindCgroup:
+		if len(r) < cgroupLen {
+			return false
+		}
+		*out = Event{Kind: KindCgroup, TS: p.wall(le.Uint64(r[8:])), Cgroup: le.Uint64(r[16:])}
+		if path := r[24:cgroupLen]; r[1] == 0 {
+			if i := bytes.IndexByte(path, 0); i > 0 {
+				out.CgroupPath = string(path[:i])
+			}
 		}
 		return true
 	case KindRetransmit:

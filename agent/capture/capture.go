@@ -470,6 +470,8 @@ func (s *session) event(e *bpf.Event) {
 		s.packet(e, &t)
 	case bpf.KindWire:
 		s.wire(e)
+	case bpf.KindCgroup:
+		s.cgroups.Made(e.Cgroup, e.CgroupPath)
 	case bpf.KindOwner:
 		s.owners.set(e)
 		if e.Cgroup != 0 {

@@ -243,6 +243,43 @@ func TestCgroupsShortLived(t *testing.T) {
 	}
 }
 
+// TestCgroupsMade: a cgroup the kernel reports made is named from its
+// path, even once gone, after the root's place in the hierarchy was
+// learnt from one still there (a temporary directory is a root under a
+// cgroup namespace: its id is not the hierarchy root's).
+func TestCgroupsMade(t *testing.T) {
+	root := t.TempDir()
+	cg := NewCgroups(root)
+	if cg.prefixKnown {
+		t.Fatal("a temporary directory taken for the hierarchy's root")
+	}
+	cg.Made(999, "/ns/x/kubepods/gone")
+	if n := cg.names[999]; n != "" {
+		t.Errorf("named %q before the root's place was known", n)
+	}
+	p := filepath.Join(root, "kubepods", "c1")
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := inode(p)
+	cg.Made(id, "/ns/x/kubepods/c1")
+	if !cg.prefixKnown || cg.prefix != "/ns/x" {
+		t.Fatalf("prefix %q (known %v), want /ns/x", cg.prefix, cg.prefixKnown)
+	}
+	if n := cg.Name(id); n != "/kubepods/c1" {
+		t.Errorf("Name of the cgroup the prefix came from = %q", n)
+	}
+	cg.Made(12345, "/ns/x/kubepods/c2")
+	if n := cg.Name(12345); n != "/kubepods/c2" {
+		t.Errorf("Name of a made cgroup never on disk here = %q", n)
+	}
+	cg.Made(777, "/other/y")
+	cg.Made(778, "/ns/xy/z")
+	if cg.names[777] != "" || cg.names[778] != "" {
+		t.Errorf("cgroups outside the root named: %q, %q", cg.names[777], cg.names[778])
+	}
+}
+
 // FuzzParseTCP: arbitrary bytes and lengths never panic the header
 // parser, and what it accepts lies within the packet.
 func FuzzParseTCP(f *testing.F) {

@@ -21,15 +21,27 @@ import (
 type Cgroups struct {
 	root    string
 	names   map[uint64]string
-	live    map[uint64]bool // ids the last scan found
+	live    map[uint64]bool // ids the last scan found, and those made since
 	missed  map[uint64]bool // ids a scan did not find
 	scanned time.Time
 	took    time.Duration // the last scan's duration
+
+	// The root's path from the hierarchy's root, which the kernel's
+	// paths start with: "" at the hierarchy's root, something else under
+	// a cgroup namespace. Known once a made cgroup was found by its id.
+	prefix      string
+	prefixKnown bool
 }
+
+// rootID is the id of a cgroup v2 hierarchy's root.
+const rootID = 1
 
 // NewCgroups indexes the hierarchy under root.
 func NewCgroups(root string) *Cgroups {
 	c := &Cgroups{root: root, names: map[uint64]string{}, missed: map[uint64]bool{}}
+	if id, ok := inode(root); ok && id == rootID {
+		c.prefixKnown = true
+	}
 	c.scan()
 	return c
 }
@@ -62,16 +74,58 @@ func (c *Cgroups) scan() {
 		}
 		return nil
 	})
-	if len(c.names) > maxCgroups {
-		// Too many removed ones kept: forget them all.
-		for id := range c.names {
-			if !live[id] {
-				delete(c.names, id)
-			}
-		}
-	}
 	c.live = live
 	c.scanned, c.took = start, time.Since(start)
+	c.bound()
+}
+
+// bound forgets every removed cgroup once there are too many names.
+func (c *Cgroups) bound() {
+	if len(c.names) <= maxCgroups {
+		return
+	}
+	for id := range c.names {
+		if !c.live[id] {
+			delete(c.names, id)
+		}
+	}
+}
+
+// Made names a cgroup the kernel reports made (bpf.KindCgroup) from its
+// path, so that its sockets are named even when it is gone before their
+// packets are read. A path outside the root is none of the capture's.
+func (c *Cgroups) Made(id uint64, path string) {
+	if id == 0 || path == "" {
+		return
+	}
+	if !c.prefixKnown {
+		c.learnPrefix(id, path)
+		if !c.prefixKnown {
+			return // not known where the root is: no guessing
+		}
+	}
+	rel, ok := strings.CutPrefix(path, c.prefix)
+	if !ok || !strings.HasPrefix(rel, "/") || (c.prefix != "" && rel == "/") {
+		return
+	}
+	c.names[id], c.live[id] = rel, true
+	delete(c.missed, id)
+	c.bound()
+}
+
+// learnPrefix finds where the root lies in the hierarchy from a cgroup
+// the kernel named: the tail of its path that, under the root, is the
+// directory with its id.
+func (c *Cgroups) learnPrefix(id uint64, path string) {
+	for i := 0; i < len(path); i++ {
+		if path[i] != '/' {
+			continue
+		}
+		if got, ok := inode(filepath.Join(c.root, path[i:])); ok && got == id {
+			c.prefix, c.prefixKnown = path[:i], true
+			return
+		}
+	}
 }
 
 func inode(p string) (uint64, bool) {

@@ -83,28 +83,8 @@ func TestPIDFilter(t *testing.T) {
 // --cgroup path and by --container id prefix; the filter runs in the
 // kernel.
 func TestCgroupAndContainerFilters(t *testing.T) {
-	root, err := bpf.CgroupV2Root()
-	if err != nil {
-		peers.Skip(t, "%v", err)
-	}
-	var id [32]byte
-	rand.Read(id[:])
-	ctr := hex.EncodeToString(id[:])
-	rel := "/hoptap-test-" + ctr[:8] + "/cri-containerd-" + ctr + ".scope"
-	dir := filepath.Join(root, rel)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		peers.Skip(t, "cannot make a cgroup: %v", err)
-	}
-	t.Cleanup(func() {
-		// Empty cgroups can be removed once their processes are gone.
-		for range 50 {
-			if os.Remove(dir) == nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		os.Remove(filepath.Dir(dir))
-	})
+	ctr, rel, dir := containerCgroup(t)
+	t.Cleanup(func() { removeCgroup(dir) })
 	tb := peers.NewTestbed(t)
 	server, client := tb.Pod(t, 2), tb.Pod(t, 3)
 	twoServers(t, server, 10020, 10021, dir)
@@ -117,6 +97,76 @@ func TestCgroupAndContainerFilters(t *testing.T) {
 			l.stop(t)
 			onlyPort(t, peers.HoptapCalls(t, l.stdout.Bytes()), server, 10020, 2)
 		})
+	}
+}
+
+// containerCgroup makes a cgroup named the way containerd names a
+// container's: its container id, its path under the cgroup v2 root and
+// its directory.
+func containerCgroup(t *testing.T) (ctr, rel, dir string) {
+	t.Helper()
+	root, err := bpf.CgroupV2Root()
+	if err != nil {
+		peers.Skip(t, "%v", err)
+	}
+	var id [32]byte
+	rand.Read(id[:])
+	ctr = hex.EncodeToString(id[:])
+	rel = "/hoptap-test-" + ctr[:8] + "/cri-containerd-" + ctr + ".scope"
+	dir = filepath.Join(root, rel)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		peers.Skip(t, "cannot make a cgroup: %v", err)
+	}
+	return ctr, rel, dir
+}
+
+// removeCgroup removes a container's cgroup and its parent; an empty
+// cgroup can be removed once the kernel has let its last process go.
+func removeCgroup(dir string) {
+	for range 50 {
+		if os.Remove(dir) == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	os.Remove(filepath.Dir(dir))
+}
+
+// TestShortLivedContainerNamed: a container that is made, calls and is
+// removed between two reads of the ring (a Job's init container) is
+// still named in every comment of its packets: the kernel tells the
+// capture its cgroup's path when it is made.
+func TestShortLivedContainerNamed(t *testing.T) {
+	server, client := interopBed(t)
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	l := startCapture(t, "-o", "json", "-w", out, "--port", fmt.Sprint(serverPort))
+	bin := peers.Tool(t, "interop-client")
+	var rels []string
+	for range 3 {
+		_, rel, dir := containerCgroup(t)
+		rels = append(rels, rel)
+		cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" "$3" -server_host="$4" -server_port="$5" -use_tls=false -test_case=empty_unary`,
+			"sh", dir, client.NS, bin, server.Addr, fmt.Sprint(serverPort))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			removeCgroup(dir)
+			t.Fatalf("interop client in %s: %v\n%s", rel, err, b)
+		}
+		removeCgroup(dir)
+		if _, err := os.Stat(dir); err == nil {
+			t.Fatalf("cgroup %s still there after its client exited", dir)
+		}
+	}
+	waitCalls(t, l, 3)
+	l.stop(t)
+	tshark := peers.Tool(t, "tshark")
+	comments := string(peers.Run(t, tshark, "-r", out, "-Y", `frame.comment contains "comm=interop-client"`, "-T", "fields", "-e", "frame.comment"))
+	for _, rel := range rels {
+		if !strings.Contains(comments, "cgroup="+rel+" ") {
+			t.Errorf("no client packet names cgroup %s:\n%s", rel, comments)
+		}
+	}
+	if strings.Contains(comments, "cgroup=id:") {
+		t.Errorf("a client packet's cgroup is unnamed:\n%s", comments)
 	}
 }
 
