@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -272,6 +273,19 @@ func TestCgroupsMade(t *testing.T) {
 	cg.Made(12345, "/ns/x/kubepods/c2")
 	if n := cg.Name(12345); n != "/kubepods/c2" {
 		t.Errorf("Name of a made cgroup never on disk here = %q", n)
+	}
+	// A node making containers all day: the removed ones named stay
+	// bounded, the latest kept.
+	const many = maxGone + 3*maxMade
+	for i := range uint64(many) {
+		cg.Made(1<<40+i, fmt.Sprintf("/ns/x/kubepods/job-%d", i))
+	}
+	cg.scan()
+	if len(cg.gone) != maxGone || len(cg.names) > len(cg.live)+maxGone {
+		t.Errorf("%d names, %d live, %d gone after %d made and removed", len(cg.names), len(cg.live), len(cg.gone), many)
+	}
+	if cg.names[1<<40] != "" || cg.Name(1<<40+many-1) != fmt.Sprintf("/kubepods/job-%d", many-1) {
+		t.Errorf("the oldest removed is %q, the latest %q", cg.names[1<<40], cg.names[1<<40+many-1])
 	}
 	cg.Made(777, "/other/y")
 	cg.Made(778, "/ns/xy/z")

@@ -22,6 +22,8 @@ type Cgroups struct {
 	root    string
 	names   map[uint64]string
 	live    map[uint64]bool // ids the last scan found, and those made since
+	gone    []uint64        // named ids removed, oldest first, at most maxGone
+	made    int             // ids made since the last scan
 	missed  map[uint64]bool // ids a scan did not find
 	scanned time.Time
 	took    time.Duration // the last scan's duration
@@ -38,7 +40,7 @@ const rootID = 1
 
 // NewCgroups indexes the hierarchy under root.
 func NewCgroups(root string) *Cgroups {
-	c := &Cgroups{root: root, names: map[uint64]string{}, missed: map[uint64]bool{}}
+	c := &Cgroups{root: root, names: map[uint64]string{}, live: map[uint64]bool{}, missed: map[uint64]bool{}}
 	if id, ok := inode(root); ok && id == rootID {
 		c.prefixKnown = true
 	}
@@ -46,8 +48,17 @@ func NewCgroups(root string) *Cgroups {
 	return c
 }
 
-// maxCgroups bounds the index; a node has far fewer.
-const maxCgroups = 1 << 16
+const (
+	// maxCgroups bounds the index of live cgroups; a node has far fewer.
+	maxCgroups = 1 << 16
+	// maxGone bounds the removed cgroups still named, latest kept: a
+	// removed container's packets come within seconds, and a node making
+	// Jobs all day must not grow the index.
+	maxGone = 4096
+	// maxMade rescans after this many cgroups made, to learn which of
+	// them are gone.
+	maxMade = 1024
+)
 
 // Scans for ids never seen are spaced by at least ten times a scan's
 // duration (and 10 ms), so a flood of unknown ids costs at most a tenth
@@ -74,21 +85,19 @@ func (c *Cgroups) scan() {
 		}
 		return nil
 	})
-	c.live = live
-	c.scanned, c.took = start, time.Since(start)
-	c.bound()
-}
-
-// bound forgets every removed cgroup once there are too many names.
-func (c *Cgroups) bound() {
-	if len(c.names) <= maxCgroups {
-		return
-	}
-	for id := range c.names {
-		if !c.live[id] {
-			delete(c.names, id)
+	for id := range c.live {
+		if !live[id] {
+			c.gone = append(c.gone, id)
 		}
 	}
+	if n := len(c.gone) - maxGone; n > 0 {
+		for _, id := range c.gone[:n] {
+			delete(c.names, id)
+		}
+		c.gone = append(c.gone[:0], c.gone[n:]...)
+	}
+	c.live, c.made = live, 0
+	c.scanned, c.took = start, time.Since(start)
 }
 
 // Made names a cgroup the kernel reports made (bpf.KindCgroup) from its
@@ -110,7 +119,9 @@ func (c *Cgroups) Made(id uint64, path string) {
 	}
 	c.names[id], c.live[id] = rel, true
 	delete(c.missed, id)
-	c.bound()
+	if c.made++; c.made >= maxMade {
+		c.scan()
+	}
 }
 
 // learnPrefix finds where the root lies in the hierarchy from a cgroup
