@@ -484,25 +484,37 @@ func (e *e2e) checkCapture(t *testing.T, tshark string) {
 	comments := string(peers.Run(t, tshark, "-r", out, "-T", "fields", "-e", "frame.comment"))
 	for _, w := range []string{"node ", "comm=interop-client", "comm=interop-server", "pod=" + ns + "/captured-", "pod=" + ns + "/" + pod} {
 		if !strings.Contains(comments, w) {
-			t.Errorf("no pcapng comment has %q; the client's say:\n%s", w, clientComments(comments))
+			cs := clientComments(comments)
+			t.Errorf("no pcapng comment has %q; the client's say:\n%s", w, strings.Join(cs[:min(len(cs), 20)], "\n"))
 		}
+	}
+	// Each case ran in a container of its own that lived for a moment;
+	// every packet of theirs still names its pod.
+	cs := clientComments(comments)
+	for _, l := range cs {
+		if !strings.Contains(l, " pod=") {
+			t.Errorf("a client packet names no pod: %s", l)
+		}
+	}
+	if len(cs) > 0 {
+		t.Logf("%d distinct comments on the client's packets, e.g. %s", len(cs), cs[len(cs)-1])
 	}
 }
 
 // clientComments lists the distinct comments of the interop client's
-// packets, up to their socket, to show what the capture knew of it.
-func clientComments(comments string) string {
+// packets, up to their socket: what the capture knew of it.
+func clientComments(comments string) []string {
 	var out []string
 	for _, l := range strings.Split(comments, "\n") {
 		if !strings.Contains(l, "comm=interop-client") {
 			continue
 		}
 		l, _, _ = strings.Cut(l, " sock=")
-		if !slices.Contains(out, l) && len(out) < 20 {
+		if !slices.Contains(out, l) {
 			out = append(out, l)
 		}
 	}
-	return strings.Join(out, "\n")
+	return out
 }
 
 // checkUpgrade rolls the DaemonSet to a new image tag while a soak calls
