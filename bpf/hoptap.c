@@ -1302,8 +1302,8 @@ int hoptap_retransmit(struct retransmit_args *args)
 }
 
 // The layout of /sys/kernel/tracing/events/cgroup/cgroup_mkdir/format
-// (stable since Linux 4.13; the path is a __data_loc string: offset in
-// the low half, length in the high).
+// since Linux 5.5 (64-bit ids; hoptap needs 5.8). The path is a
+// __data_loc string: offset in the low half, length in the high.
 struct cgroup_mkdir_args {
 	__u64 common;
 	int root;
