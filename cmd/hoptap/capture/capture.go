@@ -87,8 +87,8 @@ priority-guard") raises it to niceness 10 (--nice) while its ring buffer
 is half full or it is starved, so that nothing is lost for want of CPU;
 --background=false keeps it at that niceness throughout. It reads the
 kernel's events in batches: output trails the traffic by up to a quarter
-of a second on a terminal (and with -w -), by up to a second into a file
-or a pipe, where fewer wake-ups save CPU (--update-interval).
+of a second on a terminal (and with -w - or -c), by up to a second into
+a file or a pipe, where fewer wake-ups save CPU (--update-interval).
 
 --wire also stamps the same segments where they cross chosen interfaces
 of this host (tcx, Linux 6.6+): a pod's host-side veth, a bridge port,
@@ -146,7 +146,7 @@ agent reached directly.`,
 	f.BoolVar(&o.background, "idle", true, "")
 	f.MarkDeprecated("idle", "use --background (the capture now waits in SCHED_BATCH at niceness 19, not the idle class)")
 	f.IntVar(&o.procs, "procs", 1, "Go processors to run on (GOMAXPROCS): 1 keeps the ring's reader and the decoder on one core's caches; GOMAXPROCS in the environment wins")
-	f.DurationVar(&o.update, "update-interval", 0, "local capture: longest the kernel's events wait before they are decoded and printed, 10ms to 5s (default: 250ms when standard output is a terminal or -w -, else 1s: each wake-up costs the capture its caches again)")
+	f.DurationVar(&o.update, "update-interval", 0, "local capture: longest the kernel's events wait before they are decoded and printed, 10ms to 5s (default: 250ms when standard output is a terminal, with -w - or with -c, else 1s: each wake-up costs the capture its caches again)")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
@@ -360,7 +360,9 @@ const (
 // pollInterval is the longest the kernel's events wait before they are
 // decoded and printed: --update-interval, else watchedInterval while
 // standard output is a terminal or the pcapng stream of -w - (which
-// Wireshark shows live), else unwatchedInterval.
+// Wireshark shows live) or with -c (whose caller waits for the capture
+// to end, as tcpdump's does once it has the packets), else
+// unwatchedInterval.
 func (o *options) pollInterval(stdout io.Writer) (time.Duration, error) {
 	if o.update != 0 {
 		if o.update < 10*time.Millisecond || o.update > 5*time.Second {
@@ -368,7 +370,7 @@ func (o *options) pollInterval(stdout io.Writer) (time.Duration, error) {
 		}
 		return o.update, nil
 	}
-	if o.write == "-" || isTerminal(stdout) {
+	if o.write == "-" || o.count > 0 || isTerminal(stdout) {
 		return watchedInterval, nil
 	}
 	return unwatchedInterval, nil

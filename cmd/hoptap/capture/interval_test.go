@@ -28,6 +28,7 @@ func TestPollInterval(t *testing.T) {
 		{"not a file", options{}, &bytes.Buffer{}, unwatchedInterval},
 		{"pcapng stream", options{write: "-"}, w, watchedInterval},
 		{"pcapng file", options{write: "out.pcapng"}, w, unwatchedInterval},
+		{"-c into a file", options{write: "out.pcapng", count: 5}, w, watchedInterval},
 		{"flag", options{update: 40 * time.Millisecond}, w, 40 * time.Millisecond},
 		{"flag over -w -", options{write: "-", update: 2 * time.Second}, w, 2 * time.Second},
 	}
