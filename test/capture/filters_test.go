@@ -170,6 +170,53 @@ func TestShortLivedContainerNamed(t *testing.T) {
 	}
 }
 
+// TestNamespacedRootNamesShortLived is TestShortLivedContainerNamed
+// where the capture's cgroup root is a cgroup namespace's view of a
+// subtree, as on a kind node: the kernel's paths start above that root,
+// and the capture learns where from a cgroup still there (made first
+// here, as a pod's cgroup is made before its containers').
+func TestNamespacedRootNamesShortLived(t *testing.T) {
+	_, _, top := containerCgroup(t)
+	t.Cleanup(func() { removeCgroup(top) })
+	view := t.TempDir()
+	// A process in top unshares its cgroup namespace and mounts cgroup2
+	// in the test's mount namespace: the mount's root is top.
+	if b, err := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec unshare -C mount -t cgroup2 none "$2"`, "sh", top, view).CombinedOutput(); err != nil {
+		peers.Skip(t, "cannot mount a cgroup namespace's view: %v: %s", err, b)
+	}
+	t.Cleanup(func() { exec.Command("umount", view).Run() })
+	server, client := interopBed(t)
+	out := filepath.Join(t.TempDir(), "out.pcapng")
+	l := startCapture(t, "-o", "json", "-w", out, "--port", fmt.Sprint(serverPort), "--cgroup-root", view)
+	pod := filepath.Join(top, "pod")
+	if err := os.Mkdir(pod, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(pod) })
+	short := filepath.Join(pod, "short")
+	if err := os.Mkdir(short, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" "$3" -server_host="$4" -server_port="$5" -use_tls=false -test_case=empty_unary`,
+		"sh", short, client.NS, peers.Tool(t, "interop-client"), server.Addr, fmt.Sprint(serverPort))
+	b, err := cmd.CombinedOutput()
+	for range 50 {
+		if os.Remove(short) == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("interop client: %v\n%s", err, b)
+	}
+	waitCalls(t, l, 1)
+	l.stop(t)
+	comments := string(peers.Run(t, peers.Tool(t, "tshark"), "-r", out, "-Y", `frame.comment contains "comm=interop-client"`, "-T", "fields", "-e", "frame.comment"))
+	if !strings.Contains(comments, "cgroup=/pod/short ") || strings.Contains(comments, "cgroup=id:") {
+		t.Errorf("the client's packets do not all name /pod/short under the namespace's root:\n%s", comments)
+	}
+}
+
 // TestWriteToStdout pipes "capture -w -" into tshark, as into
 // "wireshark -k -i -".
 func TestWriteToStdout(t *testing.T) {
