@@ -120,16 +120,38 @@ func containerCgroup(t *testing.T) (ctr, rel, dir string) {
 	return ctr, rel, dir
 }
 
-// removeCgroup removes a container's cgroup and its parent; an empty
-// cgroup can be removed once the kernel has let its last process go.
+// removeCgroup removes a container's cgroup and its parent.
 func removeCgroup(dir string) {
+	removeEmptyCgroup(dir)
+	os.Remove(filepath.Dir(dir))
+}
+
+// removeEmptyCgroup removes a cgroup whose processes exited: it can be
+// removed once the kernel has let the last one go, within 5 s.
+func removeEmptyCgroup(dir string) {
 	for range 50 {
 		if os.Remove(dir) == nil {
-			break
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	os.Remove(filepath.Dir(dir))
+}
+
+// clientInCgroup runs the interop client's empty_unary in the cgroup
+// dir, as a container's only process, and removes the cgroup once it
+// exited.
+func clientInCgroup(t *testing.T, dir string, client, server peers.Pod) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" "$3" -server_host="$4" -server_port="$5" -use_tls=false -test_case=empty_unary`,
+		"sh", dir, client.NS, peers.Tool(t, "interop-client"), server.Addr, fmt.Sprint(serverPort))
+	b, err := cmd.CombinedOutput()
+	removeEmptyCgroup(dir)
+	if err != nil {
+		t.Fatalf("interop client in %s: %v\n%s", dir, err, b)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("cgroup %s still there after its client exited", dir)
+	}
 }
 
 // TestShortLivedContainerNamed: a container that is made, calls and is
@@ -140,21 +162,12 @@ func TestShortLivedContainerNamed(t *testing.T) {
 	server, client := interopBed(t)
 	out := filepath.Join(t.TempDir(), "out.pcapng")
 	l := startCapture(t, "-o", "json", "-w", out, "--port", fmt.Sprint(serverPort))
-	bin := peers.Tool(t, "interop-client")
 	var rels []string
 	for range 3 {
 		_, rel, dir := containerCgroup(t)
 		rels = append(rels, rel)
-		cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" "$3" -server_host="$4" -server_port="$5" -use_tls=false -test_case=empty_unary`,
-			"sh", dir, client.NS, bin, server.Addr, fmt.Sprint(serverPort))
-		if b, err := cmd.CombinedOutput(); err != nil {
-			removeCgroup(dir)
-			t.Fatalf("interop client in %s: %v\n%s", rel, err, b)
-		}
-		removeCgroup(dir)
-		if _, err := os.Stat(dir); err == nil {
-			t.Fatalf("cgroup %s still there after its client exited", dir)
-		}
+		clientInCgroup(t, dir, client, server)
+		os.Remove(filepath.Dir(dir))
 	}
 	waitCalls(t, l, 3)
 	l.stop(t)
@@ -197,18 +210,7 @@ func TestNamespacedRootNamesShortLived(t *testing.T) {
 	if err := os.Mkdir(short, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec ip netns exec "$2" "$3" -server_host="$4" -server_port="$5" -use_tls=false -test_case=empty_unary`,
-		"sh", short, client.NS, peers.Tool(t, "interop-client"), server.Addr, fmt.Sprint(serverPort))
-	b, err := cmd.CombinedOutput()
-	for range 50 {
-		if os.Remove(short) == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("interop client: %v\n%s", err, b)
-	}
+	clientInCgroup(t, short, client, server)
 	waitCalls(t, l, 1)
 	l.stop(t)
 	comments := string(peers.Run(t, peers.Tool(t, "tshark"), "-r", out, "-Y", `frame.comment contains "comm=interop-client"`, "-T", "fields", "-e", "frame.comment"))
