@@ -397,6 +397,7 @@ func (e *e2e) checkMetrics(t *testing.T) {
 func (e *e2e) checkCapture(t *testing.T, tshark string) {
 	pod := strings.TrimSpace(string(e.kubectl(t, "-n", ns, "get", "pods", "-l", "app=interop-server", "-o", "jsonpath={.items[0].metadata.name}")))
 	out := filepath.Join(t.TempDir(), "out.pcapng")
+	peers.KeepOnFailure(t, out)
 	var stdout, stderr peers.SyncBuffer
 	cmd := exec.Command(e.hoptap, "capture", "--kubeconfig", e.kubeconfig, "--pod", ns+"/"+pod, "-o", "json", "-w", out)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -481,6 +482,10 @@ func (e *e2e) checkCapture(t *testing.T, tshark string) {
 	}
 	ours := calls()
 	peers.Agree(t, ours, theirs)
+	if t.Failed() {
+		// Its summary counts what it lost, in the kernel or on the way.
+		t.Logf("hoptap capture --pod said:\n%s", stderr.Bytes())
+	}
 	comments := string(peers.Run(t, tshark, "-r", out, "-T", "fields", "-e", "frame.comment"))
 	for _, w := range []string{"node ", "comm=interop-client", "comm=interop-server", "pod=" + ns + "/captured-", "pod=" + ns + "/" + pod} {
 		if !strings.Contains(comments, w) {
