@@ -128,7 +128,10 @@ func (f *pdmlField) walk(fn func(*pdmlField)) {
 // decoding to its value.
 func TsharkCalls(t testing.TB, tshark, file string, ports []int) []Call {
 	t.Helper()
-	args := []string{"-r", file, "-T", "pdml", "-2"}
+	// A socket's ingress sees segments in the order they arrived, which
+	// two CPUs can swap; tshark leaves such a stream unreassembled (and
+	// a call's trailers unread) unless told to reorder it, as TCP does.
+	args := []string{"-r", file, "-T", "pdml", "-2", "-o", "tcp.reassemble_out_of_order:TRUE"}
 	for _, p := range ports {
 		args = append(args, "-d", fmt.Sprintf("tcp.port==%d,http2", p))
 	}
