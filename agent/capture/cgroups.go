@@ -114,8 +114,8 @@ func (c *Cgroups) Made(id uint64, path string) {
 		}
 	}
 	rel, ok := strings.CutPrefix(path, c.prefix)
-	if !ok || !strings.HasPrefix(rel, "/") || (c.prefix != "" && rel == "/") {
-		return
+	if !ok || len(rel) < 2 || rel[0] != '/' {
+		return // outside the root, or the root itself (never made)
 	}
 	c.names[id], c.live[id] = rel, true
 	delete(c.missed, id)

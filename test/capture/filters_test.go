@@ -154,6 +154,13 @@ func clientInCgroup(t *testing.T, dir string, client, server peers.Pod) {
 	}
 }
 
+// clientComments is the pcapng comments of the interop client's packets
+// in file, as tshark reads them, one a line.
+func clientComments(t *testing.T, file string) string {
+	t.Helper()
+	return string(peers.Run(t, peers.Tool(t, "tshark"), "-r", file, "-Y", `frame.comment contains "comm=interop-client"`, "-T", "fields", "-e", "frame.comment"))
+}
+
 // TestShortLivedContainerNamed: a container that is made, calls and is
 // removed between two reads of the ring (a Job's init container) is
 // still named in every comment of its packets: the kernel tells the
@@ -171,8 +178,7 @@ func TestShortLivedContainerNamed(t *testing.T) {
 	}
 	waitCalls(t, l, 3)
 	l.stop(t)
-	tshark := peers.Tool(t, "tshark")
-	comments := string(peers.Run(t, tshark, "-r", out, "-Y", `frame.comment contains "comm=interop-client"`, "-T", "fields", "-e", "frame.comment"))
+	comments := clientComments(t, out)
 	for _, rel := range rels {
 		if !strings.Contains(comments, "cgroup="+rel+" ") {
 			t.Errorf("no client packet names cgroup %s:\n%s", rel, comments)
@@ -213,7 +219,7 @@ func TestNamespacedRootNamesShortLived(t *testing.T) {
 	clientInCgroup(t, short, client, server)
 	waitCalls(t, l, 1)
 	l.stop(t)
-	comments := string(peers.Run(t, peers.Tool(t, "tshark"), "-r", out, "-Y", `frame.comment contains "comm=interop-client"`, "-T", "fields", "-e", "frame.comment"))
+	comments := clientComments(t, out)
 	if !strings.Contains(comments, "cgroup=/pod/short ") || strings.Contains(comments, "cgroup=id:") {
 		t.Errorf("the client's packets do not all name /pod/short under the namespace's root:\n%s", comments)
 	}
