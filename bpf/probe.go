@@ -324,6 +324,20 @@ type Probe struct {
 	poll       atomic.Int64 // the longest the reader sleeps (a time.Duration)
 	elidable   bool         // opened with ElideControl
 	wire       []WireInterface
+	// Pause: the per-packet hooks' links (nil while paused), and
+	// whether Stop has closed them for good.
+	pauseMu sync.Mutex
+	packet  []packetHook
+	stopped bool
+}
+
+// packetHook is a program that runs per packet, and its link while
+// attached.
+type packetHook struct {
+	prog   *ebpf.Program
+	attach ebpf.AttachType
+	what   string
+	link   link.Link
 }
 
 // PollInterval is the longest an event waits in the ring buffer when
@@ -530,17 +544,19 @@ func (p *Probe) attach() error {
 		attach   ebpf.AttachType
 		what     string
 		required bool
+		packet   bool // runs per packet: Pause detaches it
 	}{
-		{p.objs.HoptapIngress, ebpf.AttachCGroupInetIngress, "cgroup_skb ingress", true},
-		{p.objs.HoptapEgress, ebpf.AttachCGroupInetEgress, "cgroup_skb egress", true},
-		{p.objs.HoptapSockops, ebpf.AttachCGroupSockOps, "sock_ops (connection lifecycle and RTT)", false},
-		{p.objs.HoptapSockCreate, ebpf.AttachCGroupInetSockCreate, "sock_create (process attribution)", false},
-		{p.objs.HoptapConnect4, ebpf.AttachCGroupInet4Connect, "connect4 (process attribution)", false},
-		{p.objs.HoptapConnect6, ebpf.AttachCGroupInet6Connect, "connect6 (process attribution)", false},
-		{p.objs.HoptapGetsockname4, ebpf.AttachCgroupInet4GetSockname, "getsockname4 (process attribution)", false},
-		{p.objs.HoptapGetsockname6, ebpf.AttachCgroupInet6GetSockname, "getsockname6 (process attribution)", false},
-		{p.objs.HoptapGetpeername4, ebpf.AttachCgroupInet4GetPeername, "getpeername4 (process attribution)", false},
-		{p.objs.HoptapGetpeername6, ebpf.AttachCgroupInet6GetPeername, "getpeername6 (process attribution)", false},
+		{p.objs.HoptapIngress, ebpf.AttachCGroupInetIngress, "cgroup_skb ingress", true, true},
+		{p.objs.HoptapEgress, ebpf.AttachCGroupInetEgress, "cgroup_skb egress", true, true},
+		// RTT callbacks run per ACK.
+		{p.objs.HoptapSockops, ebpf.AttachCGroupSockOps, "sock_ops (connection lifecycle and RTT)", false, true},
+		{p.objs.HoptapSockCreate, ebpf.AttachCGroupInetSockCreate, "sock_create (process attribution)", false, false},
+		{p.objs.HoptapConnect4, ebpf.AttachCGroupInet4Connect, "connect4 (process attribution)", false, false},
+		{p.objs.HoptapConnect6, ebpf.AttachCGroupInet6Connect, "connect6 (process attribution)", false, false},
+		{p.objs.HoptapGetsockname4, ebpf.AttachCgroupInet4GetSockname, "getsockname4 (process attribution)", false, false},
+		{p.objs.HoptapGetsockname6, ebpf.AttachCgroupInet6GetSockname, "getsockname6 (process attribution)", false, false},
+		{p.objs.HoptapGetpeername4, ebpf.AttachCgroupInet4GetPeername, "getpeername4 (process attribution)", false, false},
+		{p.objs.HoptapGetpeername6, ebpf.AttachCgroupInet6GetPeername, "getpeername6 (process attribution)", false, false},
 	}
 	for _, h := range hooks {
 		l, err := link.AttachRawLink(link.RawLinkOptions{Target: int(cg.Fd()), Program: h.prog, Attach: h.attach})
@@ -549,6 +565,8 @@ func (p *Probe) attach() error {
 			return fmt.Errorf("attaching %s at %s: %w (needs bpf_link support, Linux 5.7+)", h.what, p.cgroupRoot, err)
 		case err != nil:
 			p.warnings = append(p.warnings, fmt.Sprintf("%s not attached: %v", h.what, err))
+		case h.packet:
+			p.packet = append(p.packet, packetHook{prog: h.prog, attach: h.attach, what: h.what, link: l})
 		default:
 			p.links = append(p.links, l)
 		}
@@ -929,6 +947,47 @@ func (p *Probe) SetPollInterval(d time.Duration) {
 	}
 }
 
+// Pause detaches the programs that run per packet (cgroup_skb, and
+// sock_ops for its RTT callbacks), or attaches them again: while paused
+// the traffic runs as with no capture at all, and the decoder sees a
+// gap in every connection that sent meanwhile. make bench-capture
+// alternates the two within one run of traffic, so that the machine's
+// drift between runs does not hide what the capture costs. After Stop
+// it does nothing.
+func (p *Probe) Pause(paused bool) error {
+	p.pauseMu.Lock()
+	defer p.pauseMu.Unlock()
+	if p.stopped {
+		return nil
+	}
+	if paused {
+		for i := range p.packet {
+			if h := &p.packet[i]; h.link != nil {
+				h.link.Close()
+				h.link = nil
+			}
+		}
+		return nil
+	}
+	cg, err := os.Open(p.cgroupRoot)
+	if err != nil {
+		return fmt.Errorf("opening cgroup root %s: %w", p.cgroupRoot, err)
+	}
+	defer cg.Close()
+	for i := range p.packet {
+		h := &p.packet[i]
+		if h.link != nil {
+			continue
+		}
+		l, err := link.AttachRawLink(link.RawLinkOptions{Target: int(cg.Fd()), Program: h.prog, Attach: h.attach})
+		if err != nil {
+			return fmt.Errorf("attaching %s again: %w", h.what, err)
+		}
+		h.link = l
+	}
+	return nil
+}
+
 // SetTwinPayload says whether stamped twins (Options.StampTwins) carry
 // their payload too: on while someone records the packets themselves,
 // off to copy each segment once. It takes effect at once.
@@ -1021,6 +1080,14 @@ func (p *Probe) Counters() (Counters, error) {
 // still holds and closes. Counters stay readable until Close.
 func (p *Probe) Stop() {
 	p.stopOnce.Do(func() {
+		p.pauseMu.Lock()
+		p.stopped = true
+		for _, h := range p.packet {
+			if h.link != nil {
+				h.link.Close()
+			}
+		}
+		p.pauseMu.Unlock()
 		for _, l := range p.links {
 			l.Close()
 		}

@@ -15,10 +15,11 @@ so: on this shared VM's noise it could go either way.
 Usage: bench-capture-report.py WORKDIR ROUNDS RATE_ROUNDS RATE off CONFIG...
 """
 import json
-from math import comb
 import re
 import statistics
 import sys
+
+from benchstats import judged, median_ci, verdict
 
 work, names = sys.argv[1], sys.argv[5:]
 rounds_of = {"sat": int(sys.argv[2]), "rate": int(sys.argv[3])}
@@ -49,36 +50,6 @@ def capture(kind, r, cap):
     kernel = float(b.group(1)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[b.group(2)] if b else None
     return {"events": int(k.group(1)), "lost": int(k.group(2)) + int(m.group(5)), "calls": int(m.group(4)),
             "cpu": cpu, "elapsed": elapsed, "raises": int(p.group(1)) if p else None, "kernel": kernel}
-
-
-def verdict(ok):
-    return "MET" if ok else "NOT MET"
-
-
-def median_ci(values, level=0.95):
-    """The interval of order statistics that holds the true median with at
-    least probability level (or as near as the rounds allow), and that
-    probability: for n values, [x(k), x(n+1-k)] misses it with
-    probability 2 P(Binomial(n, 1/2) < k)."""
-    xs, n = sorted(values), len(values)
-    if n == 0:
-        return 0, 0, 0
-    k = 1
-    cdf = [sum(comb(n, i) for i in range(j)) / 2 ** n for j in range(n + 2)]
-    for j in range(1, n // 2 + 1):
-        if 2 * cdf[j] <= 1 - level:
-            k = j
-    return xs[k - 1], xs[n - k], 1 - 2 * cdf[k]
-
-
-def judged(value, lo, hi, target, unit, conf):
-    """A target's verdict on the median, with the interval, and whether
-    the interval spans the target."""
-    v = verdict(value <= target)
-    note = f"interval {lo:.2f} to {hi:.2f} {unit} ({conf * 100:.0f} %)"
-    if lo <= target < hi:
-        note += ": spans the target, within this machine's noise"
-    return f"{v:<8} {note}"
 
 
 print()

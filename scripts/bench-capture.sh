@@ -30,23 +30,38 @@
 # differ by tens of percent here), so each round measures it
 # BENCH_RATE_REPEATS times, each a round of its own in the report.
 #
-# Settings (environment): BENCH_ROUNDS (5), BENCH_RATE_REPEATS (2),
+# Then the alternating part (scripts/bench-alternate.py), on which the
+# throughput and p99 targets are judged: for each capture configuration
+# one capture stays up through BENCH_ALTERNATE_RUNS ghz runs of
+# BENCH_ALTERNATE_RUN_SECONDS each (at saturation, then at the fixed
+# rate), its per-packet programs detached and attached again by turns
+# of BENCH_ALTERNATE seconds (hoptap capture --alternate, reading the
+# ring every 250 ms as on a terminal). Each "on" turn is held against
+# the two "off" turns beside it: a second from the next differs here by
+# a few percent, runs minutes apart by tens. BENCH_ALTERNATE=0 leaves
+# this part out.
+#
+# Settings (environment): BENCH_ROUNDS (3), BENCH_RATE_REPEATS (1),
 # BENCH_SAT_CALLS (60000 calls per saturation run), BENCH_CONCURRENCY
 # (50), BENCH_CONNECTIONS (10), BENCH_RATE (fixed rate in calls/s;
 # default half the first saturation run's rate), BENCH_RATE_SECONDS (5),
 # BENCH_CAPTURE_ARGS (one capture configuration's output flags instead
-# of the four), HOPTAP (default bin/hoptap).
+# of the four), BENCH_ALTERNATE (1), BENCH_ALTERNATE_RUNS (6),
+# BENCH_ALTERNATE_RUN_SECONDS (20), HOPTAP (default bin/hoptap).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-ROUNDS=${BENCH_ROUNDS:-5}
-REPEATS=${BENCH_RATE_REPEATS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
+REPEATS=${BENCH_RATE_REPEATS:-1}
 SAT_CALLS=${BENCH_SAT_CALLS:-60000}
 CONC=${BENCH_CONCURRENCY:-50}
 CONNS=${BENCH_CONNECTIONS:-10}
 RATE=${BENCH_RATE:-}
 RATE_SECS=${BENCH_RATE_SECONDS:-5}
+ALT=${BENCH_ALTERNATE:-1}
+ALT_RUNS=${BENCH_ALTERNATE_RUNS:-6}
+ALT_SECS=${BENCH_ALTERNATE_RUN_SECONDS:-20}
 HOPTAP=${HOPTAP:-$here/bin/hoptap}
 TOOLS=$here/.tools/bin
 export PATH="$TOOLS:$PATH:/usr/sbin:/sbin"
@@ -137,4 +152,36 @@ for r in $(seq "$ROUNDS"); do
 done
 
 python3 "$here/scripts/bench-capture-report.py" "$work" "$ROUNDS" $((ROUNDS * REPEATS)) "$RATE" "${names[@]}"
+
+# alternate KIND NAME FLAGS: one capture up through ALT_RUNS ghz runs,
+# off and on by turns; each run's turns are kept (bench-alternate.py
+# windows) and ghz's report of every call dropped, some tens of MB.
+# A turn's first 0.3 s are left out: the last events of an "on" turn
+# are read (every 250 ms) and decoded at the start of the next.
+alternate() {
+	local kind=$1 name=$2 flags=$3 out="$work/alt-$1-$2" k args=()
+	if [ "$kind" = rate ]; then args=(--rps "$RATE"); fi
+	# shellcheck disable=SC2086
+	"$HOPTAP" capture $flags --port $port --alternate "${ALT}s" --update-interval 250ms >/dev/null 2>"$out.capture" &
+	local cap=$!
+	pids+=("$cap")
+	wait_line "$out.capture" "capturing at" "$cap" 100
+	for k in $(seq "$ALT_RUNS"); do
+		ghz_run "$out-$k.json" "${args[@]}" -z "${ALT_SECS}s"
+		python3 "$here/scripts/bench-alternate.py" windows "$out-$k.json" "$out.capture" 0.3 >"$out-$k.windows"
+		rm -f "$out-$k.json"
+	done
+	kill -INT "$cap"
+	wait "$cap" || die "capture failed: $(cat "$out.capture")"
+}
+if [ "$ALT" != 0 ]; then
+	note "alternating: one capture a configuration through $ALT_RUNS runs of ${ALT_SECS}s, off and on by turns of ${ALT}s"
+	for c in "${configs[@]}"; do
+		for kind in sat rate; do
+			note "alternating, capture ${c%%=*}, $([ $kind = sat ] && echo saturation || echo "fixed rate $RATE/s")"
+			alternate "$kind" "${c%%=*}" "${c#*=}"
+		done
+	done
+	python3 "$here/scripts/bench-alternate.py" report "$work" "$RATE" "${ons[@]}"
+fi
 steal_report

@@ -47,6 +47,7 @@ type options struct {
 	background bool
 	procs      int
 	update     time.Duration
+	alternate  time.Duration
 	agent      string
 	// Through Kubernetes (kube.go).
 	node, pod      string
@@ -147,6 +148,10 @@ agent reached directly.`,
 	f.MarkDeprecated("idle", "use --background (the capture now waits in SCHED_BATCH at niceness 19, not the idle class)")
 	f.IntVar(&o.procs, "procs", 1, "Go processors to run on (GOMAXPROCS): 1 keeps the ring's reader and the decoder on one core's caches; GOMAXPROCS in the environment wins")
 	f.DurationVar(&o.update, "update-interval", 0, "local capture: longest the kernel's events wait before they are decoded and printed, 10ms to 5s (default: 250ms when standard output is a terminal, with -w - or with -c, else 1s: each wake-up costs the capture its caches again)")
+	// For make bench-capture: capture off and on by turns within one
+	// run of traffic, each switch on standard error with its time.
+	f.DurationVar(&o.alternate, "alternate", 0, "detach and attach the per-packet programs by turns, each this long, printing \"alternate: on|off UNIXNANOS\" to standard error (for make bench-capture)")
+	f.MarkHidden("alternate")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
 	f.StringVar(&o.node, "node", "", "stream from the agent on this Kubernetes node, through the API server (kubeconfig)")
@@ -306,6 +311,9 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 				fmt.Fprintf(stderr, "hoptap: warning: %s\n", w)
 			}
 			started = len(p.Warnings())
+			if o.alternate > 0 {
+				go alternate(ctx, p, o.alternate, stderr)
+			}
 			if !o.Quiet {
 				fmt.Fprintf(stderr, "hoptap: capturing at cgroup v2 root %s (egress and ingress of every socket)%s%s; Ctrl-C stops\n", p.CgroupRoot(), wireNote(p.Wire()), o.describe())
 			}
@@ -328,6 +336,29 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 		printSummary(stderr, sum)
 	}
 	return err
+}
+
+// alternate pauses the probe's per-packet programs and resumes them by
+// turns, every, until ctx ends (--alternate). The switch's time is taken
+// once it is done, so the traffic after it is what the line says.
+func alternate(ctx context.Context, p *bpf.Probe, every time.Duration, stderr io.Writer) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	fmt.Fprintf(stderr, "alternate: on %d\n", time.Now().UnixNano())
+	for on := true; ; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		on = !on
+		if err := p.Pause(!on); err != nil {
+			fmt.Fprintf(stderr, "hoptap: warning: --alternate: %v\n", err)
+			return
+		}
+		state := map[bool]string{true: "on", false: "off"}[on]
+		fmt.Fprintf(stderr, "alternate: %s %d\n", state, time.Now().UnixNano())
+	}
 }
 
 func (o *options) probeOptions() (bpf.Options, error) {
