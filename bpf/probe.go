@@ -1039,6 +1039,8 @@ func (p *Probe) RunStats() ([]ProgramStat, error) {
 		prog *ebpf.Program
 	}{
 		{"egress", p.objs.HoptapEgress}, {"ingress", p.objs.HoptapIngress},
+		// Its RTT callback runs per ACK, in the traffic's path too.
+		{"sock_ops", p.objs.HoptapSockops},
 		{"wire egress", p.objs.HoptapWireEgress}, {"wire ingress", p.objs.HoptapWireIngress},
 	}
 	var out []ProgramStat

@@ -804,22 +804,33 @@ func TestCountStops(t *testing.T) {
 
 // TestBPFStats: with --bpf-stats the summary says how often the packet
 // programs ran and for how long; every packet the capture kept, and
-// every second observation it counted, is one of those runs.
+// every second observation it counted, is one of those runs. sock_ops
+// ran too, for the demo's connections.
 func TestBPFStats(t *testing.T) {
 	l := demoUnder(t, 2, "--bpf-stats", "--calls")
 	sum := l.stderr.String()
-	var egress, ingress, both, egressRuns, ingressRuns uint64
-	var egressEach, ingressEach string
+	var egress, ingress, both uint64
+	runs := map[string]uint64{}
 	for _, line := range strings.Split(sum, "\n") {
 		if strings.HasPrefix(line, "capture: ") {
 			fmt.Sscanf(line[strings.Index(line, "(")+1:], "%d egress, %d ingress; %d seen", &egress, &ingress, &both)
 		}
-		if strings.HasPrefix(line, "kernel: programs ") {
-			fmt.Sscanf(line, "kernel: programs egress %d runs at %s ingress %d runs at %s", &egressRuns, &egressEach, &ingressRuns, &ingressEach)
+		progs, ok := strings.CutPrefix(line, "kernel: programs ")
+		if !ok {
+			continue
+		}
+		progs, _, _ = strings.Cut(progs, ": ")
+		for _, p := range strings.Split(progs, ", ") {
+			var name, each string
+			var n uint64
+			if _, err := fmt.Sscanf(p, "%s %d runs at %s", &name, &n, &each); err != nil || !strings.HasSuffix(each, "s") {
+				t.Errorf("program entry %q: want NAME N runs at DURATION", p)
+			}
+			runs[name] = n
 		}
 	}
-	if egress == 0 || both == 0 || egressRuns < egress || ingressRuns < max(ingress, both) || !strings.HasSuffix(egressEach, "s,") || !strings.HasSuffix(ingressEach, "s:") {
-		t.Fatalf("want egress runs >= %d packets and ingress runs >= max(%d, %d) observations, with their times, in:\n%s", egress, ingress, both, sum)
+	if egress == 0 || both == 0 || runs["egress"] < egress || runs["ingress"] < max(ingress, both) || runs["sock_ops"] == 0 {
+		t.Fatalf("want egress runs >= %d packets, ingress runs >= max(%d, %d) observations and sock_ops runs, in:\n%s", egress, ingress, both, sum)
 	}
 	if !strings.Contains(sum, "a call, in the traffic's own path") {
 		t.Errorf("no cost per call in:\n%s", sum)
@@ -838,4 +849,34 @@ func demoUnder(t *testing.T, rounds int, args ...string) *live {
 	}
 	l.stop(t)
 	return l
+}
+
+// TestAlternate: --alternate (make bench-capture's) detaches and
+// attaches the packet programs by turns while the demo's calls go on,
+// saying when on standard error: on first, then off and on by turns, at
+// increasing times. The demo's calls all succeed meanwhile.
+func TestAlternate(t *testing.T) {
+	l := demoUnder(t, 10, "--alternate", "30ms", "--calls")
+	var states []string
+	var last int64
+	for _, line := range strings.Split(l.stderr.String(), "\n") {
+		var state string
+		var ns int64
+		if _, err := fmt.Sscanf(line, "alternate: %s %d", &state, &ns); err != nil {
+			continue
+		}
+		if ns <= last {
+			t.Errorf("switch times not increasing: %d after %d", ns, last)
+		}
+		last = ns
+		states = append(states, state)
+	}
+	if len(states) < 4 {
+		t.Fatalf("want at least 4 switches, got %v in:\n%s", states, l.stderr.String())
+	}
+	for i, s := range states {
+		if want := map[bool]string{true: "on", false: "off"}[i%2 == 0]; s != want {
+			t.Fatalf("switch %d is %q, want %q: %v", i, s, want, states)
+		}
+	}
 }
