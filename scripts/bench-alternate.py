@@ -82,7 +82,9 @@ def windows(run_json, capture_err, settle):
 def load(work, kind, cfg):
     """Each run's turns by switch index, and the run's failed calls."""
     runs, failed = [], 0
-    for path in sorted(glob.glob(f"{work}/alt-{kind}-{cfg}-*.windows")):
+    # By name: configuration json's files are not json-niced's.
+    own = re.compile(rf"alt-{kind}-{re.escape(cfg)}-\d+\.windows$")
+    for path in sorted(p for p in glob.glob(f"{work}/alt-{kind}-{cfg}-*.windows") if own.search(p)):
         turns = {}
         for line in open(path):
             w = json.loads(line)
