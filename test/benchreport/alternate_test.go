@@ -106,20 +106,7 @@ func TestAlternateReport(t *testing.T) {
 	if n := strings.Count(string(w), `"state"`); n != 10 {
 		t.Errorf("%d turns kept, want 10:\n%s", n, w)
 	}
-	out, err := exec.Command(peers.Tool(t, "python3"), alternateScript(), "report", dir, "500", "a", "b").CombinedOutput()
-	if err != nil {
-		t.Fatalf("report: %v\n%s", err, out)
-	}
-	got := string(out)
-	section := func(name string) string {
-		_, s, ok := strings.Cut(got, "capture "+name+", alternating:")
-		if !ok {
-			t.Fatalf("no section for capture %s:\n%s", name, got)
-		}
-		s, _, _ = strings.Cut(s, "\n\n")
-		return s
-	}
-	for _, c := range []struct{ section, want string }{
+	got := runReport(t, ", alternating:", []want{
 		{"a", "saturation calls/s 0.990, p50 1.000, p99 1.040; fixed 500/s calls/s 0.990, p50 1.000, p99 1.040"},
 		{"a", "throughput loss at saturation:   1.00 %   (target <= 2 %)   MET      interval 1.00 to 1.00 %"},
 		{"a", "p99 increase at fixed rate:      4.00 %   (target <= 5 %)   MET      interval 4.00 to 4.00 %"},
@@ -130,11 +117,7 @@ func TestAlternateReport(t *testing.T) {
 		{"a", "A/A, off against off: p99 increase at fixed rate   :   0.00 %"},
 		{"b", "throughput loss at saturation:   4.00 %   (target <= 2 %)   NOT MET  interval 4.00 to 4.00 %"},
 		{"b", "p99 increase at fixed rate:     10.00 %   (target <= 5 %)   NOT MET  interval 10.00 to 10.00 %"},
-	} {
-		if !strings.Contains(section(c.section), c.want) {
-			t.Errorf("capture %s: want %q in\n%s", c.section, c.want, section(c.section))
-		}
-	}
+	}, peers.Tool(t, "python3"), alternateScript(), "report", dir, "500", "a", "b")
 	if !strings.Contains(got, "failed calls (alternating runs): 4\n") {
 		t.Errorf("want the 4 calls failed mid-run (one a run, two runs a capture reported) counted:\n%s", got)
 	}

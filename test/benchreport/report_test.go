@@ -80,20 +80,7 @@ func TestReport(t *testing.T) {
 		}
 	}
 	script := filepath.Join(peers.RepoRoot(), "scripts", "bench-capture-report.py")
-	out, err := exec.Command(py, script, dir, "3", "3", "500", "off", "a", "b").CombinedOutput()
-	if err != nil {
-		t.Fatalf("report: %v\n%s", err, out)
-	}
-	got := string(out)
-	section := func(name string) string {
-		_, s, ok := strings.Cut(got, "capture "+name+": ratios")
-		if !ok {
-			t.Fatalf("no section for capture %s:\n%s", name, got)
-		}
-		s, _, _ = strings.Cut(s, "\n\n")
-		return s
-	}
-	for _, c := range []struct{ section, want string }{
+	got := runReport(t, ": ratios", []want{
 		{"a", "throughput loss at saturation:   1.00 %   (target <= 2 %)   MET      interval 1.00 to 1.00 % (75 %)\n"},
 		{"a", "p99 increase at fixed rate:      2.00 %   (target <= 5 %)   MET      interval 2.00 to 2.00 % (75 %)\n"},
 		{"a", "capture CPU per 1,000 calls:     3.00 ms  (target <= 5 ms)   MET\n"},
@@ -103,11 +90,7 @@ func TestReport(t *testing.T) {
 		{"b", "capture CPU per 1,000 calls:     6.00 ms  (target <= 5 ms)   NOT MET\n"},
 		{"b", "kernel programs per 1,000 calls: 3.00 ms at saturation, 3.00 ms at the fixed rate (--bpf-stats"},
 		{"b", "lost events:                        0     (target 0)        MET"},
-	} {
-		if !strings.Contains(section(c.section), c.want) {
-			t.Errorf("capture %s: want %q in\n%s", c.section, c.want, section(c.section))
-		}
-	}
+	}, py, script, dir, "3", "3", "500", "off", "a", "b")
 	for _, want := range []string{
 		"throughput loss at saturation:   0.00 %   interval 0.00 to 0.00 % (75 %); runs 0.0 to 0.0 %",
 		"p99 increase at fixed rate   :   0.00 %   interval 0.00 to 0.00 % (75 %); runs 0.0 to 0.0 %",
@@ -116,6 +99,32 @@ func TestReport(t *testing.T) {
 			t.Errorf("the A/A test: want %q in\n%s", want, got)
 		}
 	}
+}
+
+// want is a line a capture's section of a report must hold.
+type want struct{ section, line string }
+
+// runReport runs a report (command args) and checks each want in the
+// section of its capture: from "capture NAME" and head to the next
+// blank line. It returns the whole report.
+func runReport(t *testing.T, head string, wants []want, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	got := string(out)
+	for _, w := range wants {
+		_, s, ok := strings.Cut(got, "capture "+w.section+head)
+		if !ok {
+			t.Fatalf("no section for capture %s:\n%s", w.section, got)
+		}
+		s, _, _ = strings.Cut(s, "\n\n")
+		if !strings.Contains(s, w.line) {
+			t.Errorf("capture %s: want %q in\n%s", w.section, w.line, s)
+		}
+	}
+	return got
 }
 
 // TestMedianInterval holds the interval's coverage to the binomial
