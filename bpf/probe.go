@@ -324,14 +324,14 @@ type Probe struct {
 	poll       atomic.Int64 // the longest the reader sleeps (a time.Duration)
 	elidable   bool         // opened with ElideControl
 	wire       []WireInterface
-	// Pause: the per-packet hooks' links (nil while paused), and
-	// whether Stop has closed them for good.
+	// Pause: the links of the programs in the traffic's path (nil
+	// while paused), and whether Stop has closed them for good.
 	pauseMu sync.Mutex
 	packet  []packetHook
 	stopped bool
 }
 
-// packetHook is a program that runs per packet, and its link while
+// packetHook is a program in the traffic's path, and its link while
 // attached.
 type packetHook struct {
 	prog   *ebpf.Program
@@ -544,11 +544,11 @@ func (p *Probe) attach() error {
 		attach   ebpf.AttachType
 		what     string
 		required bool
-		packet   bool // runs per packet: Pause detaches it
+		packet   bool // in the traffic's path: Pause detaches it
 	}{
 		{p.objs.HoptapIngress, ebpf.AttachCGroupInetIngress, "cgroup_skb ingress", true, true},
 		{p.objs.HoptapEgress, ebpf.AttachCGroupInetEgress, "cgroup_skb egress", true, true},
-		// RTT callbacks run per ACK.
+		// At each connection's handshake and state changes.
 		{p.objs.HoptapSockops, ebpf.AttachCGroupSockOps, "sock_ops (connection lifecycle and RTT)", false, true},
 		{p.objs.HoptapSockCreate, ebpf.AttachCGroupInetSockCreate, "sock_create (process attribution)", false, false},
 		{p.objs.HoptapConnect4, ebpf.AttachCGroupInet4Connect, "connect4 (process attribution)", false, false},
@@ -947,8 +947,9 @@ func (p *Probe) SetPollInterval(d time.Duration) {
 	}
 }
 
-// Pause detaches the programs that run per packet (cgroup_skb, and
-// sock_ops for its RTT callbacks), or attaches them again: while paused
+// Pause detaches the programs in the traffic's own path (cgroup_skb,
+// and sock_ops, at connections' handshakes and state changes), or
+// attaches them again: while paused
 // the traffic runs as with no capture at all, and the decoder sees a
 // gap in every connection that sent meanwhile. make bench-capture
 // alternates the two within one run of traffic, so that the machine's
@@ -1039,7 +1040,7 @@ func (p *Probe) RunStats() ([]ProgramStat, error) {
 		prog *ebpf.Program
 	}{
 		{"egress", p.objs.HoptapEgress}, {"ingress", p.objs.HoptapIngress},
-		// Its RTT callback runs per ACK, in the traffic's path too.
+		// At connections' handshakes and state changes, in their path too.
 		{"sock_ops", p.objs.HoptapSockops},
 		{"wire egress", p.objs.HoptapWireEgress}, {"wire ingress", p.objs.HoptapWireIngress},
 	}

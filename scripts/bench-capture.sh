@@ -34,7 +34,7 @@
 # throughput and p99 targets are judged: for each capture configuration
 # one capture stays up through BENCH_ALTERNATE_RUNS ghz runs of
 # BENCH_ALTERNATE_RUN_SECONDS each (at saturation, then at the fixed
-# rate), its per-packet programs detached and attached again by turns
+# rate), its programs in the traffic's path detached and attached by turns
 # of BENCH_ALTERNATE seconds (hoptap capture --alternate, reading the
 # ring every 250 ms as on a terminal). Each "on" turn is held against
 # the two "off" turns beside it: a second from the next differs here by

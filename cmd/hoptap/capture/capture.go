@@ -150,7 +150,7 @@ agent reached directly.`,
 	f.DurationVar(&o.update, "update-interval", 0, "local capture: longest the kernel's events wait before they are decoded and printed, 10ms to 5s (default: 250ms when standard output is a terminal, with -w - or with -c, else 1s: each wake-up costs the capture its caches again)")
 	// For make bench-capture: capture off and on by turns within one
 	// run of traffic, each switch on standard error with its time.
-	f.DurationVar(&o.alternate, "alternate", 0, "detach and attach the per-packet programs by turns, each this long, printing \"alternate: on|off UNIXNANOS\" to standard error (for make bench-capture)")
+	f.DurationVar(&o.alternate, "alternate", 0, "detach and attach the programs in the traffic's path by turns, each this long, printing \"alternate: on|off UNIXNANOS\" to standard error (for make bench-capture)")
 	f.MarkHidden("alternate")
 	f.IntVarP(&o.bufferMiB, "buffer-size", "B", 16, "ring buffer size in MiB, a power of two; more absorbs bursts")
 	f.StringVar(&o.agent, "agent", "", "stream from a running hoptap-agent instead: its unix socket (/run/hoptap/agent.sock) or HOST:PORT; -o json and/or -w")
@@ -338,7 +338,7 @@ func run(ctx context.Context, stdout, stderr io.Writer, o *options) error {
 	return err
 }
 
-// alternate pauses the probe's per-packet programs and resumes them by
+// alternate pauses the probe's programs in the traffic's path and resumes them by
 // turns, every, until ctx ends (--alternate). The switch's time is taken
 // once it is done, so the traffic after it is what the line says.
 func alternate(ctx context.Context, p *bpf.Probe, every time.Duration, stderr io.Writer) {
