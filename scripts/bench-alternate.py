@@ -1,5 +1,5 @@
 """make bench-capture's alternating part: one capture stays up while ghz
-runs, and its per-packet programs are detached and attached again by
+runs, and its programs in the traffic's path are detached and attached again by
 turns, each turn a second or so (hoptap capture --alternate). Runs of
 the same traffic minutes apart differ here by more than the effect
 measured; a second from the next differs by a few percent. So each
