@@ -132,6 +132,7 @@ def line(label, vs, target, unit="%"):
 def report(work, rate, cfgs):
     print()
     print("capture off and on by turns within each run (--alternate): every \"on\" turn against the \"off\" turns beside it")
+    print("(the throughput and p99 verdicts to go by: the rounds above hold runs seconds to minutes apart, which differ by more)")
     failed = 0
     for cfg in cfgs:
         sat, f1 = load(work, "sat", cfg)
