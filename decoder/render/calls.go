@@ -64,9 +64,13 @@ type callRow struct {
 
 type methodStats struct {
 	count    int
-	byStatus map[string]int
-	durs     []time.Duration
-	unknown  int // calls whose duration is unknown
+	byStatus map[string]*int
+	// The last status counted and its count: a method's calls mostly
+	// end alike, and a map update per live row showed in profiles.
+	lastStatus string
+	lastN      *int
+	durs       []time.Duration
+	unknown    int // calls whose duration is unknown
 }
 
 // NewCallTable returns an empty table.
@@ -114,13 +118,21 @@ func (t *CallTable) count(e *decoder.CallEvent) callKeys {
 		}
 		m = t.methods[key]
 		if m == nil {
-			m = &methodStats{byStatus: map[string]int{}}
+			m = &methodStats{byStatus: map[string]*int{}}
 			t.methods[key] = m
 		}
 		t.lastKey, t.lastStats = k.method, m
 	}
 	m.count++
-	m.byStatus[k.status]++
+	if m.lastN == nil || k.status != m.lastStatus {
+		n := m.byStatus[k.status]
+		if n == nil {
+			n = new(int)
+			m.byStatus[k.status] = n
+		}
+		m.lastStatus, m.lastN = k.status, n
+	}
+	*m.lastN++
 	if k.dur, k.hasDur = c.Duration(); k.hasDur {
 		t.sample(m, k.dur)
 	} else {
@@ -355,7 +367,7 @@ func (t *CallTable) Write(w *bufio.Writer) {
 		sort.Slice(m.durs, func(i, j int) bool { return m.durs[i] < m.durs[j] })
 		var st []string
 		for s, c := range m.byStatus {
-			st = append(st, fmt.Sprintf("%s=%d", s, c))
+			st = append(st, fmt.Sprintf("%s=%d", s, *c))
 		}
 		sort.Strings(st)
 		p := func(q float64) string {
