@@ -100,7 +100,7 @@ pgo: build deps
 bench-agent: build deps
 	@HOPTAP=$(CURDIR)/$(BIN) HOPTAP_AGENT=$(CURDIR)/bin/hoptap-agent ./scripts/bench-agent.sh
 
-## bench-capture: ghz against the interop server across two namespaces, capture off vs on (root)
+## bench-capture: ghz against the interop server across two namespaces, capture off vs on in rounds and by turns within runs (root, ~30 min)
 bench-capture: build deps
 	@HOPTAP=$(CURDIR)/$(BIN) ./scripts/bench-capture.sh
 
