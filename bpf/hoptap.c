@@ -1242,7 +1242,10 @@ int hoptap_sockops(struct bpf_sock_ops *skops)
 	case BPF_SOCK_OPS_STATE_CB:
 		if (skops->args[1] == BPF_TCP_CLOSE) {
 			cookie = bpf_get_socket_cookie(skops);
-			sock_event(skops, cookie, SOCK_CLOSED, 0);
+			// The flag that brings this callback stays on the socket:
+			// one another capture's filters selected closes here too.
+			if (sock_selected(skops))
+				sock_event(skops, cookie, SOCK_CLOSED, 0);
 			bpf_map_delete_elem(&owners, &cookie);
 			bpf_map_delete_elem(&connects, &cookie);
 		}

@@ -825,3 +825,60 @@ func TestRingNudge(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeCloseOnlySelected: a socket's close is reported by the probe
+// whose filters select it, not by every probe attached when it closes.
+// The callback that reports a close is switched on per socket, by the
+// probe that saw it established, so probe b (port y) gets called for the
+// close of a's connection (port x) too; it must not report it. a sees
+// x's two sockets close first, so their events would be in b's ring
+// before those of y, which b must report.
+func TestProbeCloseOnlySelected(t *testing.T) {
+	requireRoot(t)
+	portX, dialX := sinkListener(t)
+	portY, dialY := sinkListener(t)
+	a, err := Open(Options{Ports: []uint16{portX}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cx := dialX()
+	b, err := Open(Options{Ports: []uint16{portY}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// closes reads p until it has reported n closes, and returns their
+	// ports.
+	closes := func(p *Probe, n int) [][2]uint16 {
+		t.Helper()
+		var got [][2]uint16
+		deadline := time.After(10 * time.Second)
+		for len(got) < n {
+			select {
+			case batch := <-p.Events():
+				for _, e := range batch.Events {
+					if e.Kind == KindSock && e.Op == SockClosed {
+						got = append(got, [2]uint16{e.Local.Port(), e.Remote.Port()})
+					}
+				}
+				batch.Release()
+			case <-deadline:
+				t.Fatalf("timed out after %d of %d closes: %v", len(got), n, got)
+			}
+		}
+		return got
+	}
+	cx.Close()
+	for _, c := range closes(a, 2) {
+		if c[0] != portX && c[1] != portX {
+			t.Errorf("probe a (port %d) reported the close of %v", portX, c)
+		}
+	}
+	dialY().Close()
+	for _, c := range closes(b, 2) {
+		if c[0] != portY && c[1] != portY {
+			t.Errorf("probe b (port %d) reported the close of %v, another probe's connection", portY, c)
+		}
+	}
+}
