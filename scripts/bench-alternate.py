@@ -29,7 +29,7 @@ import re
 import statistics
 import sys
 
-from benchstats import judged, median_ci, verdict
+from benchstats import capture_summary, judged, median_ci, verdict
 
 med = statistics.median
 
@@ -49,8 +49,8 @@ def quantile(sorted_xs, q):
 
 
 def windows(run_json, capture_err, settle):
-    d = json.load(open(run_json))
-    calls = sorted((stamp(x["timestamp"]), x["latency"] / 1e6) for x in d.get("details") or [])
+    details = json.load(open(run_json)).get("details") or []
+    calls = sorted((stamp(x["timestamp"]), x["latency"] / 1e6) for x in details)
     if not calls:
         sys.exit(f"bench-alternate: {run_json} has no calls")
     starts = [c[0] for c in calls]
@@ -73,7 +73,6 @@ def windows(run_json, capture_err, settle):
     # ghz ends a timed run by closing its connections, failing the calls
     # then in flight ("transport is closing"): only calls that failed
     # before the run's last second count.
-    details = d.get("details") or []
     errors = sum(1 for x in details if x.get("status") != "OK" and stamp(x["timestamp"]) < starts[-1] - 1)
     if errors:
         print(json.dumps({"failed": errors}))
@@ -113,14 +112,8 @@ def ratios(runs, state, x, step):
 
 
 def summary(work, kind, cfg):
-    """The alternating capture's lost events, calls decoded and CPU (s)."""
-    text = open(f"{work}/alt-{kind}-{cfg}.capture").read()
-    m = re.search(r"capture: .*?(\d+) calls?, (\d+) lost events?, .*?cpu ([\d.]+)(µs|ms|s)", text)
-    k = re.search(r"kernel: \d+ packets copied, (\d+) lost", text)
-    if not m or not k:
-        sys.exit("bench-alternate: cannot read the capture summary:\n" + text)
-    cpu = float(m.group(3)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[m.group(4)]
-    return int(m.group(2)) + int(k.group(1)), int(m.group(1)), cpu
+    """The alternating capture's summary (benchstats.capture_summary)."""
+    return capture_summary(open(f"{work}/alt-{kind}-{cfg}.capture").read())
 
 
 def line(label, vs, target, unit="%"):
@@ -143,7 +136,7 @@ def report(work, rate, cfgs):
             sys.exit(f"bench-alternate: capture {cfg}: no turn has turns beside it; runs too short for the turns?")
         m = {k: med(v) for k, v in r.items()}
         sums = [summary(work, k, cfg) for k in ("sat", "rate")]
-        n_lost = sum(x[0] for x in sums)
+        n_lost = sum(x["lost"] for x in sums)
         print()
         print(f"capture {cfg}, alternating: ratios on/off (median of the turns): saturation calls/s {m[('sat', 'rps')]:.3f}, "
               f"p50 {m[('sat', 'p50')]:.3f}, p99 {m[('sat', 'p99')]:.3f}; fixed {rate}/s calls/s {m[('rate', 'rps')]:.3f}, "
@@ -156,7 +149,7 @@ def report(work, rate, cfgs):
         # gap in every connection, decoded from there as a capture that
         # joined mid-way).
         print("  capture CPU per 1,000 calls decoded: " + ", ".join(
-            f"{x[2] * 1e6 / max(1, x[1]):.2f} ms {label}" for x, label in zip(sums, ("at saturation", "at the fixed rate")))
+            f"{x['cpu'] * 1e6 / max(1, x['calls']):.2f} ms {label}" for x, label in zip(sums, ("at saturation", "at the fixed rate")))
             + " (the off turns' idle reads included)")
         aa_s = [(1 - v) * 100 for v in ratios(sat, "off", "rps", 2)]
         aa_p = [(v - 1) * 100 for v in ratios(fixed, "off", "p99", 2)]

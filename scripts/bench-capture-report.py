@@ -15,11 +15,10 @@ so: on this shared VM's noise it could go either way.
 Usage: bench-capture-report.py WORKDIR ROUNDS RATE_ROUNDS RATE off CONFIG...
 """
 import json
-import re
 import statistics
 import sys
 
-from benchstats import judged, median_ci, verdict
+from benchstats import capture_summary, judged, median_ci, verdict
 
 work, names = sys.argv[1], sys.argv[5:]
 rounds_of = {"sat": int(sys.argv[2]), "rate": int(sys.argv[3])}
@@ -36,20 +35,7 @@ def ghz(kind, r, cap):
 
 
 def capture(kind, r, cap):
-    text = open(f"{work}/{kind}-{r}-{cap}.json.capture").read()
-    m = re.search(r"capture: (\d+) packets? in ([\d.]+)(ms|s|m)?.*?(\d+) calls?, (\d+) lost events?, \d+ TCP gaps?, "
-                  r"cpu ([\d.]+)(µs|ms|s)", text)
-    k = re.search(r"kernel: (\d+) packets copied, (\d+) lost", text)
-    if not m or not k:
-        sys.exit("bench-capture: cannot read the capture summary:\n" + text)
-    elapsed = float(m.group(2)) * {"ms": 1e-3, "s": 1, "m": 60, None: 1}[m.group(3)]
-    cpu = float(m.group(6)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[m.group(7)]
-    p = re.search(r"raised to niceness \d+ (\d+) times", text)
-    # --bpf-stats: the programs' run time, spent in the peers' own path.
-    b = re.search(r"kernel: programs .*?: ([\d.]+)(µs|ms|s) in all", text)
-    kernel = float(b.group(1)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[b.group(2)] if b else None
-    return {"events": int(k.group(1)), "lost": int(k.group(2)) + int(m.group(5)), "calls": int(m.group(4)),
-            "cpu": cpu, "elapsed": elapsed, "raises": int(p.group(1)) if p else None, "kernel": kernel}
+    return capture_summary(open(f"{work}/{kind}-{r}-{cap}.json.capture").read())
 
 
 print()

@@ -1,7 +1,9 @@
-"""Statistics shared by make bench-capture's reports: verdicts, and the
-median's confidence interval, free of any assumption about the noise's
-distribution."""
+"""What make bench-capture's reports share: verdicts, the median's
+confidence interval, free of any assumption about the noise's
+distribution, and the figures of a capture's summary."""
 from math import comb
+import re
+import sys
 
 
 def verdict(ok):
@@ -32,3 +34,23 @@ def judged(value, lo, hi, target, unit, conf):
     if lo <= target < hi:
         note += ": spans the target, within this machine's noise"
     return f"{v:<8} {note}"
+
+
+def capture_summary(text):
+    """The figures of a hoptap capture's summary (its standard error):
+    kernel events copied, events lost (kernel and decoder), calls, CPU
+    and elapsed seconds, the guard's raises and, with --bpf-stats, the
+    programs' seconds (None where the summary has none)."""
+    m = re.search(r"capture: (\d+) packets? in ([\d.]+)(ms|s|m)?.*?(\d+) calls?, (\d+) lost events?, \d+ TCP gaps?, "
+                  r"cpu ([\d.]+)(µs|ms|s)", text)
+    k = re.search(r"kernel: (\d+) packets copied, (\d+) lost", text)
+    if not m or not k:
+        sys.exit("bench-capture: cannot read the capture summary:\n" + text)
+    elapsed = float(m.group(2)) * {"ms": 1e-3, "s": 1, "m": 60, None: 1}[m.group(3)]
+    cpu = float(m.group(6)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[m.group(7)]
+    p = re.search(r"raised to niceness \d+ (\d+) times", text)
+    # --bpf-stats: the programs' run time, spent in the peers' own path.
+    b = re.search(r"kernel: programs .*?: ([\d.]+)(µs|ms|s) in all", text)
+    kernel = float(b.group(1)) * {"µs": 1e-6, "ms": 1e-3, "s": 1}[b.group(2)] if b else None
+    return {"events": int(k.group(1)), "lost": int(k.group(2)) + int(m.group(5)), "calls": int(m.group(4)),
+            "cpu": cpu, "elapsed": elapsed, "raises": int(p.group(1)) if p else None, "kernel": kernel}

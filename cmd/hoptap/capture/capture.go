@@ -356,7 +356,10 @@ func alternate(ctx context.Context, p *bpf.Probe, every time.Duration, stderr io
 			fmt.Fprintf(stderr, "hoptap: warning: --alternate: %v\n", err)
 			return
 		}
-		state := map[bool]string{true: "on", false: "off"}[on]
+		state := "off"
+		if on {
+			state = "on"
+		}
 		fmt.Fprintf(stderr, "alternate: %s %d\n", state, time.Now().UnixNano())
 	}
 }
